@@ -1,0 +1,3 @@
+"""snakafka: Apache Kafka, rebuilt in Python."""
+
+__version__ = "0.1.0"
