@@ -1,0 +1,40 @@
+"""Per-log settings, named after Kafka's topic configs (segment.bytes -> segment_bytes).
+
+The values a log runs with: a topic's overrides merged over the broker's log.* defaults.
+Parsing and validation of the textual configs lives in snakafka.config; this module only
+holds the resolved values, so the log layer depends on nothing above it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LONG_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    segment_bytes: int = 1024 * 1024 * 1024
+    segment_ms: int = 7 * 24 * 3600 * 1000
+    segment_index_bytes: int = 10 * 1024 * 1024
+    index_interval_bytes: int = 4096
+    retention_ms: int = 7 * 24 * 3600 * 1000  # -1: no time limit
+    retention_bytes: int = -1  # -1: no size limit
+    max_message_bytes: int = 1024 * 1024 + 12
+    message_timestamp_type: str = "CreateTime"  # or "LogAppendTime"
+    cleanup_policy: tuple[str, ...] = ("delete",)  # "delete", "compact" or both
+    flush_messages: int = LONG_MAX
+    flush_ms: int = LONG_MAX
+    delete_retention_ms: int = 24 * 3600 * 1000
+    min_cleanable_dirty_ratio: float = 0.5
+    min_compaction_lag_ms: int = 0
+    file_delete_delay_ms: int = 60_000
+    min_insync_replicas: int = 1
+
+    @property
+    def compact(self) -> bool:
+        return "compact" in self.cleanup_policy
+
+    @property
+    def delete(self) -> bool:
+        return "delete" in self.cleanup_policy
