@@ -1,0 +1,142 @@
+"""The controller: the one place that decides topics, assignments and leadership.
+
+It validates a change, writes it to the metadata store, then tells the brokers to
+refresh (for a single broker: a callback; in a cluster: the store's watches). The same
+logic runs over either store.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from snakafka.cluster.assignment import AssignmentError, assign_replicas
+from snakafka.cluster.metadata_cache import MetadataCache
+from snakafka.cluster.model import PartitionState, TopicInfo, topic_name_error
+from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.protocol.errors import ErrorCode, KafkaError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class NewTopic:
+    name: str
+    num_partitions: int = -1  # -1: num.partitions
+    replication_factor: int = -1  # -1: default.replication.factor
+    assignments: dict[int, list[int]] | None = None
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+class Controller:
+    def __init__(
+        self,
+        store: MetadataStore,
+        cache: MetadataCache,
+        *,
+        default_partitions: int,
+        default_replication_factor: int,
+        validate_configs: Callable[[dict[str, str]], None],
+        on_change: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.default_partitions = default_partitions
+        self.default_replication_factor = default_replication_factor
+        self._validate_configs = validate_configs
+        self._on_change = on_change
+
+    async def create_topic(self, spec: NewTopic, *, validate_only: bool = False) -> TopicInfo:
+        """Raises KafkaError with Kafka's CreateTopics error codes."""
+        if (reason := topic_name_error(spec.name)) is not None:
+            raise KafkaError(ErrorCode.invalid_topic_exception, reason)
+        if spec.name in self.cache.topics:
+            raise KafkaError(ErrorCode.topic_already_exists, f"Topic '{spec.name}' already exists.")
+        self._validate_configs(spec.configs)
+        brokers = sorted(self.cache.brokers)
+        if spec.assignments:
+            if spec.num_partitions != -1 or spec.replication_factor != -1:
+                raise KafkaError(
+                    ErrorCode.invalid_request,
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
+                )
+            assignment = {p: tuple(r) for p, r in spec.assignments.items()}
+            if sorted(assignment) != list(range(len(assignment))):
+                raise KafkaError(ErrorCode.invalid_replica_assignment, "Partitions should be a consecutive 0-based integer sequence")
+            for replicas in assignment.values():
+                if not replicas or len(set(replicas)) != len(replicas) or any(b not in self.cache.brokers for b in replicas):
+                    raise KafkaError(ErrorCode.invalid_replica_assignment, f"Invalid replica assignment {list(replicas)}")
+        else:
+            partitions = self.default_partitions if spec.num_partitions == -1 else spec.num_partitions
+            rf = self.default_replication_factor if spec.replication_factor == -1 else spec.replication_factor
+            if partitions <= 0:
+                raise KafkaError(ErrorCode.invalid_partitions, "Number of partitions must be larger than 0.")
+            if rf <= 0:
+                raise KafkaError(ErrorCode.invalid_replication_factor, "Replication factor must be larger than 0.")
+            try:
+                assignment = assign_replicas(brokers, partitions, rf)
+            except AssignmentError as exc:
+                raise KafkaError(ErrorCode.invalid_replication_factor, str(exc)) from exc
+        topic = TopicInfo(
+            name=spec.name,
+            topic_id=uuid.uuid4(),
+            partitions={p: PartitionState(replicas=r, leader=r[0], leader_epoch=0, isr=r) for p, r in assignment.items()},
+            configs=dict(spec.configs),
+        )
+        if validate_only:
+            return topic
+        try:
+            await self.store.create_topic(topic)
+        except TopicExistsError as exc:
+            raise KafkaError(ErrorCode.topic_already_exists, str(exc)) from exc
+        log.info("created topic %s with %d partitions", spec.name, len(topic.partitions))
+        await self._on_change()
+        return topic
+
+    async def delete_topic(self, name: str) -> None:
+        if name not in self.cache.topics:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition)
+        await self.store.delete_topic(name)
+        log.info("deleted topic %s", name)
+        await self._on_change()
+
+    async def create_partitions(
+        self, name: str, count: int, assignments: list[list[int]] | None, *, validate_only: bool = False
+    ) -> None:
+        topic = self.cache.topics.get(name)
+        if topic is None:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition)
+        current = len(topic.partitions)
+        if count < current:
+            raise KafkaError(ErrorCode.invalid_partitions, f"Topic currently has {current} partitions, which is higher than the requested {count}.")
+        if count == current:
+            raise KafkaError(ErrorCode.invalid_partitions, f"Topic already has {current} partitions.")
+        rf = len(topic.partitions[0].replicas)
+        if assignments:
+            if len(assignments) != count - current:
+                raise KafkaError(ErrorCode.invalid_replica_assignment, "Increasing the number of partitions needs an assignment for each new partition")
+            new = {current + i: tuple(r) for i, r in enumerate(assignments)}
+            if any(b not in self.cache.brokers for r in new.values() for b in r):
+                raise KafkaError(ErrorCode.invalid_replica_assignment, "Unknown broker in replica assignment")
+        else:
+            try:
+                new = assign_replicas(sorted(self.cache.brokers), count - current, rf, first_partition=current)
+            except AssignmentError as exc:
+                raise KafkaError(ErrorCode.invalid_replication_factor, str(exc)) from exc
+        if validate_only:
+            return
+        await self.store.set_partition_states(
+            name, {p: PartitionState(replicas=r, leader=r[0], isr=r) for p, r in new.items()}
+        )
+        await self._on_change()
+
+    async def set_topic_configs(self, name: str, configs: dict[str, str], *, validate_only: bool = False) -> None:
+        if name not in self.cache.topics:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition)
+        self._validate_configs(configs)
+        if validate_only:
+            return
+        await self.store.set_topic_configs(name, configs)
+        await self._on_change()

@@ -1,0 +1,102 @@
+"""The cluster's metadata as plain data: brokers, topics, partition leadership.
+
+One model for both metadata stores (the embedded file store of a single broker and
+ZooKeeper for a cluster), so the controller and the broker never care which is in use.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
+MAX_TOPIC_NAME_LENGTH = 249
+NO_LEADER = -1
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerInfo:
+    broker_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionState:
+    """Leadership of one partition, as the controller last decided it.
+
+    leader_epoch grows on every leader change (fencing stale leaders and followers);
+    partition_epoch grows on any change (ISR too), like Kafka's LeaderAndIsr.
+    """
+
+    replicas: tuple[int, ...]
+    leader: int
+    leader_epoch: int = 0
+    isr: tuple[int, ...] = ()
+    partition_epoch: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "replicas": list(self.replicas),
+            "leader": self.leader,
+            "leader_epoch": self.leader_epoch,
+            "isr": list(self.isr),
+            "partition_epoch": self.partition_epoch,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> PartitionState:
+        return cls(
+            replicas=tuple(data["replicas"]),  # type: ignore[arg-type]
+            leader=int(data["leader"]),  # type: ignore[arg-type]
+            leader_epoch=int(data["leader_epoch"]),  # type: ignore[arg-type]
+            isr=tuple(data["isr"]),  # type: ignore[arg-type]
+            partition_epoch=int(data.get("partition_epoch", 0)),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(slots=True)
+class TopicInfo:
+    name: str
+    topic_id: uuid.UUID
+    partitions: dict[int, PartitionState]
+    configs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_internal(self) -> bool:
+        return self.name in INTERNAL_TOPICS
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "topic_id": str(self.topic_id),
+            "partitions": {str(p): s.to_json() for p, s in self.partitions.items()},
+            "configs": dict(self.configs),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> TopicInfo:
+        parts = data["partitions"]
+        assert isinstance(parts, dict)
+        return cls(
+            name=str(data["name"]),
+            topic_id=uuid.UUID(str(data["topic_id"])),
+            partitions={int(p): PartitionState.from_json(s) for p, s in parts.items()},
+            configs=dict(data.get("configs", {})),  # type: ignore[arg-type]
+        )
+
+
+def topic_name_error(name: str) -> str | None:
+    """Why a topic name is illegal (Kafka's Topic.validate rules), or None if it is fine."""
+    if not name:
+        return "Topic name is illegal, it can't be empty"
+    if name in (".", ".."):
+        return "Topic name cannot be \".\" or \"..\""
+    if len(name) > MAX_TOPIC_NAME_LENGTH:
+        return f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters"
+    if not _LEGAL_TOPIC.match(name):
+        return f"Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+    return None

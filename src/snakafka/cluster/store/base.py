@@ -1,0 +1,45 @@
+"""The interface every metadata store implements.
+
+The controller writes cluster state through it and brokers read it back; the embedded
+file store (one broker, no ZooKeeper) and the ZooKeeper store (a cluster) are the two
+backends. Writes return once the state is durable in the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from snakafka.cluster.model import BrokerInfo, PartitionState, TopicInfo
+
+
+class TopicExistsError(Exception):
+    pass
+
+
+class MetadataStore(Protocol):
+    cluster_id: str
+
+    async def start(self) -> None:
+        """Connect / load; after this, cluster_id and topics are available."""
+
+    async def close(self) -> None: ...
+
+    async def register_broker(self, broker: BrokerInfo) -> None: ...
+
+    async def brokers(self) -> list[BrokerInfo]: ...
+
+    async def topics(self) -> dict[str, TopicInfo]: ...
+
+    async def create_topic(self, topic: TopicInfo) -> None:
+        """Raises TopicExistsError if the name is taken."""
+
+    async def delete_topic(self, name: str) -> None: ...
+
+    async def set_partition_states(self, topic: str, states: dict[int, PartitionState]) -> None:
+        """Create or replace partition states (new partitions, leader or ISR changes)."""
+
+    async def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None: ...
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call back when another process changed the metadata (ZooKeeper watches)."""

@@ -1,0 +1,98 @@
+"""The embedded metadata store of a single broker: one JSON file, rewritten atomically.
+
+A single broker runs with no ZooKeeper at all; its controller keeps topics, partition
+states and topic configs here, under the first log dir, so they survive restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from snakafka.cluster.model import BrokerInfo, PartitionState, TopicInfo
+from snakafka.cluster.store.base import TopicExistsError
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "snakafka-metadata.json"
+
+
+class LocalMetadataStore:
+    def __init__(self, directory: Path) -> None:
+        self._path = directory / FILE_NAME
+        self._topics: dict[str, TopicInfo] = {}
+        self._brokers: dict[int, BrokerInfo] = {}
+        self.cluster_id = ""
+
+    async def start(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        if self._path.exists():
+            data = json.loads(self._path.read_text())
+            self.cluster_id = data["cluster_id"]
+            self._topics = {t["name"]: TopicInfo.from_json(t) for t in data["topics"]}
+            log.info("loaded metadata of %d topics from %s", len(self._topics), self._path)
+        else:
+            self.cluster_id = _new_cluster_id()
+            self._write()
+
+    async def close(self) -> None:
+        pass
+
+    async def register_broker(self, broker: BrokerInfo) -> None:
+        self._brokers[broker.broker_id] = broker
+
+    async def brokers(self) -> list[BrokerInfo]:
+        return list(self._brokers.values())
+
+    async def topics(self) -> dict[str, TopicInfo]:
+        return {name: _copy(t) for name, t in self._topics.items()}
+
+    async def create_topic(self, topic: TopicInfo) -> None:
+        if topic.name in self._topics:
+            raise TopicExistsError(f"Topic '{topic.name}' already exists.")
+        self._topics[topic.name] = _copy(topic)
+        self._write()
+
+    async def delete_topic(self, name: str) -> None:
+        if self._topics.pop(name, None) is not None:
+            self._write()
+
+    async def set_partition_states(self, topic: str, states: dict[int, PartitionState]) -> None:
+        self._topics[topic].partitions.update(states)
+        self._write()
+
+    async def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None:
+        self._topics[topic].configs = dict(configs)
+        self._write()
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Nobody else writes this file: there is never an outside change to report."""
+
+    def _write(self) -> None:
+        data = {"version": 1, "cluster_id": self.cluster_id, "topics": [t.to_json() for t in self._topics.values()]}
+        tmp = self._path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._path)
+        dir_fd = os.open(self._path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _copy(topic: TopicInfo) -> TopicInfo:
+    return TopicInfo(topic.name, topic.topic_id, dict(topic.partitions), dict(topic.configs))
+
+
+def _new_cluster_id() -> str:
+    """Kafka's cluster ids are 22-character URL-safe base64 UUIDs."""
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

@@ -1,0 +1,139 @@
+"""Adapter between frames and kio's schema-generated message types.
+
+kio (generated from Kafka's JSON message definitions) owns every message struct; this
+module only picks the right header and body schema for an (api key, version) pair and
+frames the result. It is sans-I/O: bytes in, dataclasses out, and back.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from kio.index import load_request_schema, load_response_schema
+from kio.schema.request_header.v1.header import RequestHeader as RequestHeaderV1
+from kio.schema.request_header.v2.header import RequestHeader as RequestHeaderV2
+from kio.serial import entity_reader, entity_writer
+
+API_VERSIONS_KEY = 18
+
+_API_KEY_VERSION = struct.Struct(">hh")
+_CORRELATION = struct.Struct(">ii")  # size prefix, correlation id
+_read_header_v1 = entity_reader(RequestHeaderV1)
+_read_header_v2 = entity_reader(RequestHeaderV2)
+
+
+class RequestDecodeError(Exception):
+    """A frame whose header or body cannot be parsed: Kafka closes such connections."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHeader:
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+
+
+def peek_api(frame: bytes) -> tuple[int, int]:
+    """The api key and version of a frame, read before choosing a header schema."""
+    if len(frame) < 8:
+        raise RequestDecodeError(f"request frame of {len(frame)} bytes is shorter than a header")
+    return _API_KEY_VERSION.unpack_from(frame, 0)
+
+
+def peek_correlation_id(frame: bytes) -> int:
+    if len(frame) < 8:
+        raise RequestDecodeError("request frame too short for a correlation id")
+    return struct.unpack_from(">i", frame, 4)[0]
+
+
+@cache
+def request_type(api_key: int, api_version: int) -> type[Any]:
+    return load_request_schema(api_key, api_version)
+
+
+@cache
+def response_type(api_key: int, api_version: int) -> type[Any]:
+    return load_response_schema(api_key, api_version)
+
+
+@cache
+def _body_reader(api_key: int, api_version: int) -> Any:
+    return entity_reader(request_type(api_key, api_version))
+
+
+@cache
+def _body_writer(api_key: int, api_version: int) -> Any:
+    return entity_writer(response_type(api_key, api_version))
+
+
+@cache
+def _request_writer(api_key: int, api_version: int) -> Any:
+    return entity_writer(request_type(api_key, api_version))
+
+
+def decode_request(frame: bytes) -> tuple[RequestHeader, Any]:
+    """Parse header and body of a request whose (key, version) we support.
+
+    Callers check support with peek_api first; any parse failure becomes RequestDecodeError.
+    """
+    api_key, api_version = peek_api(frame)
+    try:
+        flexible = request_type(api_key, api_version).__flexible__
+        kio_header, offset = (_read_header_v2 if flexible else _read_header_v1)(frame, 0)
+        body, size = _body_reader(api_key, api_version)(frame, offset)
+    except RequestDecodeError:
+        raise
+    except Exception as exc:  # kio raises assorted errors on malformed input
+        raise RequestDecodeError(f"malformed {api_key=} v{api_version} request: {exc}") from exc
+    if offset + size > len(frame):
+        raise RequestDecodeError("request body overruns its frame")
+    header = RequestHeader(api_key, api_version, kio_header.correlation_id, kio_header.client_id)
+    return header, body
+
+
+def encode_response(api_key: int, api_version: int, correlation_id: int, response: Any) -> bytes:
+    """Frame a response: size, header (v1 with tagged fields for flexible versions, but
+    always v0 for ApiVersions so that clients can read it before negotiating), body."""
+    buf = io.BytesIO()
+    buf.write(b"\0\0\0\0")
+    buf.write(correlation_id.to_bytes(4, "big", signed=True))
+    if response.__flexible__ and api_key != API_VERSIONS_KEY:
+        buf.write(b"\0")  # empty tagged fields
+    _body_writer(api_key, api_version)(buf, response)
+    data = buf.getbuffer()
+    struct.pack_into(">i", data, 0, len(data) - 4)
+    del data
+    return buf.getvalue()
+
+
+def encode_request(correlation_id: int, request: Any, client_id: str | None = "snakafka") -> bytes:
+    """Frame a request (for tests and for our own inter-broker client)."""
+    api_key, api_version = int(request.__api_key__), int(request.__version__)
+    buf = io.BytesIO()
+    buf.write(b"\0\0\0\0")
+    header_type = RequestHeaderV2 if request.__flexible__ else RequestHeaderV1
+    header = header_type(
+        request_api_key=api_key, request_api_version=api_version, correlation_id=correlation_id, client_id=client_id
+    )
+    entity_writer(header_type)(buf, header)
+    _request_writer(api_key, api_version)(buf, request)
+    data = buf.getbuffer()
+    struct.pack_into(">i", data, 0, len(data) - 4)
+    del data
+    return buf.getvalue()
+
+
+def decode_response(api_key: int, api_version: int, frame: bytes) -> tuple[int, Any]:
+    """Parse a response frame (without size prefix): (correlation id, body)."""
+    correlation_id = struct.unpack_from(">i", frame, 0)[0]
+    rtype = response_type(api_key, api_version)
+    offset = 4
+    if rtype.__flexible__ and api_key != API_VERSIONS_KEY:
+        offset += 1  # we only ever receive empty header tagged fields from ourselves
+    body, _ = entity_reader(rtype)(frame, offset)
+    return correlation_id, body

@@ -1,0 +1,62 @@
+"""What a request handler gets besides its request: who asked, which version, the broker.
+
+`build` fills a kio response class of whatever version the client asked for from one set
+of keyword arguments, dropping fields that version lacks, so one handler serves all the
+versions it advertises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from kio.index import load_payload_module
+from kio.static.constants import EntityType
+
+from snakafka.protocol.codec import RequestHeader
+
+if TYPE_CHECKING:
+    from snakafka.server.broker import Broker
+
+ZERO = datetime.timedelta(0)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    header: RequestHeader
+    broker: Broker
+    client_host: str
+    connection_id: str
+
+    @property
+    def version(self) -> int:
+        return self.header.api_version
+
+    @property
+    def schema(self) -> ModuleType:
+        """The kio response module of this request's api key and version."""
+        return response_module(self.header.api_key, self.header.api_version)
+
+
+@cache
+def response_module(api_key: int, api_version: int) -> ModuleType:
+    return load_payload_module(api_key, api_version, EntityType.response)
+
+
+@cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+def build(cls: type, **values: Any) -> Any:
+    """Instantiate `cls` with the subset of `values` it has fields for."""
+    names = _field_names(cls)
+    return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def has_field(cls: type, name: str) -> bool:
+    return name in _field_names(cls)

@@ -1,0 +1,44 @@
+"""ApiVersions: which api keys and version ranges this broker fully implements."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kio.schema.api_versions.v0.response import ApiVersion as ApiVersionV0
+from kio.schema.api_versions.v0.response import ApiVersionsResponse as ApiVersionsResponseV0
+from kio.schema.errors import ErrorCode
+from kio.static.primitive import i16
+
+from snakafka.protocol import codec
+from snakafka.server.context import ZERO, RequestContext, build
+
+if TYPE_CHECKING:
+    from snakafka.server.dispatch import Dispatcher
+
+
+async def handle_api_versions(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    keys = tuple(
+        build(schema.ApiVersion, api_key=i16(api.key), min_version=i16(api.min_version), max_version=i16(api.max_version))
+        for api in sorted(ctx.broker.dispatcher.apis.values(), key=lambda a: a.key)
+    )
+    return build(
+        schema.ApiVersionsResponse,
+        error_code=ErrorCode.none,
+        api_keys=keys,
+        throttle_time=ZERO,
+        supported_features=(),
+        finalized_features_epoch=-1,
+        finalized_features=(),
+        zk_migration_ready=False,
+    )
+
+
+def unsupported_version_response(correlation_id: int, dispatcher: Dispatcher) -> bytes:
+    """Kafka's fallback: a v0 response with UNSUPPORTED_VERSION and our ranges."""
+    keys = tuple(
+        ApiVersionV0(api_key=i16(api.key), min_version=i16(api.min_version), max_version=i16(api.max_version))
+        for api in sorted(dispatcher.apis.values(), key=lambda a: a.key)
+    )
+    response = ApiVersionsResponseV0(error_code=ErrorCode.unsupported_version, api_keys=keys)
+    return codec.encode_response(codec.API_VERSIONS_KEY, 0, correlation_id, response)

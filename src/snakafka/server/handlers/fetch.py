@@ -1,0 +1,60 @@
+"""Fetch: long-poll reads of record batches, sent from segment files as they are.
+
+Fetch sessions (KIP-227) are declined: every response carries session id 0, which tells
+clients to keep sending full fetch requests, as Kafka allows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from snakafka.protocol.fetch_response import PartitionPayload, TopicPayload, encode_fetch_response
+from snakafka.replication.replica_manager import FetchRequestPartition
+from snakafka.server.context import RequestContext
+from snakafka.server.response import Response
+
+
+async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
+    version = ctx.version
+    correlation_id = ctx.header.correlation_id
+    session_id = getattr(request, "session_id", 0)
+    if session_id != 0:
+        parts = encode_fetch_response(version, correlation_id, [], error_code=ErrorCode.fetch_session_id_not_found.value)
+        return Response(parts)
+    wanted: list[FetchRequestPartition] = []
+    for t in request.topics:
+        for p in t.partitions:
+            wanted.append(FetchRequestPartition(
+                topic=t.topic,
+                partition=p.partition,
+                fetch_offset=p.fetch_offset,
+                max_bytes=p.partition_max_bytes,
+                current_leader_epoch=getattr(p, "current_leader_epoch", -1),
+            ))
+    max_wait_ms = int(request.max_wait.total_seconds() * 1000)
+    results = await ctx.broker.replica_manager.fetch(
+        wanted,
+        max_wait_ms=max_wait_ms,
+        min_bytes=request.min_bytes,
+        max_bytes=getattr(request, "max_bytes", 0x7FFFFFFF),
+        committed_only=request.replica_id < 0,
+    )
+    topics: list[TopicPayload] = []
+    by_name: dict[str, TopicPayload] = {}
+    for r in results:
+        payload = by_name.get(r.topic)
+        if payload is None:
+            payload = by_name[r.topic] = TopicPayload(r.topic)
+            topics.append(payload)
+        payload.partitions.append(PartitionPayload(
+            partition=r.partition,
+            error_code=r.error.value,
+            high_watermark=r.high_watermark,
+            last_stable_offset=r.last_stable_offset,
+            log_start_offset=r.log_start_offset,
+            aborted=(r.aborted or None) if request.isolation_level == 1 else None,
+            records=r.records,
+        ))
+    return Response(encode_fetch_response(version, correlation_id, topics))

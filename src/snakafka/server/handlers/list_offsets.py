@@ -1,0 +1,56 @@
+"""ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or first offset at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+from kio.static.primitive import i32, i64
+
+from snakafka.protocol.errors import KafkaError
+from snakafka.server.context import ZERO, RequestContext, build
+
+LATEST = -1
+EARLIEST = -2
+MAX_TIMESTAMP = -3
+
+
+async def handle_list_offsets(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    replica_manager = ctx.broker.replica_manager
+    topics = []
+    for t in request.topics:
+        partitions = []
+        for p in t.partitions:
+            error = ErrorCode.none
+            timestamp, offset, epoch = -1, -1, -1
+            try:
+                part = replica_manager.leader_partition(t.name, p.partition_index, getattr(p, "current_leader_epoch", -1))
+                log_ = part.log
+                epoch = part.leader_epoch
+                if p.timestamp == LATEST:
+                    offset = part.high_watermark if request.replica_id < 0 else log_.log_end_offset
+                elif p.timestamp == EARLIEST:
+                    offset = log_.log_start_offset
+                elif p.timestamp == MAX_TIMESTAMP:
+                    found = log_.max_timestamp_and_offset()
+                    if found is not None:
+                        offset, timestamp = found
+                elif p.timestamp < 0:
+                    error = ErrorCode.unsupported_version  # -4/-5: tiered-storage offsets we do not have
+                else:
+                    found = log_.offset_for_timestamp(p.timestamp)
+                    if found is not None and found[0] < part.high_watermark:
+                        offset, timestamp = found
+            except KafkaError as exc:
+                error = exc.code
+            partitions.append(build(
+                schema.ListOffsetsPartitionResponse,
+                partition_index=i32(p.partition_index),
+                error_code=error,
+                timestamp=i64(timestamp),
+                offset=i64(offset),
+                leader_epoch=i32(epoch),
+            ))
+        topics.append(build(schema.ListOffsetsTopicResponse, name=t.name, partitions=tuple(partitions)))
+    return build(schema.ListOffsetsResponse, throttle_time=ZERO, topics=tuple(topics))

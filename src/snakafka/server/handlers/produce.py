@@ -1,0 +1,67 @@
+"""Produce: append record batches on partition leaders and answer per acks.
+
+The records field is passed down as bytes: the log validates batch headers and CRCs and
+rewrites base offsets, nothing here looks at individual records.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+from kio.static.primitive import i32, i64
+
+from snakafka.server.context import ZERO, RequestContext, build
+
+log = logging.getLogger(__name__)
+
+
+async def handle_produce(ctx: RequestContext, request: Any) -> Any:
+    broker = ctx.broker
+    acks = request.acks
+    entries: dict[tuple[str, int], bytes] = {}
+    early: dict[tuple[str, int], ErrorCode] = {}
+    if acks not in (0, 1, -1):
+        for t in request.topic_data:
+            for p in t.partition_data:
+                early[(t.name, p.index)] = ErrorCode.invalid_required_acks
+    else:
+        for t in request.topic_data:
+            for p in t.partition_data:
+                tp = (t.name, p.index)
+                if p.records is None or len(p.records) == 0:
+                    early[tp] = ErrorCode.invalid_record
+                elif t.name.startswith("__") and t.name in ("__consumer_offsets", "__transaction_state"):
+                    early[tp] = ErrorCode.invalid_topic_exception
+                else:
+                    entries[tp] = p.records
+    results = broker.replica_manager.append_records(acks, entries) if entries else {}
+    if acks == 0:
+        return None
+    schema = ctx.schema
+    topics: dict[str, list[Any]] = {}
+    for t in request.topic_data:
+        for p in t.partition_data:
+            tp = (t.name, p.index)
+            if tp in early:
+                error, base, append_time, start, message = early[tp], -1, -1, -1, None
+            else:
+                r = results[tp]
+                error, base, append_time, start, message = r.error, r.base_offset, r.log_append_time, r.log_start_offset, r.message
+            topics.setdefault(t.name, []).append(build(
+                schema.PartitionProduceResponse,
+                index=i32(p.index),
+                error_code=error,
+                base_offset=i64(base),
+                log_append_time=None if append_time < 0 else datetime.datetime.fromtimestamp(append_time / 1000, datetime.UTC),
+                log_start_offset=i64(start),
+                record_errors=(),
+                error_message=message,
+            ))
+    return build(
+        schema.ProduceResponse,
+        responses=tuple(build(schema.TopicProduceResponse, name=name, partition_responses=tuple(parts)) for name, parts in topics.items()),
+        throttle_time=ZERO,
+    )

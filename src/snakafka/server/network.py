@@ -1,0 +1,174 @@
+"""The socket server: accepts connections and runs each one's requests in order.
+
+One asyncio Protocol per connection. Frames come out of the sans-I/O FrameDecoder; a
+per-connection worker task handles them one at a time (like Kafka, which mutes a channel
+while its request is in flight), so pipelined requests are answered in request order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from snakafka.protocol import codec
+from snakafka.protocol.framing import FrameDecoder, FrameError
+from snakafka.server.context import RequestContext
+from snakafka.server.dispatch import CloseConnection, Dispatcher
+from snakafka.server.handlers.api_versions import unsupported_version_response
+from snakafka.server.response import Response
+
+if TYPE_CHECKING:
+    from snakafka.server.broker import Broker
+
+log = logging.getLogger(__name__)
+
+_MAX_QUEUED = 64
+_ids = itertools.count(1)
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, broker: Broker, dispatcher: Dispatcher, max_request_size: int, on_close: Callable[[Connection], None]) -> None:
+        self.broker = broker
+        self.dispatcher = dispatcher
+        self.decoder = FrameDecoder(max_request_size)
+        self.queue: deque[bytes] = deque()
+        self.worker: asyncio.Task[None] | None = None
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.id = f"conn-{next(_ids)}"
+        self._on_close = on_close
+        self._paused_reading = False
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+        self._closing = False
+
+    # -- asyncio.Protocol -----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self.decoder.feed(data)
+        except FrameError as exc:
+            log.warning("closing %s from %s: %s", self.id, self.peer, exc)
+            self.close()
+            return
+        if not frames:
+            return
+        self.queue.extend(frames)
+        if len(self.queue) >= _MAX_QUEUED and not self._paused_reading and self.transport:
+            self.transport.pause_reading()
+            self._paused_reading = True
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.get_running_loop().create_task(self._work())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._can_write.set()
+        if self.worker is not None and not self.worker.done():
+            self.worker.cancel()
+        self._on_close(self)
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+    # -- requests -------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        while self.queue and not self._closing:
+            frame = self.queue.popleft()
+            if self._paused_reading and len(self.queue) < _MAX_QUEUED // 2:
+                transport.resume_reading()
+                self._paused_reading = False
+            try:
+                response = await self._handle(frame)
+            except CloseConnection as exc:
+                log.warning("closing %s from %s: %s", self.id, self.peer, exc)
+                self.close()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("unexpected error handling a request on %s from %s; closing it", self.id, self.peer)
+                self.close()
+                return
+            if response is not None:
+                await self._write(response)
+
+    async def _handle(self, frame: bytes) -> Response | bytes | None:
+        api = self.dispatcher.lookup(frame)
+        if api is None:
+            correlation_id = codec.peek_correlation_id(frame)
+            log.info("%s from %s asked for an ApiVersions version we lack; answering v0", self.id, self.peer)
+            return unsupported_version_response(correlation_id, self.dispatcher)
+        try:
+            header, request = codec.decode_request(frame)
+        except codec.RequestDecodeError as exc:
+            raise CloseConnection(str(exc)) from exc
+        ctx = RequestContext(header=header, broker=self.broker, client_host=self.peer.rsplit(":", 1)[0], connection_id=self.id)
+        body = await api.handler(ctx, request)
+        if body is None:
+            return None  # acks=0 produce: no response at all
+        if isinstance(body, Response):
+            return body
+        return codec.encode_response(header.api_key, header.api_version, header.correlation_id, body)
+
+    async def _write(self, response: Response | bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if isinstance(response, bytes):
+            transport.write(response)
+        else:
+            await response.write_to(transport, self._can_write)
+        if not self._can_write.is_set():
+            await self._can_write.wait()
+
+    def close(self) -> None:
+        self._closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class SocketServer:
+    def __init__(self, broker: Broker, dispatcher: Dispatcher, host: str, port: int, max_request_size: int) -> None:
+        self.broker = broker
+        self.dispatcher = dispatcher
+        self.host = host
+        self.port = port
+        self.max_request_size = max_request_size
+        self.server: asyncio.base_events.Server | None = None
+        self.connections: set[Connection] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(self._new_connection, self.host, self.port, reuse_address=True, backlog=1024)
+        sock = self.server.sockets[0]
+        self.port = sock.getsockname()[1]
+        log.info("listening on %s:%d", self.host, self.port)
+
+    def _new_connection(self) -> Connection:
+        conn = Connection(self.broker, self.dispatcher, self.max_request_size, self.connections.discard)
+        self.connections.add(conn)
+        return conn
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for conn in list(self.connections):
+            conn.close()
+        if self.server is not None:
+            await self.server.wait_closed()
