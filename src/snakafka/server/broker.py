@@ -1,0 +1,188 @@
+"""A broker: wires the layers together and owns their lifecycles.
+
+Start-up order follows the layers bottom-up (metadata store, logs, metadata cache,
+controller, replica manager, coordinators, then the socket server); shutdown runs in
+reverse and ends with the logs' clean-shutdown marker, which lets the next start skip
+recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from snakafka.clock import Clock, SystemClock
+from snakafka.cluster.controller import Controller
+from snakafka.cluster.metadata_cache import MetadataCache
+from snakafka.cluster.model import BrokerInfo
+from snakafka.cluster.store.local import LocalMetadataStore
+from snakafka.config import BrokerConfig
+from snakafka.log.log_config import LogConfig
+from snakafka.log.log_manager import LogManager
+from snakafka.protocol.errors import ErrorCode, KafkaError
+from snakafka.replication.replica_manager import ReplicaManager
+from snakafka.server.apis import BROKER_APIS
+from snakafka.server.dispatch import Dispatcher
+from snakafka.server.network import SocketServer
+from snakafka.topic_config import (
+    TopicConfigError,
+    describe_broker_configs,
+    describe_topic_configs,
+    log_config_for,
+    validate_topic_configs,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.dispatcher = Dispatcher(BROKER_APIS)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = asyncio.Event()
+        self._stopping = False
+
+    @property
+    def controller_id(self) -> int:
+        return self.config.broker_id
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        for d in config.log_dirs:
+            Path(d).mkdir(parents=True, exist_ok=True)
+        self.store = LocalMetadataStore(Path(config.log_dirs[0]))
+        await self.store.start()
+        _write_meta_properties(config.log_dirs, config.broker_id, self.store.cluster_id)
+        self.log_manager = LogManager([Path(d) for d in config.log_dirs], self.clock, config.log_config())
+        topics = await self.store.topics()
+        self.log_manager.load(lambda topic: self.config_for(topic, topics.get(topic).configs if topic in topics else {}))
+        self.cache = MetadataCache(self.store)
+        self.controller = Controller(
+            self.store,
+            self.cache,
+            default_partitions=config.num_partitions,
+            default_replication_factor=config.default_replication_factor,
+            validate_configs=_validate_configs,
+            on_change=self._metadata_changed,
+        )
+        self.replica_manager = ReplicaManager(config.broker_id, self.log_manager, self.cache, self.log_config_for_topic)
+        listener = config.listeners[0]
+        self.server = SocketServer(self, self.dispatcher, listener.host, listener.port, config.socket_request_max_bytes)
+        await self.server.start()
+        advertised = config.advertised_listeners[0] if config.advertised_listeners else listener
+        port = advertised.port if advertised.port else self.server.port
+        await self.store.register_broker(BrokerInfo(config.broker_id, advertised.host or "127.0.0.1", port))
+        await self._metadata_changed()
+        self._tasks = [
+            asyncio.create_task(self._every(config.log_retention_check_interval_ms, self._retention), name="retention"),
+            asyncio.create_task(self._every(min(config.log_flush_scheduler_interval_ms, 1000), self._flush), name="flush"),
+            asyncio.create_task(
+                self._every(config.log_flush_offset_checkpoint_interval_ms, self._checkpoint), name="checkpoint"
+            ),
+        ]
+        log.info("broker %d started (cluster %s) on port %d", config.broker_id, self.store.cluster_id, self.server.port)
+
+    async def stop(self) -> None:
+        if self._stopping:
+            await self._closed.wait()
+            return
+        self._stopping = True
+        log.info("broker %d shutting down", self.config.broker_id)
+        await self.server.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.replica_manager.close()
+        self.log_manager.shutdown()
+        await self.store.close()
+        self._closed.set()
+        log.info("broker %d stopped", self.config.broker_id)
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    # -- metadata -------------------------------------------------------------------
+
+    async def _metadata_changed(self) -> None:
+        await self.cache.refresh()
+        self.replica_manager.apply_metadata()
+
+    def config_for(self, topic: str, overrides: dict[str, str]) -> LogConfig:
+        return log_config_for(overrides, self.config)
+
+    def log_config_for_topic(self, topic: str) -> LogConfig:
+        info = self.cache.topics.get(topic)
+        return log_config_for(info.configs if info else {}, self.config)
+
+    def describe_topic_configs(self, overrides: dict[str, str]) -> list[Any]:
+        return describe_topic_configs(overrides, self.config)
+
+    def describe_broker_configs(self) -> list[Any]:
+        return describe_broker_configs(self.config)
+
+    def topic_config_default(self, name: str) -> str | None:
+        for c in describe_topic_configs({}, self.config):
+            if c.name == name:
+                return c.value
+        return None
+
+    # -- background work ------------------------------------------------------------
+
+    async def _every(self, interval_ms: int, job: Any) -> None:
+        interval = max(interval_ms, 10) / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background job %s failed", getattr(job, "__name__", job))
+
+    async def _retention(self) -> None:
+        deleted = self.log_manager.cleanup(self.clock.time_ms())
+        if deleted:
+            await asyncio.to_thread(lambda: [segment.delete() for segment in deleted])
+
+    async def _flush(self) -> None:
+        self.log_manager.flush_dirty(self.clock.time_ms())
+
+    async def _checkpoint(self) -> None:
+        self.log_manager.checkpoint()
+
+
+def _validate_configs(configs: dict[str, str]) -> None:
+    try:
+        validate_topic_configs(configs)
+    except TopicConfigError as exc:
+        raise KafkaError(ErrorCode.invalid_config, str(exc)) from exc
+
+
+def _write_meta_properties(log_dirs: list[Any], broker_id: int, cluster_id: str) -> None:
+    """Kafka's meta.properties: which broker and cluster a log dir belongs to."""
+    for d in log_dirs:
+        path = Path(d) / "meta.properties"
+        if path.exists():
+            existing = dict(
+                line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#")
+            )
+            if existing.get("broker.id") not in (None, str(broker_id)):
+                raise RuntimeError(
+                    f"log dir {d} belongs to broker.id={existing['broker.id']}, not {broker_id}"
+                )
+            continue
+        path.write_text(f"#snakafka\nversion=0\nbroker.id={broker_id}\ncluster.id={cluster_id}\n")
