@@ -41,5 +41,8 @@ class MetadataStore(Protocol):
 
     async def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None: ...
 
+    async def allocate_producer_ids(self, count: int) -> int:
+        """Reserve `count` producer ids cluster-wide; return the first (Kafka's id blocks)."""
+
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call back when another process changed the metadata (ZooKeeper watches)."""

@@ -27,6 +27,7 @@ class LocalMetadataStore:
         self._topics: dict[str, TopicInfo] = {}
         self._brokers: dict[int, BrokerInfo] = {}
         self.cluster_id = ""
+        self._next_producer_id = 0
 
     async def start(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,6 +35,7 @@ class LocalMetadataStore:
             data = json.loads(self._path.read_text())
             self.cluster_id = data["cluster_id"]
             self._topics = {t["name"]: TopicInfo.from_json(t) for t in data["topics"]}
+            self._next_producer_id = int(data.get("next_producer_id", 0))
             log.info("loaded metadata of %d topics from %s", len(self._topics), self._path)
         else:
             self.cluster_id = _new_cluster_id()
@@ -69,11 +71,18 @@ class LocalMetadataStore:
         self._topics[topic].configs = dict(configs)
         self._write()
 
+    async def allocate_producer_ids(self, count: int) -> int:
+        first = self._next_producer_id
+        self._next_producer_id += count
+        self._write()
+        return first
+
     def on_change(self, callback: Callable[[], None]) -> None:
         """Nobody else writes this file: there is never an outside change to report."""
 
     def _write(self) -> None:
-        data = {"version": 1, "cluster_id": self.cluster_id, "topics": [t.to_json() for t in self._topics.values()]}
+        data = {"version": 1, "cluster_id": self.cluster_id, "topics": [t.to_json() for t in self._topics.values()],
+                "next_producer_id": self._next_producer_id}
         tmp = self._path.with_suffix(".tmp")
         with open(tmp, "w") as f:
             json.dump(data, f)
