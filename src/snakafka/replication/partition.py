@@ -11,10 +11,22 @@ import logging
 from dataclasses import dataclass
 
 from snakafka.cluster.model import PartitionState
-from snakafka.log.partition_log import AppendInfo, PartitionLog, ReadResult
+from snakafka.log.partition_log import PartitionLog, ReadResult
+from snakafka.log.producer_state import ProducerStateError, ProducerStateManager
+from snakafka.protocol.batch import NO_PRODUCER_ID, iter_batches, read_header
 from snakafka.protocol.errors import ErrorCode, KafkaError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderAppend:
+    """Where an append landed (for a retried idempotent batch: where it landed first)."""
+
+    first_offset: int
+    log_append_time: int
+    log_start_offset: int
+    duplicate: bool = False
 
 
 @dataclass(slots=True)
@@ -36,6 +48,8 @@ class Partition:
             log_.log_end_offset, getattr(log_, "recovery_point", 0)
         )
         self.followers: dict[int, ReplicaProgress] = {}
+        self.producer_state = ProducerStateManager()
+        self._load_producer_state()
 
     def __repr__(self) -> str:
         return f"Partition({self.topic}-{self.partition}, epoch={self.state.leader_epoch})"
@@ -68,7 +82,7 @@ class Partition:
             if leader_epoch > self.state.leader_epoch:
                 raise KafkaError(ErrorCode.unknown_leader_epoch)
 
-    def append_as_leader(self, data: bytes, required_acks: int) -> AppendInfo:
+    def append_as_leader(self, data: bytes, required_acks: int) -> LeaderAppend:
         self.check_leader()
         if required_acks == -1 and len(self.state.isr) < self.log.config.min_insync_replicas:
             raise KafkaError(
@@ -76,9 +90,50 @@ class Partition:
                 f"The size of the current ISR {set(self.state.isr)} is insufficient to satisfy "
                 f"the min.isr requirement of {self.log.config.min_insync_replicas}",
             )
+        idempotent = len(data) >= 61 and read_header(data).producer_id != NO_PRODUCER_ID
+        if idempotent:
+            duplicate = self._check_producer(data)
+            if duplicate is not None:
+                return duplicate
         info = self.log.append(data, leader_epoch=self.state.leader_epoch)
+        if idempotent:
+            offset = info.first_offset
+            for _, header in iter_batches(data):
+                self.producer_state.update(header, offset)
+                offset += header.last_offset_delta + 1
         self._maybe_advance_hw()
-        return info
+        return LeaderAppend(info.first_offset, info.log_append_time, info.log_start_offset)
+
+    def _check_producer(self, data: bytes) -> LeaderAppend | None:
+        """Sequence checks of idempotent batches; a retried batch gets its first answer."""
+        try:
+            duplicates = [self.producer_state.check(header) for _, header in iter_batches(data)]
+        except ProducerStateError as exc:
+            raise KafkaError(ErrorCode(exc.error_code), str(exc)) from exc
+        if duplicates and all(d is not None for d in duplicates):
+            first = duplicates[0]
+            assert first is not None
+            log.info("%s: duplicate batch from an idempotent producer, answered with offset %d", self, first.first_offset)
+            return LeaderAppend(first.first_offset, -1, self.log.log_start_offset, duplicate=True)
+        return None
+
+    def _load_producer_state(self) -> None:
+        """Rebuild idempotence state from batch headers (never record contents)."""
+        offset = self.log.log_start_offset
+        end = self.log.log_end_offset
+        while offset < end:
+            result = self.log.read(offset, 4 << 20, min_one_batch=True)
+            if result.slice is None:
+                break
+            data = result.slice.read_bytes()
+            advanced = False
+            for _, header in iter_batches(data):
+                if header.next_offset > offset:
+                    self.producer_state.update(header, header.base_offset)
+                    offset = header.next_offset
+                    advanced = True
+            if not advanced:
+                break
 
     def _maybe_advance_hw(self) -> bool:
         """The high watermark is the smallest log end offset across the ISR."""

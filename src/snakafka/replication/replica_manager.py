@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.log.log_config import LogConfig
 from snakafka.log.log_manager import LogManager
-from snakafka.log.partition_log import AppendInfo, FileSlice
+from snakafka.log.partition_log import FileSlice
 from snakafka.protocol.batch import BatchError
 from snakafka.protocol.errors import ErrorCode, KafkaError
-from snakafka.replication.partition import Partition
+from snakafka.replication.partition import LeaderAppend, Partition
 from snakafka.replication.purgatory import Watchers, wait_until
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class ReplicaManager:
         for tp, data in entries.items():
             try:
                 part = self.leader_partition(*tp)
-                info: AppendInfo = part.append_as_leader(data, acks)
+                info: LeaderAppend = part.append_as_leader(data, acks)
             except KafkaError as exc:
                 results[tp] = ProduceResult(error=exc.code, message=exc.message)
                 continue
@@ -141,7 +141,8 @@ class ReplicaManager:
                 log_append_time=info.log_append_time,
                 log_start_offset=info.log_start_offset,
             )
-            self.fetch_watchers.wake(tp)
+            if not info.duplicate:
+                self.fetch_watchers.wake(tp)
         return results
 
     # -- fetch ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from snakafka.server.handlers.fetch import handle_fetch
 from snakafka.server.handlers.list_offsets import handle_list_offsets
 from snakafka.server.handlers.metadata import handle_metadata
 from snakafka.server.handlers.produce import handle_produce
+from snakafka.server.handlers.producer import handle_init_producer_id
 from snakafka.server.handlers.topics import (
     handle_create_partitions,
     handle_create_topics,
@@ -32,6 +33,7 @@ BROKER_APIS: list[Api] = [
     Api(18, 0, 3, handle_api_versions),
     Api(19, 2, 7, handle_create_topics),
     Api(20, 1, 6, handle_delete_topics),
+    Api(22, 0, 4, handle_init_producer_id),
     Api(32, 1, 4, handle_describe_configs),
     Api(33, 0, 2, handle_alter_configs),
     Api(37, 0, 3, handle_create_partitions),

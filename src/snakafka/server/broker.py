@@ -19,6 +19,7 @@ from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo
 from snakafka.cluster.store.local import LocalMetadataStore
 from snakafka.config import BrokerConfig
+from snakafka.coordinator.producer_ids import ProducerIdManager
 from snakafka.log.log_config import LogConfig
 from snakafka.log.log_manager import LogManager
 from snakafka.protocol.errors import ErrorCode, KafkaError
@@ -63,6 +64,7 @@ class Broker:
         self.store = LocalMetadataStore(Path(config.log_dirs[0]))
         await self.store.start()
         _write_meta_properties(config.log_dirs, config.broker_id, self.store.cluster_id)
+        self.producer_ids = ProducerIdManager(self.store)
         self.log_manager = LogManager([Path(d) for d in config.log_dirs], self.clock, config.log_config())
         topics = await self.store.topics()
         self.log_manager.load(lambda topic: self.config_for(topic, topics.get(topic).configs if topic in topics else {}))
