@@ -49,7 +49,7 @@ async def handle_create_topics(ctx: RequestContext, request: Any) -> Any:
                 topic_id=info.topic_id,
                 num_partitions=i32(len(info.partitions)),
                 replication_factor=i16(len(info.partitions[0].replicas)),
-                configs=tuple(
+                configs=None if not hasattr(schema, "CreatableTopicConfigs") else tuple(
                     build(schema.CreatableTopicConfigs, name=c.name, value=c.value, read_only=c.read_only,
                           config_source=i16(c.source), is_sensitive=c.is_sensitive)
                     for c in broker.describe_topic_configs(info.configs)

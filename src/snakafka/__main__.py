@@ -1,0 +1,3 @@
+from snakafka.cli import main
+
+main()
