@@ -106,7 +106,7 @@ class PartitionLog:
                 segment.delete()
                 continue
             recover = needs_recovery and _may_hold_unflushed(base, bases, recovery_point)
-            if segment.load(recover) > 0:
+            if segment.load(recover, allow_gaps=config.compact) > 0:
                 truncated = True
             if self.segments and segment.size == 0 and base != bases[-1]:
                 segment.delete()

@@ -134,15 +134,15 @@ class LogSegment:
 
     # -- recovery -------------------------------------------------------------------
 
-    def load(self, needs_recovery: bool) -> int:
+    def load(self, needs_recovery: bool, allow_gaps: bool = False) -> int:
         """Bring the segment's in-memory state up; validate batches when recovering.
         Returns the number of bytes truncated (torn or corrupt tail)."""
         if needs_recovery:
-            return self.recover()
+            return self.recover(allow_gaps)
         ok = self.index.load(self.size) and self.time_index.load(2**63 - 1)
         if not ok:
             log.warning("rebuilding indexes of %s", self.log_path)
-            return self.recover()
+            return self.recover(allow_gaps)
         last_pos = self.index.positions[-1] if len(self.index) else 0
         self.first_batch_timestamp = None
         for position, header in self.iter_headers(last_pos):
@@ -156,9 +156,13 @@ class LogSegment:
             self.next_offset = self.base_offset
         return 0
 
-    def recover(self) -> int:
-        """Validate every batch (framing, magic, CRC); truncate at the first bad one and
-        rebuild both indexes from what remains."""
+    def recover(self, allow_gaps: bool = False) -> int:
+        """Validate every batch (framing, magic, CRC, offsets); truncate at the first bad
+        one and rebuild both indexes from what remains.
+
+        The base offset is not covered by the CRC, so offsets are checked too: they must
+        continue exactly from the previous batch (compacted logs may skip offsets, but
+        never go back or leave the segment's 32-bit relative range)."""
         self.index.clear()
         self.time_index.clear()
         self.next_offset = self.base_offset
@@ -181,8 +185,12 @@ class LogSegment:
                 header = validate_batch(chunk, 0, size)
             except BatchError:
                 break
-            if header.base_offset < self.next_offset and self.next_offset != self.base_offset:
-                break  # offsets must increase
+            expected = self.next_offset
+            relative_end = header.last_offset - self.base_offset
+            if header.base_offset < expected or relative_end > 2**31 - 1:
+                break
+            if header.base_offset != expected and not allow_gaps:
+                break
             self._index_batch(position, header.base_offset, header.last_offset_delta, header.max_timestamp, size)
             position += size
         truncated = file_size - position
