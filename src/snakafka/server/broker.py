@@ -44,6 +44,7 @@ class Broker:
         self.clock = clock or SystemClock()
         self.dispatcher = Dispatcher(BROKER_APIS)
         self._tasks: list[asyncio.Task[None]] = []
+        self._pending_deletes: list[tuple[int, list[Any]]] = []
         self._closed = asyncio.Event()
         self._stopping = False
 
@@ -156,9 +157,17 @@ class Broker:
                 log.exception("background job %s failed", getattr(job, "__name__", job))
 
     async def _retention(self) -> None:
-        deleted = self.log_manager.cleanup(self.clock.time_ms())
+        """Retention detaches expired segments at once (renamed *.deleted); their files
+        are removed file.delete.delay.ms later, off the loop, so in-flight fetches that
+        still send from them finish first."""
+        now = self.clock.time_ms()
+        deleted = self.log_manager.cleanup(now)
         if deleted:
-            await asyncio.to_thread(lambda: [segment.delete() for segment in deleted])
+            self._pending_deletes.append((now + self.config.log_segment_delete_delay_ms, deleted))
+        due = [segments for when, segments in self._pending_deletes if when <= now]
+        self._pending_deletes = [(w, s) for w, s in self._pending_deletes if w > now]
+        for segments in due:
+            await asyncio.to_thread(lambda batch=segments: [segment.delete() for segment in batch])
 
     async def _flush(self) -> None:
         self.log_manager.flush_dirty(self.clock.time_ms())
