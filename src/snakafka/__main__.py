@@ -1,3 +1,6 @@
+"""`python -m snakafka`: the same CLI as the `snakafka` console script."""
+
 from snakafka.cli import main
 
-main()
+if __name__ == "__main__":
+    main(prog_name="snakafka")

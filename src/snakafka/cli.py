@@ -1,4 +1,9 @@
-"""The `snakafka` command: serve a broker (more verbs join as features land)."""
+"""The `snakafka` command (also `python -m snakafka`).
+
+Thin on purpose: parse arguments, load BrokerConfig, set up logging and the event loop,
+run the broker until SIGINT / SIGTERM. A bad config ends with its one-line message and
+exit status 2 (click's usage-error status), never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,63 +11,106 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from snakafka.config import BrokerConfig, ConfigError
 
+log = logging.getLogger("snakafka.cli")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+CONFIG_ERROR_EXIT = 2
+START_ERROR_EXIT = 1
+
 
 def _parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
+    """`--override key=value` pairs, as kafka-server-start.sh takes them (value may hold '=')."""
     result = {}
     for item in values:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--override")
         result[key.strip()] = value
     return result
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when installed (faster sockets), else asyncio's default."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 @click.group()
 @click.version_option(package_name="snakafka")
 def main() -> None:
-    """snakafka: a Kafka-compatible broker in Python."""
+    """snakafka: Apache Kafka's broker, rebuilt in Python."""
 
 
 @main.command()
 @click.argument("config_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE", help="Set a config key (repeatable).")
-@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Set a config key, over the file's value (repeatable).")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def serve(config_file: Path | None, overrides: tuple[str, ...], log_level: str) -> None:
-    """Run a broker (default: 127.0.0.1:9092, data in ./snakafka-data)."""
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    """Run a broker: CONFIG_FILE is a Kafka server.properties file (optional).
+
+    Defaults: listens on 127.0.0.1:9092, data in ./snakafka-data.
+    """
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     try:
         config = BrokerConfig.load(config_file, _parse_overrides(overrides))
     except ConfigError as exc:
         click.echo(f"snakafka: {exc}", err=True)
-        sys.exit(2)
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(_serve(config))
+        raise SystemExit(CONFIG_ERROR_EXIT) from None
+    config.log_all()
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        status = runner.run(_serve(config))
+    if status:
+        raise SystemExit(status)
 
 
-async def _serve(config: BrokerConfig) -> None:
-    from snakafka.server.broker import Broker
+async def _serve(config: BrokerConfig) -> int:
+    """Start the broker, wait for a signal or for the broker to close, stop it cleanly
+    (stop() writes the clean-shutdown marker). Returns the exit status."""
+    from snakafka.server.broker import Broker  # the heavy layers load only when serving
 
     broker = Broker(config)
     try:
         await broker.start()
-    except OSError as exc:
-        click.echo(f"snakafka: cannot start: {exc}", err=True)
-        sys.exit(1)
+    except OSError as exc:  # e.g. the port is taken: one line, as for a config error
+        # No stop(): the broker is half-built; the process exits, and without the
+        # clean-shutdown marker the next start simply runs log recovery.
+        click.echo(f"snakafka: cannot start the broker: {exc}", err=True)
+        return START_ERROR_EXIT
+    stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(broker.stop()))
-    await broker.wait_closed()
+
+    def on_signal(signum: int) -> None:
+        if stop_requested.is_set():
+            log.warning("second %s: exiting without a clean shutdown", signal.Signals(signum).name)
+            raise SystemExit(130)
+        log.info("%s received, stopping", signal.Signals(signum).name)
+        stop_requested.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    closed = asyncio.create_task(broker.wait_closed(), name="broker-closed")
+    stop = asyncio.create_task(stop_requested.wait(), name="stop-requested")
+    try:
+        await asyncio.wait({closed, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (closed, stop):
+            task.cancel()
+        await broker.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,91 +1,227 @@
 """Typed config definitions with Kafka's parsing rules and error wording.
 
-A ConfigDef knows a key's type, default, validator and doc line; `parse` turns the text
-of a properties file into a typed value or raises ConfigError with one line naming the
-key, as Kafka's ConfigException does.
+A ConfigDef is one row of Kafka's ConfigDef table: name, type, default, validator,
+importance, a doc line and whether Kafka can change it at run time. `parse` turns the
+text of a properties file into a typed value, or raises ConfigError with one line naming
+the key, worded as Kafka's ConfigException ("Invalid value abc for configuration
+num.partitions: Not a number of type INT"), so messages a Kafka user searches for match.
+
+Pure: no I/O, no logging; both broker and topic configs are built from these rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol
 
 LONG_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
+SHORT_MAX = 2**15 - 1
 
-# DescribeConfigs config_type ids
-TYPE_IDS = {"boolean": 1, "string": 2, "int": 3, "short": 4, "long": 5, "double": 6, "list": 7, "class": 8, "password": 9}
+
+class ConfigType(str, Enum):
+    """Kafka's ConfigDef.Type; `id` is the DescribeConfigs v3 config_type."""
+
+    BOOLEAN = "boolean"
+    STRING = "string"
+    INT = "int"
+    SHORT = "short"
+    LONG = "long"
+    DOUBLE = "double"
+    LIST = "list"
+    CLASS = "class"
+    PASSWORD = "password"
+
+    @property
+    def id(self) -> int:
+        return _TYPE_IDS[self]
+
+
+_TYPE_IDS = {t: i for i, t in enumerate(ConfigType, start=1)}
+_INT_LIMITS = {ConfigType.SHORT: SHORT_MAX, ConfigType.INT: INT_MAX, ConfigType.LONG: LONG_MAX}
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DOUBLE = re.compile(r"[+-]?(NaN|Infinity|([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[fFdD]?)")
+_LIST_SEPARATOR = re.compile(r"\s*,\s*")
+
+
+class Importance(str, Enum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
 
 
 class ConfigError(Exception):
-    """A bad configuration value: the message is one line naming the key."""
+    """A bad configuration: the message is one line naming the key (Kafka's ConfigException)."""
+
+    @classmethod
+    def invalid(cls, name: str, raw: Any, problem: str | None = None) -> ConfigError:
+        shown = _one_line(raw if isinstance(raw, str) else str(raw))
+        return cls(f"Invalid value {shown} for configuration {name}" + (f": {problem}" if problem else ""))
+
+
+def _one_line(text: str) -> str:
+    """Escape line breaks so an error never spans lines, whatever the value held."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
+@dataclass(frozen=True, slots=True)
+class Password:
+    """A secret value: repr and str never show it (Kafka prints [hidden])."""
+
+    value: str
+
+    def __str__(self) -> str:
+        return "[hidden]"
+
+    __repr__ = __str__
+
+
+class Validator(Protocol):
+    """Returns None when the value is fine, else Kafka's problem text; str() is the
+    "Valid Values" column of Kafka's config docs."""
+
+    def __call__(self, value: Any) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    low: int | float | None = None
+    high: int | float | None = None
+
+    def __call__(self, value: Any) -> str | None:
+        if value is None:
+            return "Value must be non-null"
+        if self.low is not None and value < self.low:
+            return f"Value must be at least {self.low}"
+        if self.high is not None and value > self.high:
+            return f"Value must be no more than {self.high}"
+        return None
+
+    def __str__(self) -> str:
+        low = "" if self.low is None else f"{self.low},"
+        high = "" if self.high is None else f",{self.high}"
+        return f"[{low}...{high}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidString:
+    choices: tuple[str, ...]
+
+    def __call__(self, value: Any) -> str | None:
+        return None if value in self.choices else f"String must be one of: {', '.join(self.choices)}"
+
+    def __str__(self) -> str:
+        return f"[{', '.join(self.choices)}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidList:
+    """Every element of a list must be one of `choices` (an empty list passes, as in Kafka)."""
+
+    choices: tuple[str, ...]
+
+    def __call__(self, values: Sequence[str]) -> str | None:
+        for value in values:
+            if value not in self.choices:
+                return f"String must be one of: {', '.join(self.choices)}"
+        return None
+
+    def __str__(self) -> str:
+        return f"[{', '.join(self.choices)}]"
+
+
+def at_least(low: int | float) -> Range:
+    return Range(low, None)
+
+
+def between(low: int | float, high: int | float) -> Range:
+    return Range(low, high)
+
+
+def one_of(*choices: str) -> ValidString:
+    return ValidString(choices)
+
+
+def each_of(*choices: str) -> ValidList:
+    return ValidList(choices)
 
 
 @dataclass(frozen=True, slots=True)
 class ConfigDef:
+    """One config key. `default` None means Kafka's null default (the key is unset and
+    something else decides, e.g. log.retention.ms falls back to log.retention.hours).
+    `dynamic` is Kafka's update mode (per-broker or cluster-wide); read-only keys are False."""
+
     name: str
-    type: str  # boolean, string, int, long, double, list, password
+    type: ConfigType
     default: Any
+    validator: Validator | None
+    importance: Importance
     doc: str
-    validator: Callable[[Any], str | None] | None = None
+    dynamic: bool = False
+
+    def __post_init__(self) -> None:
+        if self.default is not None and self.validator is not None and (problem := self.validator(self.default)):
+            raise ValueError(f"default of {self.name} is invalid: {problem}")  # a bug in our table
 
     def parse(self, raw: Any) -> Any:
+        """Kafka's ConfigDef.parseType plus the validator: text in, typed value out."""
         if raw is None:
             return None
-        value = raw.strip() if isinstance(raw, str) else raw
-        try:
-            if self.type == "boolean":
-                if isinstance(value, bool):
-                    parsed: Any = value
-                elif value.lower() in ("true", "false"):
-                    parsed = value.lower() == "true"
-                else:
-                    raise ValueError
-            elif self.type in ("int", "long", "short"):
-                parsed = int(value)
-                limit = INT_MAX if self.type == "int" else LONG_MAX
-                if not -limit - 1 <= parsed <= limit:
-                    raise ValueError
-            elif self.type == "double":
-                parsed = float(value)
-            elif self.type == "list":
-                parsed = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
-            else:
-                parsed = str(value)
-        except (ValueError, AttributeError):
-            kind = {"boolean": "BOOLEAN", "int": "INT", "long": "LONG", "short": "SHORT", "double": "DOUBLE"}.get(self.type, "STRING")
-            what = "Expected value to be either true or false" if self.type == "boolean" else f"Not a number of type {kind}"
-            raise ConfigError(f"Invalid value {raw} for configuration {self.name}: {what}") from None
-        if self.validator is not None and (problem := self.validator(parsed)) is not None:
-            raise ConfigError(f"Invalid value {raw} for configuration {self.name}: {problem}")
-        return parsed
+        value = self._parse_type(raw)
+        if self.validator is not None and (problem := self.validator(value)) is not None:
+            raise ConfigError.invalid(self.name, raw, problem)
+        return value
+
+    def _parse_type(self, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return list(raw) if self.type is ConfigType.LIST and isinstance(raw, (list, tuple)) else raw
+        text = raw.strip()
+        kind = self.type
+        if kind is ConfigType.BOOLEAN:
+            if text.lower() in ("true", "false"):
+                return text.lower() == "true"
+            raise ConfigError.invalid(self.name, raw, "Expected value to be either true or false")
+        if kind in _INT_LIMITS:
+            limit = _INT_LIMITS[kind]
+            if _INTEGER.fullmatch(text) and -limit - 1 <= int(text) <= limit:
+                return int(text)
+            raise ConfigError.invalid(self.name, raw, f"Not a number of type {kind.name}")
+        if kind is ConfigType.DOUBLE:
+            if _DOUBLE.fullmatch(text):
+                return float(text.rstrip("fFdD").replace("Infinity", "inf"))
+            raise ConfigError.invalid(self.name, raw, "Not a number of type DOUBLE")
+        if kind is ConfigType.LIST:
+            return [] if not text else _LIST_SEPARATOR.split(text)
+        if kind is ConfigType.PASSWORD:
+            return Password(text)
+        return text  # STRING, CLASS (a class name: nothing to load in Python)
 
     def to_text(self, value: Any) -> str | None:
+        """Kafka's ConfigDef.convertToString: how DescribeConfigs shows a typed value."""
         if value is None:
             return None
         if isinstance(value, bool):
-            return str(value).lower()
+            return "true" if value else "false"
+        if isinstance(value, Password):
+            return value.value
         if isinstance(value, (list, tuple)):
             return ",".join(str(v) for v in value)
         return str(value)
 
-
-def at_least(minimum: float) -> Callable[[Any], str | None]:
-    return lambda v: None if v >= minimum else f"Value must be at least {minimum}"
-
-
-def between(low: float, high: float) -> Callable[[Any], str | None]:
-    return lambda v: None if low <= v <= high else f"Value must be in range [{low},...,{high}]"
+    @property
+    def is_sensitive(self) -> bool:
+        return self.type is ConfigType.PASSWORD
 
 
-def one_of(*choices: str) -> Callable[[Any], str | None]:
-    return lambda v: None if v in choices else f"String must be one of: {', '.join(choices)}"
-
-
-def each_of(*choices: str) -> Callable[[Any], str | None]:
-    def check(values: Sequence[str]) -> str | None:
-        bad = [v for v in values if v not in choices]
-        return None if not bad else f"Invalid value(s) {bad}; allowed: {', '.join(choices)}"
-
-    return check
+def defs_by_name(defs: Sequence[ConfigDef]) -> dict[str, ConfigDef]:
+    """Index a table of defs, refusing duplicates (Kafka: "Configuration x is defined twice.")."""
+    table: dict[str, ConfigDef] = {}
+    for d in defs:
+        if d.name in table:
+            raise ValueError(f"Configuration {d.name} is defined twice.")
+        table[d.name] = d
+    return table

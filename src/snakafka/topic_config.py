@@ -1,53 +1,93 @@
 """Topic-level configs: names, validation, broker synonyms, and DescribeConfigs views.
 
 A topic's overrides are stored with its metadata; every other value comes from the
-broker's log.* settings (its synonym) or Kafka's default, and DescribeConfigs reports
-which, as Kafka does.
+broker's setting of the synonym (retention.ms <- log.retention.ms / minutes / hours,
+max.message.bytes <- message.max.bytes, ...), which is Kafka's default when the broker
+file does not set it. DescribeConfigs reports the value and where it came from (topic
+override, static broker config, default) with the synonym chain, as Kafka does, so admin
+tools show the same thing against snakafka as against Kafka.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from snakafka.config import BROKER_CONFIGS, BrokerConfig
-from snakafka.config_def import LONG_MAX, TYPE_IDS, ConfigDef, ConfigError, at_least, between, each_of, one_of
+from snakafka.config import BROKER_CONFIGS, COMPRESSION_TYPES, BrokerConfig
+from snakafka.config_def import LONG_MAX, ConfigDef, ConfigError, ConfigType, Importance, at_least, between, each_of, one_of
 from snakafka.log.log_config import LogConfig
 
+__all__ = [
+    "DEFAULT_CONFIG", "DYNAMIC_TOPIC_CONFIG", "STATIC_BROKER_CONFIG", "TOPIC_CONFIGS", "DescribedConfig", "TopicConfig",
+    "TopicConfigError", "describe_broker_configs", "describe_topic_configs", "log_config_for", "validate_topic_configs",
+]
+
+# Kafka's DescribeConfigs ConfigSource ids (2 and 3 are dynamic broker configs, which snakafka has not)
 DYNAMIC_TOPIC_CONFIG = 1
 STATIC_BROKER_CONFIG = 4
 DEFAULT_CONFIG = 5
 
-COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+# Kafka's broker synonym groups: describing one of these keys lists the whole group.
+_BROKER_SYNONYMS: dict[str, tuple[str, ...]] = {}
+for _group in (("log.roll.ms", "log.roll.hours"), ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
+               ("log.retention.ms", "log.retention.minutes", "log.retention.hours")):
+    for _name in _group:
+        _BROKER_SYNONYMS[_name] = _group
 
-# name, type, validator, broker synonyms (first wins), LogConfig field, doc
-_TOPIC: list[tuple[ConfigDef, tuple[str, ...], str | None]] = [
-    (ConfigDef("cleanup.policy", "list", ["delete"], "delete and/or compact.", each_of("delete", "compact")), ("log.cleanup.policy",), "cleanup_policy"),
-    (ConfigDef("compression.type", "string", "producer", "Compression of stored batches (producer: as sent).", one_of(*COMPRESSION_TYPES)), (), None),
-    (ConfigDef("delete.retention.ms", "long", 86400000, "How long tombstones are kept in compacted topics.", at_least(0)), ("log.cleaner.delete.retention.ms",), "delete_retention_ms"),
-    (ConfigDef("file.delete.delay.ms", "long", 60000, "Delay before deleted segment files are removed.", at_least(0)), ("log.segment.delete.delay.ms",), "file_delete_delay_ms"),
-    (ConfigDef("flush.messages", "long", LONG_MAX, "Messages accumulated before an fsync.", at_least(1)), ("log.flush.interval.messages",), "flush_messages"),
-    (ConfigDef("flush.ms", "long", LONG_MAX, "Maximum time before an fsync.", at_least(0)), ("log.flush.interval.ms",), "flush_ms"),
-    (ConfigDef("index.interval.bytes", "int", 4096, "Bytes between offset index entries.", at_least(0)), ("log.index.interval.bytes",), "index_interval_bytes"),
-    (ConfigDef("max.compaction.lag.ms", "long", LONG_MAX, "Maximum time a record stays uncompacted.", at_least(1)), (), None),
-    (ConfigDef("max.message.bytes", "int", 1048588, "Largest record batch size allowed.", at_least(0)), ("message.max.bytes",), "max_message_bytes"),
-    (ConfigDef("message.timestamp.type", "string", "CreateTime", "CreateTime or LogAppendTime.", one_of("CreateTime", "LogAppendTime")), ("log.message.timestamp.type",), "message_timestamp_type"),
-    (ConfigDef("min.cleanable.dirty.ratio", "double", 0.5, "Dirty ratio that makes the log eligible for cleaning.", between(0, 1)), ("log.cleaner.min.cleanable.ratio",), "min_cleanable_dirty_ratio"),
-    (ConfigDef("min.compaction.lag.ms", "long", 0, "Minimum age before a record may be compacted.", at_least(0)), ("log.cleaner.min.compaction.lag.ms",), "min_compaction_lag_ms"),
-    (ConfigDef("min.insync.replicas", "int", 1, "Minimum ISR size for acks=all.", at_least(1)), ("min.insync.replicas",), "min_insync_replicas"),
-    (ConfigDef("preallocate", "boolean", False, "Accepted for compatibility; segments are not preallocated."), (), None),
-    (ConfigDef("retention.bytes", "long", -1, "Maximum partition size before old segments are deleted."), ("log.retention.bytes",), "retention_bytes"),
-    (ConfigDef("retention.ms", "long", 604800000, "Time to keep a segment (-1: no limit).", at_least(-1)), ("log.retention.ms", "log.retention.minutes", "log.retention.hours"), "retention_ms"),
-    (ConfigDef("segment.bytes", "int", 1073741824, "Segment file size.", at_least(14)), ("log.segment.bytes",), "segment_bytes"),
-    (ConfigDef("segment.index.bytes", "int", 10485760, "Maximum offset index size.", at_least(4)), ("log.index.size.max.bytes",), "segment_index_bytes"),
-    (ConfigDef("segment.ms", "long", 604800000, "Time before a segment is rolled.", at_least(1)), ("log.roll.ms", "log.roll.hours"), "segment_ms"),
-    (ConfigDef("unclean.leader.election.enable", "boolean", False, "Allow out-of-sync replicas to become leader."), ("unclean.leader.election.enable",), None),
-]
-TOPIC_CONFIGS: dict[str, tuple[ConfigDef, tuple[str, ...], str | None]] = {d.name: (d, syn, fld) for d, syn, fld in _TOPIC}
+
+@dataclass(frozen=True, slots=True)
+class TopicConfig:
+    """A topic config key: its definition, its broker synonyms (the first decides the
+    broker-level value) and the LogConfig field it sets, if the log uses it."""
+
+    definition: ConfigDef
+    synonyms: tuple[str, ...]
+    log_field: str | None
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+def _topic(name: str, type_: ConfigType, default: Any, validator: Any, doc: str, synonyms: tuple[str, ...],
+           log_field: str | None, importance: Importance = Importance.MEDIUM) -> TopicConfig:
+    return TopicConfig(ConfigDef(name, type_, default, validator, importance, doc, dynamic=True), synonyms, log_field)
+
+
+B, S, I, L, D, LS = ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.LONG, ConfigType.DOUBLE, ConfigType.LIST
+
+# fmt: off
+TOPIC_CONFIGS: dict[str, TopicConfig] = {t.name: t for t in [
+    _topic("cleanup.policy", LS, ["delete"], each_of("compact", "delete"), "delete, compact or both: what happens to old segments.", ("log.cleanup.policy",), "cleanup_policy"),
+    _topic("compression.type", S, "producer", one_of(*COMPRESSION_TYPES), "Compression of stored batches; producer: keep the producer's.", ("compression.type",), None),
+    _topic("delete.retention.ms", L, 86400000, at_least(0), "How long tombstones survive in a compacted topic.", ("log.cleaner.delete.retention.ms",), "delete_retention_ms"),
+    _topic("file.delete.delay.ms", L, 60000, at_least(0), "Delay before a deleted segment's files are removed.", ("log.segment.delete.delay.ms",), "file_delete_delay_ms"),
+    _topic("flush.messages", L, LONG_MAX, at_least(1), "Messages appended before an fsync.", ("log.flush.interval.messages",), "flush_messages"),
+    _topic("flush.ms", L, LONG_MAX, at_least(0), "Longest time appended data stays unfsynced.", ("log.flush.interval.ms",), "flush_ms"),
+    _topic("index.interval.bytes", I, 4096, at_least(0), "Bytes between offset index entries.", ("log.index.interval.bytes",), "index_interval_bytes"),
+    _topic("max.compaction.lag.ms", L, LONG_MAX, at_least(1), "Oldest age a record may reach uncompacted.", ("log.cleaner.max.compaction.lag.ms",), None),
+    _topic("max.message.bytes", I, 1048588, at_least(0), "Largest record batch the topic accepts.", ("message.max.bytes",), "max_message_bytes"),
+    _topic("message.downconversion.enable", B, True, None, "Accepted; snakafka never down-converts record batches.", (), None, Importance.LOW),
+    _topic("message.timestamp.type", S, "CreateTime", one_of("CreateTime", "LogAppendTime"), "CreateTime (the producer's) or LogAppendTime (the broker's).", ("log.message.timestamp.type",), "message_timestamp_type"),
+    _topic("min.cleanable.dirty.ratio", D, 0.5, between(0, 1), "Dirty ratio that makes the log eligible for cleaning.", ("log.cleaner.min.cleanable.ratio",), "min_cleanable_dirty_ratio"),
+    _topic("min.compaction.lag.ms", L, 0, at_least(0), "Youngest age at which a record may be compacted.", ("log.cleaner.min.compaction.lag.ms",), "min_compaction_lag_ms"),
+    _topic("min.insync.replicas", I, 1, at_least(1), "Smallest ISR a produce with acks=all needs.", ("min.insync.replicas",), "min_insync_replicas"),
+    _topic("preallocate", B, False, None, "Accepted; snakafka does not preallocate segment files.", ("log.preallocate",), None),
+    _topic("retention.bytes", L, -1, None, "Largest size of a partition's log before old segments go (-1: no limit).", ("log.retention.bytes",), "retention_bytes"),
+    _topic("retention.ms", L, 604800000, at_least(-1), "Time to keep a segment (-1: no limit).", ("log.retention.ms", "log.retention.minutes", "log.retention.hours"), "retention_ms"),
+    _topic("segment.bytes", I, 1073741824, at_least(14), "Largest size of one segment file.", ("log.segment.bytes",), "segment_bytes"),
+    _topic("segment.index.bytes", I, 10485760, at_least(4), "Largest size of an offset or time index.", ("log.index.size.max.bytes",), "segment_index_bytes"),
+    _topic("segment.ms", L, 604800000, at_least(1), "Longest time before a new segment is rolled.", ("log.roll.ms", "log.roll.hours"), "segment_ms"),
+    _topic("unclean.leader.election.enable", B, False, None, "Allow an out-of-sync replica to become leader (losing data).", ("unclean.leader.election.enable",), None),
+]}
+# fmt: on
 
 
 class TopicConfigError(ConfigError):
+    """A topic config the server refuses with INVALID_CONFIG (40); `name` is the key."""
+
     def __init__(self, name: str, message: str) -> None:
         super().__init__(message)
         self.name = name
@@ -55,83 +95,105 @@ class TopicConfigError(ConfigError):
 
 @dataclass(frozen=True, slots=True)
 class DescribedConfig:
+    """One DescribeConfigs entry: `source` and synonym sources are ConfigSource ids,
+    `config_type` the DescribeConfigs v3 type id."""
+
     name: str
     value: str | None
+    read_only: bool
     source: int
-    config_type: int
-    documentation: str
-    read_only: bool = False
-    is_sensitive: bool = False
+    is_sensitive: bool
     synonyms: list[tuple[str, str | None, int]] = field(default_factory=list)
+    config_type: int = ConfigType.STRING.id
+    documentation: str | None = None
 
 
-def validate_topic_configs(configs: Mapping[str, str]) -> None:
+def validate_topic_configs(configs: Mapping[str, str | None], broker: BrokerConfig | None = None) -> None:
+    """Refuse unknown names and bad values, as Kafka's LogConfig.validate does; with
+    `broker`, also the cross-key rule min.compaction.lag.ms <= max.compaction.lag.ms
+    over the merged values."""
     for name, raw in configs.items():
         entry = TOPIC_CONFIGS.get(name)
         if entry is None:
             raise TopicConfigError(name, f"Unknown topic config name: {name}")
+        if raw is None:
+            raise TopicConfigError(name, f"Null value not supported for topic configs: {name}")
         try:
-            entry[0].parse(raw)
+            entry.definition.parse(raw)
         except ConfigError as exc:
             raise TopicConfigError(name, str(exc)) from None
+    lags = {k: _value(k, configs, broker) if broker else TOPIC_CONFIGS[k].definition.parse(configs.get(k))
+            for k in ("min.compaction.lag.ms", "max.compaction.lag.ms")}
+    low, high = lags["min.compaction.lag.ms"], lags["max.compaction.lag.ms"]
+    if low is not None and high is not None and low > high:
+        raise TopicConfigError("min.compaction.lag.ms",
+                               f"conflict topic config setting min.compaction.lag.ms ({low}) > max.compaction.lag.ms ({high})")
 
 
-def _broker_value(broker: BrokerConfig, synonyms: tuple[str, ...]) -> tuple[str, Any] | None:
-    """The broker-level value of a topic config: an explicitly set synonym, in order."""
-    for syn in synonyms:
-        if syn in broker.originals:
-            value = broker.get(syn)
-            if syn == "log.retention.minutes":
-                value = value * 60_000
-            elif syn in ("log.retention.hours", "log.roll.hours"):
-                value = value * 3_600_000
-            return syn, value
-    return None
+def _value(name: str, overrides: Mapping[str, str | None], broker: BrokerConfig) -> Any:
+    """A topic config's typed value: the override, else the broker's effective synonym."""
+    entry = TOPIC_CONFIGS[name]
+    raw = overrides.get(name)
+    if raw is not None:
+        return entry.definition.parse(raw)
+    if entry.synonyms:
+        return getattr(broker, entry.synonyms[0].replace(".", "_"))
+    return entry.definition.default
 
 
-def resolved_values(overrides: Mapping[str, str], broker: BrokerConfig) -> dict[str, tuple[Any, int]]:
-    result: dict[str, tuple[Any, int]] = {}
-    for name, (d, synonyms, _) in TOPIC_CONFIGS.items():
-        if name in overrides:
-            result[name] = (d.parse(overrides[name]), DYNAMIC_TOPIC_CONFIG)
-        elif (found := _broker_value(broker, synonyms)) is not None:
-            result[name] = (found[1], STATIC_BROKER_CONFIG)
-        else:
-            result[name] = (d.default, DEFAULT_CONFIG)
-    return result
+def log_config_for(topic_overrides: Mapping[str, str], broker: BrokerConfig) -> LogConfig:
+    """The LogConfig a topic's logs run with: the broker's log settings, overridden.
+    Unknown or null override names are skipped (stored ones were validated on write)."""
+    changes: dict[str, Any] = {}
+    for name, raw in topic_overrides.items():
+        entry = TOPIC_CONFIGS.get(name)
+        if entry is None or entry.log_field is None or raw is None:
+            continue
+        value = entry.definition.parse(raw)
+        changes[entry.log_field] = tuple(value) if isinstance(value, list) else value
+    return dataclasses.replace(broker.log_config(), **changes)
 
 
-def log_config_for(overrides: Mapping[str, str], broker: BrokerConfig) -> LogConfig:
-    values = {}
-    for name, (value, _) in resolved_values(overrides, broker).items():
-        fld = TOPIC_CONFIGS[name][2]
-        if fld is not None:
-            values[fld] = tuple(value) if fld == "cleanup_policy" else value
-    if values.get("flush_ms") is None:
-        values["flush_ms"] = LONG_MAX
-    return LogConfig(**values)
-
-
-def describe_topic_configs(overrides: Mapping[str, str], broker: BrokerConfig) -> list[DescribedConfig]:
+def describe_topic_configs(topic_overrides: Mapping[str, str], broker: BrokerConfig) -> list[DescribedConfig]:
+    """DescribeConfigs for a TOPIC resource: every topic config, sorted by name."""
     described = []
-    for name, (value, source) in resolved_values(overrides, broker).items():
-        d, synonyms, _ = TOPIC_CONFIGS[name]
-        syns: list[tuple[str, str | None, int]] = []
-        if name in overrides:
-            syns.append((name, overrides[name], DYNAMIC_TOPIC_CONFIG))
-        for syn in synonyms:
-            if syn in broker.originals:
-                syns.append((syn, broker.originals[syn], STATIC_BROKER_CONFIG))
-        syns.append((synonyms[0] if synonyms else name, d.to_text(d.default), DEFAULT_CONFIG))
-        described.append(DescribedConfig(name, d.to_text(value), source, TYPE_IDS[d.type], d.doc, synonyms=syns))
+    for name, entry in sorted(TOPIC_CONFIGS.items()):
+        d = entry.definition
+        synonyms: list[tuple[str, str | None, int]] = []
+        overridden = topic_overrides.get(name) is not None
+        if overridden:
+            synonyms.append((name, d.to_text(d.parse(topic_overrides[name])), DYNAMIC_TOPIC_CONFIG))
+        synonyms += _broker_synonyms(entry.synonyms, broker)
+        source = synonyms[0][2] if synonyms else DEFAULT_CONFIG
+        value = None if d.is_sensitive else d.to_text(_value(name, topic_overrides, broker))
+        described.append(DescribedConfig(name, value, read_only=False, source=source, is_sensitive=d.is_sensitive,
+                                         synonyms=synonyms, config_type=d.type.id, documentation=d.doc))
     return described
 
 
 def describe_broker_configs(broker: BrokerConfig) -> list[DescribedConfig]:
+    """DescribeConfigs for a BROKER resource: each key's own parsed value (log.retention.ms
+    is null when unset, as in Kafka). All read-only: snakafka's broker configs are static
+    (AlterConfigs on a broker is refused), whatever Kafka's update mode for the key."""
     described = []
-    for name, d in BROKER_CONFIGS.items():
-        source = STATIC_BROKER_CONFIG if name in broker.originals else DEFAULT_CONFIG
-        value = broker.describe_value(name)
-        described.append(DescribedConfig(name, value, source, TYPE_IDS[d.type], d.doc, read_only=True,
-                                         synonyms=[(name, value, source)]))
+    for name, d in sorted(BROKER_CONFIGS.items()):
+        synonyms = _broker_synonyms(_BROKER_SYNONYMS.get(name, (name,)), broker)
+        source = synonyms[0][2] if synonyms else DEFAULT_CONFIG
+        value = None if d.is_sensitive else broker.describe_value(name)
+        described.append(DescribedConfig(name, value, read_only=True, source=source, is_sensitive=d.is_sensitive,
+                                         synonyms=synonyms, config_type=d.type.id, documentation=d.doc))
     return described
+
+
+def _broker_synonyms(names: tuple[str, ...], broker: BrokerConfig) -> list[tuple[str, str | None, int]]:
+    """Kafka's synonym chain: for each broker key in order, its static value if the file
+    or an override set it, then its default if Kafka's default is not null."""
+    chain: list[tuple[str, str | None, int]] = []
+    for name in names:
+        d = BROKER_CONFIGS[name]
+        hidden = d.is_sensitive
+        if broker.is_set(name):
+            chain.append((name, None if hidden else broker.describe_value(name), STATIC_BROKER_CONFIG))
+        if d.default is not None:
+            chain.append((name, None if hidden else d.to_text(d.default), DEFAULT_CONFIG))
+    return chain
