@@ -37,7 +37,7 @@ from snakafka.properties import PropertiesSyntaxError, decode_properties, parse_
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BROKER_CONFIGS", "BrokerConfig", "ConfigError", "Listener", "SUPPORTED_SECURITY_PROTOCOLS"]
+__all__ = ["BROKER_CONFIGS", "SUPPORTED_SECURITY_PROTOCOLS", "BrokerConfig", "ConfigError", "Listener"]
 
 MINUTE_MS = 60 * 1000
 HOUR_MS = 60 * MINUTE_MS
@@ -354,7 +354,7 @@ def _effective(parsed: Mapping[str, Any]) -> dict[str, Any]:
     if advertised_raw is not None:
         advertised = _parse_listeners("advertised.listeners", advertised_raw)
     else:  # Kafka advertises the canonical host name for a listener bound to every interface
-        advertised = [Listener(l.name, l.host or socket.getfqdn(), l.port) for l in listeners]
+        advertised = [Listener(x.name, x.host or socket.getfqdn(), x.port) for x in listeners]
     retention = parsed["log.retention.ms"]
     if retention is None:
         minutes = parsed["log.retention.minutes"]
@@ -405,14 +405,14 @@ def _parse_protocol_map(text: str) -> dict[str, str]:
 
 
 def _check_listeners(key: str, listeners: list[Listener], protocols: Mapping[str, str]) -> None:
-    text = ",".join(str(l) for l in listeners)
+    text = ",".join(str(x) for x in listeners)
     if not listeners:
         raise ConfigError.invalid(key, "", "at least one listener is needed")
-    names = [l.name for l in listeners]
+    names = [x.name for x in listeners]
     if len(set(names)) != len(names):
         raise ConfigError.invalid(key, text, f"Each listener must have a different name, listeners: {text}")
     if key == "listeners":
-        ports = [l.port for l in listeners if l.port != 0]
+        ports = [x.port for x in listeners if x.port != 0]
         if len(set(ports)) != len(ports):
             raise ConfigError.invalid(key, text, f"Each listener must have a different port, listeners: {text}")
     for listener in listeners:

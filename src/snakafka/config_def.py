@@ -88,8 +88,8 @@ class Validator(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Range:
-    low: int | float | None = None
-    high: int | float | None = None
+    low: float | None = None
+    high: float | None = None
 
     def __call__(self, value: Any) -> str | None:
         if value is None:
@@ -123,9 +123,9 @@ class ValidList:
 
     choices: tuple[str, ...]
 
-    def __call__(self, values: Sequence[str]) -> str | None:
-        for value in values:
-            if value not in self.choices:
+    def __call__(self, value: Sequence[str]) -> str | None:
+        for item in value:
+            if item not in self.choices:
                 return f"String must be one of: {', '.join(self.choices)}"
         return None
 
@@ -133,11 +133,11 @@ class ValidList:
         return f"[{', '.join(self.choices)}]"
 
 
-def at_least(low: int | float) -> Range:
+def at_least(low: float) -> Range:
     return Range(low, None)
 
 
-def between(low: int | float, high: int | float) -> Range:
+def between(low: float, high: float) -> Range:
     return Range(low, high)
 
 

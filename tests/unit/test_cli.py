@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -16,7 +17,7 @@ from snakafka.config import BrokerConfig
 class FakeBroker:
     """Closes by itself right after start, so `serve` returns without a signal."""
 
-    instances: list[FakeBroker] = []
+    instances: ClassVar[list[FakeBroker]] = []
 
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
