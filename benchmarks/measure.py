@@ -1,0 +1,99 @@
+"""Small measuring tools: the broker's CPU time, latency percentiles, record payloads."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Self
+
+import psutil
+
+RECORD_SIZE = 100
+GB = 1_000_000_000  # decimal gigabyte: CPU figures are "broker CPU seconds per 10^9 payload bytes"
+
+
+def payload(index: int) -> bytes:
+    """A 100-byte value: the index, padded (incompressible enough for our purposes, no compression used)."""
+    head = b"%020d" % index
+    return head + b"x" * (RECORD_SIZE - len(head))
+
+
+def stamped_payload(time_ns: int) -> bytes:
+    """A 100-byte value carrying its send time (time.time_ns()) in its first 20 bytes."""
+    return payload(time_ns)
+
+
+def stamp_of(value: bytes) -> int:
+    return int(value[:20])
+
+
+class CpuMeter:
+    """User+system CPU seconds of a broker process and its descendants (None when no PID is known)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self._proc = psutil.Process(pid) if pid is not None else None
+
+    def seconds(self) -> float | None:
+        if self._proc is None:
+            return None
+        total = 0.0
+        for proc in [self._proc, *self._children()]:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    def _children(self) -> list[psutil.Process]:
+        assert self._proc is not None
+        try:
+            return self._proc.children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+
+@dataclass
+class Span:
+    """Wall time and broker CPU time across one phase."""
+
+    meter: CpuMeter
+    wall_start: float = 0.0
+    wall_end: float = 0.0
+    cpu_start: float | None = None
+    cpu_end: float | None = None
+
+    def __enter__(self) -> Self:
+        self.cpu_start = self.meter.seconds()
+        self.wall_start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall_end = time.perf_counter()
+        self.cpu_end = self.meter.seconds()
+
+    @property
+    def wall(self) -> float:
+        return self.wall_end - self.wall_start
+
+    @property
+    def cpu(self) -> float | None:
+        if self.cpu_start is None or self.cpu_end is None:
+            return None
+        return self.cpu_end - self.cpu_start
+
+
+def cpu_per_gb(cpu_seconds: float | None, records: int) -> float | None:
+    """Broker CPU seconds per GB (10^9 bytes) of payload moved: cpu / (records * 100 B / 1e9)."""
+    if cpu_seconds is None or records <= 0:
+        return None
+    return cpu_seconds / (records * RECORD_SIZE / GB)
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
