@@ -1,0 +1,208 @@
+"""Group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
+OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete.
+
+Each handler turns a kio request into a call on the group coordinator and its result
+back into a kio response of the client's version; the group logic lives in
+snakafka.coordinator.group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+from kio.static.primitive import i32, i64
+
+from snakafka.server.context import ZERO, RequestContext, build
+
+GROUP_KEY_TYPE = 0
+
+
+def _code(value: int | ErrorCode) -> ErrorCode:
+    return value if isinstance(value, ErrorCode) else ErrorCode(value)
+
+
+async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    broker = ctx.broker
+    key_type = getattr(request, "key_type", GROUP_KEY_TYPE)
+    keys = list(request.coordinator_keys) if getattr(request, "coordinator_keys", None) else [request.key]
+    found = []
+    for key in keys:
+        error, node = ErrorCode.none, None
+        if key_type != GROUP_KEY_TYPE:
+            error = ErrorCode.coordinator_not_available  # transactions are not implemented yet
+        else:
+            error, node = await broker.group_coordinator_node(key)
+        found.append((key, error, node))
+    if ctx.version >= 4:
+        return build(schema.FindCoordinatorResponse, throttle_time=ZERO, coordinators=tuple(
+            build(schema.Coordinator, key=key, node_id=i32(node.broker_id if node else -1),
+                  host=node.host if node else "", port=i32(node.port if node else -1), error_code=error, error_message=None)
+            for key, error, node in found
+        ))
+    key, error, node = found[0]
+    return build(schema.FindCoordinatorResponse, throttle_time=ZERO, error_code=error, error_message=None,
+                 node_id=i32(node.broker_id if node else -1), host=node.host if node else "",
+                 port=i32(node.port if node else -1))
+
+
+async def handle_join_group(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    result = await ctx.broker.groups.join_group(
+        request.group_id,
+        request.member_id,
+        getattr(request, "group_instance_id", None),
+        ctx.header.client_id or "",
+        "/" + ctx.client_host,
+        int(request.session_timeout.total_seconds() * 1000),
+        int(request.rebalance_timeout.total_seconds() * 1000) if hasattr(request, "rebalance_timeout") else int(request.session_timeout.total_seconds() * 1000),
+        request.protocol_type,
+        [(p.name, p.metadata) for p in request.protocols],
+        ctx.version >= 4,
+    )
+    members = tuple(
+        build(schema.JoinGroupResponseMember, member_id=m.member_id, group_instance_id=m.group_instance_id, metadata=m.metadata)
+        for m in result.members
+    )
+    return build(schema.JoinGroupResponse, throttle_time=ZERO, error_code=_code(result.error_code),
+                 generation_id=i32(result.generation_id), protocol_type=result.protocol_type,
+                 protocol_name=result.protocol_name if ctx.version >= 7 else (result.protocol_name or ""),
+                 leader=result.leader, skip_assignment=getattr(result, "skip_assignment", False),
+                 member_id=result.member_id, members=members)
+
+
+async def handle_sync_group(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    result = await ctx.broker.groups.sync_group(
+        request.group_id,
+        request.generation_id,
+        request.member_id,
+        getattr(request, "group_instance_id", None),
+        getattr(request, "protocol_type", None),
+        getattr(request, "protocol_name", None),
+        {a.member_id: a.assignment for a in request.assignments},
+    )
+    return build(schema.SyncGroupResponse, throttle_time=ZERO, error_code=_code(result.error_code),
+                 protocol_type=result.protocol_type, protocol_name=result.protocol_name, assignment=result.assignment)
+
+
+async def handle_heartbeat(ctx: RequestContext, request: Any) -> Any:
+    error = await ctx.broker.groups.heartbeat(
+        request.group_id, request.member_id, getattr(request, "group_instance_id", None), request.generation_id
+    )
+    return build(ctx.schema.HeartbeatResponse, throttle_time=ZERO, error_code=_code(error))
+
+
+async def handle_leave_group(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    if ctx.version >= 3:
+        identities = [(m.member_id, m.group_instance_id) for m in request.members]
+    else:
+        identities = [(request.member_id, None)]
+    error, per_member = await ctx.broker.groups.leave_group(request.group_id, identities)
+    members = tuple(
+        build(schema.MemberResponse, member_id=member_id, group_instance_id=instance_id, error_code=_code(code))
+        for (member_id, instance_id), code in zip(identities, per_member)
+    ) if ctx.version >= 3 else ()
+    if ctx.version < 3 and per_member and _code(error) == ErrorCode.none:
+        error = per_member[0]
+    return build(schema.LeaveGroupResponse, throttle_time=ZERO, error_code=_code(error), members=members)
+
+
+async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    offsets: dict[tuple[str, int], tuple[int, int, str | None]] = {}
+    for t in request.topics:
+        for p in t.partitions:
+            offsets[(t.name, p.partition_index)] = (
+                p.committed_offset, getattr(p, "committed_leader_epoch", -1), p.committed_metadata,
+            )
+    generation = getattr(request, "generation_id_or_member_epoch", getattr(request, "generation_id", -1))
+    retention = getattr(request, "retention_time", None)
+    retention_ms = None if retention is None else int(retention.total_seconds() * 1000)
+    errors = await ctx.broker.groups.commit_offsets(
+        request.group_id, request.member_id, getattr(request, "group_instance_id", None), generation, offsets,
+        retention_ms if retention_ms is not None and retention_ms >= 0 else None,
+    )
+    topics: dict[str, list[Any]] = {}
+    for (topic, partition), code in errors.items():
+        topics.setdefault(topic, []).append(build(schema.OffsetCommitResponsePartition, partition_index=i32(partition),
+                                                  error_code=_code(code)))
+    return build(schema.OffsetCommitResponse, throttle_time=ZERO, topics=tuple(
+        build(schema.OffsetCommitResponseTopic, name=name, partitions=tuple(parts)) for name, parts in topics.items()
+    ))
+
+
+def _offset_fetch_topics(schema: Any, cls_topic: str, cls_part: str, fetched: dict[tuple[str, int], Any]) -> tuple[Any, ...]:
+    topics: dict[str, list[Any]] = {}
+    for (topic, partition), (offset, epoch, metadata, error) in sorted(fetched.items()):
+        topics.setdefault(topic, []).append(build(
+            getattr(schema, cls_part), partition_index=i32(partition), committed_offset=i64(offset),
+            committed_leader_epoch=i32(epoch), metadata=metadata, error_code=_code(error),
+        ))
+    return tuple(build(getattr(schema, cls_topic), name=name, partitions=tuple(parts)) for name, parts in topics.items())
+
+
+async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    groups = ctx.broker.groups
+    if ctx.version >= 8:
+        results = []
+        for g in request.groups:
+            wanted = None if g.topics is None else [(t.name, p) for t in g.topics for p in t.partition_indexes]
+            error, fetched = await groups.fetch_offsets(g.group_id, wanted)
+            results.append(build(schema.OffsetFetchResponseGroup, group_id=g.group_id, error_code=_code(error),
+                                 topics=_offset_fetch_topics(schema, "OffsetFetchResponseTopics", "OffsetFetchResponsePartitions", fetched)))
+        return build(schema.OffsetFetchResponse, throttle_time=ZERO, groups=tuple(results))
+    wanted = None if request.topics is None else [(t.name, p) for t in request.topics for p in t.partition_indexes]
+    error, fetched = await groups.fetch_offsets(request.group_id, wanted)
+    return build(schema.OffsetFetchResponse, throttle_time=ZERO, error_code=_code(error),
+                 topics=_offset_fetch_topics(schema, "OffsetFetchResponseTopic", "OffsetFetchResponsePartition", fetched))
+
+
+async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    states = list(getattr(request, "states_filter", ()) or ())
+    groups = ctx.broker.groups.list_groups(states)
+    return build(schema.ListGroupsResponse, throttle_time=ZERO, error_code=ErrorCode.none, groups=tuple(
+        build(schema.ListedGroup, group_id=g, protocol_type=ptype, group_state=state, group_type="classic")
+        for g, ptype, state in groups
+    ))
+
+
+async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    described = []
+    for group_id in request.groups:
+        d = ctx.broker.groups.describe_group(group_id)
+        described.append(build(
+            schema.DescribedGroup, error_code=_code(d.error_code), group_id=group_id, group_state=d.state,
+            protocol_type=d.protocol_type, protocol_data=d.protocol or "",
+            members=tuple(build(schema.DescribedGroupMember, member_id=m.member_id, group_instance_id=m.group_instance_id,
+                                client_id=m.client_id, client_host=m.client_host, member_metadata=m.metadata,
+                                member_assignment=m.assignment) for m in d.members),
+            authorized_operations=i32(-2147483648),
+        ))
+    return build(schema.DescribeGroupsResponse, throttle_time=ZERO, groups=tuple(described))
+
+
+async def handle_delete_groups(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    errors = await ctx.broker.groups.delete_groups(list(request.groups_names))
+    return build(schema.DeleteGroupsResponse, throttle_time=ZERO, results=tuple(
+        build(schema.DeletableGroupResult, group_id=g, error_code=_code(errors[g])) for g in request.groups_names
+    ))
+
+
+async def handle_offset_delete(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    wanted = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
+    error, errors = await ctx.broker.groups.delete_offsets(request.group_id, wanted)
+    topics: dict[str, list[Any]] = {}
+    for (topic, partition), code in errors.items():
+        topics.setdefault(topic, []).append(build(schema.OffsetDeleteResponsePartition, partition_index=i32(partition),
+                                                  error_code=_code(code)))
+    return build(schema.OffsetDeleteResponse, error_code=_code(error), throttle_time=ZERO, topics=tuple(
+        build(schema.OffsetDeleteResponseTopic, name=name, partitions=tuple(parts)) for name, parts in topics.items()
+    ))
