@@ -1,0 +1,147 @@
+"""Compression codecs of record batches, byte-compatible with Apache Kafka's Java code.
+
+Only the log cleaner, the coordinators and tests compress or decompress: the produce and
+fetch paths store and serve batches verbatim. Every codec is backed by cramjam; two of
+them need framing of our own because Kafka's Java implementation is particular:
+
+* snappy: the Java client and broker write xerial-framed snappy (SnappyOutputStream:
+  magic b"\\x82SNAPPY\\x00", version 1, compatible version 1, then blocks of
+  [length i32 BE][raw snappy] over 32 KiB of input each); librdkafka and some other
+  clients write one raw snappy block. xerial's reader falls back to raw snappy when the
+  magic is missing, so both kinds are in real logs and we read both. We write the xerial
+  form, as the Java broker does, which every client reads.
+* lz4: the LZ4 *frame* format, but Java's reader (Lz4BlockInputStream) rejects linked
+  blocks and block sizes other than 64 KiB..4 MiB. We write exactly what Kafka's
+  Lz4BlockOutputStream writes: independent 64 KiB blocks, no block or content checksum,
+  no content size. Any valid frame decodes.
+* gzip and zstd: standard streams; decoding accepts concatenated members/frames and zstd
+  frames without a content size (Java's ZstdOutputStream never writes one).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import cramjam
+
+from snakafka.protocol.batch import (
+    COMPRESSION_GZIP,
+    COMPRESSION_LZ4,
+    COMPRESSION_NONE,
+    COMPRESSION_SNAPPY,
+    COMPRESSION_ZSTD,
+)
+
+Buffer = bytes | bytearray | memoryview
+
+CODEC_NAMES = {
+    COMPRESSION_NONE: "none",
+    COMPRESSION_GZIP: "gzip",
+    COMPRESSION_SNAPPY: "snappy",
+    COMPRESSION_LZ4: "lz4",
+    COMPRESSION_ZSTD: "zstd",
+}
+
+XERIAL_MAGIC = b"\x82SNAPPY\x00"
+_XERIAL_HEADER = XERIAL_MAGIC + struct.pack(">ii", 1, 1)
+_XERIAL_BLOCK_SIZE = 32 * 1024
+_I32 = struct.Struct(">i")
+
+# Magic, FLG 0x60 (version 1, independent blocks, no checksums, no content size),
+# BD 0x40 (64 KiB blocks), HC = (xxh32(FLG BD) >> 8) & 0xFF: constant for these flags.
+_LZ4_FRAME_HEADER = b"\x04\x22\x4d\x18\x60\x40\x82"
+_LZ4_END_MARK = b"\x00\x00\x00\x00"
+_LZ4_BLOCK_SIZE = 64 * 1024
+_LZ4_UNCOMPRESSED = 0x80000000
+_U32_LE = struct.Struct("<I")
+
+
+class CompressionError(Exception):
+    """Data that does not decompress with the batch's codec (Kafka: CORRUPT_MESSAGE)."""
+
+
+def compress(codec: int, data: Buffer) -> bytes:
+    """Compress a batch's records section with `codec` (a COMPRESSION_* value)."""
+    if codec == COMPRESSION_NONE:
+        return bytes(data)
+    if codec == COMPRESSION_GZIP:
+        return bytes(cramjam.gzip.compress(data))
+    if codec == COMPRESSION_SNAPPY:
+        return _xerial_compress(data)
+    if codec == COMPRESSION_LZ4:
+        return _lz4_frame_compress(data)
+    if codec == COMPRESSION_ZSTD:
+        return bytes(cramjam.zstd.compress(data, level=3))  # Kafka's default level
+    raise CompressionError(f"unknown compression codec {codec}")
+
+
+def decompress(codec: int, data: Buffer) -> bytes:
+    """Inverse of compress, accepting every variant real clients produce (see module doc)."""
+    try:
+        if codec == COMPRESSION_NONE:
+            return bytes(data)
+        if codec == COMPRESSION_GZIP:
+            return bytes(cramjam.gzip.decompress(data))
+        if codec == COMPRESSION_SNAPPY:
+            return _snappy_decompress(data)
+        if codec == COMPRESSION_LZ4:
+            return bytes(cramjam.lz4.decompress(data))
+        if codec == COMPRESSION_ZSTD:
+            return bytes(cramjam.zstd.decompress(data))
+    except CompressionError:
+        raise
+    except Exception as exc:  # cramjam raises its own DecompressionError and ValueError
+        raise CompressionError(f"cannot decompress {CODEC_NAMES[codec]} data: {exc}") from exc
+    raise CompressionError(f"unknown compression codec {codec}")
+
+
+def _xerial_compress(data: Buffer) -> bytes:
+    view = memoryview(data)
+    if not len(view):
+        return b""  # xerial's SnappyOutputStream writes its header lazily: nothing at all
+    parts = [_XERIAL_HEADER]
+    for start in range(0, len(view), _XERIAL_BLOCK_SIZE):
+        block = bytes(cramjam.snappy.compress_raw(view[start : start + _XERIAL_BLOCK_SIZE]))
+        parts.append(_I32.pack(len(block)))
+        parts.append(block)
+    return b"".join(parts)
+
+
+def _snappy_decompress(data: Buffer) -> bytes:
+    view = memoryview(data)
+    if not len(view):
+        return b""
+    if bytes(view[:8]) != XERIAL_MAGIC or len(view) < len(_XERIAL_HEADER):
+        return bytes(cramjam.snappy.decompress_raw(view))
+    out = []
+    pos = len(_XERIAL_HEADER)
+    end = len(view)
+    while pos < end:
+        if bytes(view[pos : pos + 8]) == XERIAL_MAGIC:  # concatenated xerial streams
+            pos += len(_XERIAL_HEADER)
+            continue
+        if end - pos < 4:
+            raise CompressionError("truncated xerial snappy block length")
+        (length,) = _I32.unpack_from(view, pos)
+        pos += 4
+        if length < 0 or pos + length > end:
+            raise CompressionError(f"xerial snappy block of {length} bytes overruns the data")
+        out.append(bytes(cramjam.snappy.decompress_raw(view[pos : pos + length])))
+        pos += length
+    return b"".join(out)
+
+
+def _lz4_frame_compress(data: Buffer) -> bytes:
+    view = memoryview(data)
+    parts = [_LZ4_FRAME_HEADER]
+    for start in range(0, len(view), _LZ4_BLOCK_SIZE):
+        chunk = view[start : start + _LZ4_BLOCK_SIZE]
+        block = bytes(cramjam.lz4.compress_block(chunk, store_size=False))
+        if len(block) >= len(chunk):  # incompressible: stored as is, flagged in the size
+            parts.append(_U32_LE.pack(len(chunk) | _LZ4_UNCOMPRESSED))
+            parts.append(bytes(chunk))
+        else:
+            parts.append(_U32_LE.pack(len(block)))
+            parts.append(block)
+    parts.append(_LZ4_END_MARK)
+    return b"".join(parts)
