@@ -15,7 +15,6 @@ fields, the attributes (codec, timestamp type, transactional, control) and the C
 
 from __future__ import annotations
 
-import logging
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -39,8 +38,6 @@ from snakafka.protocol.batch import (
     validate_batch,
 )
 from snakafka.protocol.compression import CODEC_NAMES, CompressionError, compress, decompress
-
-log = logging.getLogger(__name__)
 
 Buffer = bytes | bytearray | memoryview
 Headers = tuple[tuple[str, bytes | None], ...]
