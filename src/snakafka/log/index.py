@@ -1,164 +1,321 @@
-"""Sparse offset and time indexes of one segment.
+"""Sparse offset and time indexes of one segment, in Kafka's file format.
 
-OffsetIndex entries are (relative offset i32, file position i32), 8 bytes; TimeIndex
-entries are (timestamp i64, relative offset i32), 12 bytes; both as Kafka lays them out.
-Entries are kept in memory (arrays, binary-searched) and appended to their file; the
-file is only a cache of what a scan of the log would rebuild, so a bad index file is
-simply rebuilt.
+OffsetIndex entries are (relative offset i32, file position i32), 8 bytes: the base
+offset of a batch, relative to the segment's base offset, and where the batch starts in
+the `.log` file. TimeIndex entries are (timestamp i64, relative offset i32), 12 bytes:
+the largest timestamp seen so far in the segment and the batch that first reached it.
+Both are big-endian, strictly increasing in every field, and sparse: the segment adds one
+entry per index.interval.bytes of log, so a lookup is a binary search followed by a short
+scan of batch headers.
+
+Entries live in memory as `array`s (8 or 12 bytes per entry, binary-searched by the C
+bisect), and new entries are buffered and written to the file only on flush, roll or
+close: the append path never touches the index file. The file is a cache of what a scan
+of the log rebuilds: a file that fails the sanity checks is rebuilt, never trusted.
+
+Not thread-safe; owned by a LogSegment.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import struct
+import sys
 from array import array
 from pathlib import Path
 
 _OFFSET_ENTRY = struct.Struct(">ii")
 _TIME_ENTRY = struct.Struct(">qi")
+_NEEDS_SWAP = sys.byteorder == "little"
+
+
+class IndexCorruptError(Exception):
+    """An index file that fails its sanity check; the segment rebuilds it."""
+
+
+def _be_array(typecode: str, data: bytes) -> array:  # type: ignore[type-arg]
+    values = array(typecode)
+    values.frombytes(data)
+    if _NEEDS_SWAP:
+        values.byteswap()
+    return values
+
+
+def _strictly_increasing(values: array) -> bool:  # type: ignore[type-arg]
+    return all(a < b for a, b in itertools.pairwise(values))
 
 
 class _IndexFile:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        self._pending = bytearray()
+    """An index file written lazily: appended entries are buffered; a truncation makes
+    the next flush rewrite the file whole."""
 
-    def read_all(self) -> bytes:
-        return self.path.read_bytes()
+    def __init__(self, path: Path, create: bool) -> None:
+        self.path = path
+        self._pending = bytearray()
+        self._rewrite: bytes | None = None
+        self._synced = not create
+        if create:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return b""
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def read_tail(self, size: int) -> bytes:
+        """The last `size` bytes of the file (b"" if it is shorter)."""
+        try:
+            with open(self.path, "rb") as f:
+                length = f.seek(0, os.SEEK_END)
+                if length < size:
+                    return b""
+                f.seek(length - size)
+                return f.read(size)
+        except FileNotFoundError:
+            return b""
 
     def append(self, entry: bytes) -> None:
         self._pending += entry
 
-    def flush(self, fsync: bool = False) -> None:
-        if self._pending:
-            os.write(self._fd, self._pending)
-            self._pending.clear()
-        if fsync:
-            os.fsync(self._fd)
-
-    def reset(self, content: bytes = b"") -> None:
+    def replace(self, content: bytes) -> None:
         self._pending.clear()
-        os.ftruncate(self._fd, 0)
-        if content:
-            os.write(self._fd, content)
+        self._rewrite = content
 
-    def close(self) -> None:
-        self.flush()
-        os.close(self._fd)
+    @property
+    def dirty(self) -> bool:
+        return bool(self._pending) or self._rewrite is not None
+
+    def flush(self, fsync: bool = False) -> None:
+        if not self.dirty and (self._synced or not fsync):
+            return
+        if self._rewrite is not None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        else:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        fd = os.open(self.path, flags, 0o644)
+        try:
+            if self._rewrite is not None:
+                os.write(fd, self._rewrite)
+                self._rewrite = None
+            if self._pending:
+                os.write(fd, self._pending)
+                self._pending.clear()
+            if fsync:
+                os.fsync(fd)
+            self._synced = fsync
+        finally:
+            os.close(fd)
+
+    def rename(self, path: Path) -> None:
+        try:
+            self.path.rename(path)
+        except FileNotFoundError:
+            pass
+        self.path = path
+
+    def delete(self) -> None:
+        self._pending.clear()
+        self._rewrite = None
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
 
 
 class OffsetIndex:
-    """Base offset of a batch -> its position in the segment file."""
+    """Batch base offset -> file position, sparse."""
 
-    def __init__(self, path: Path, base_offset: int) -> None:
+    ENTRY_SIZE = _OFFSET_ENTRY.size
+
+    def __init__(self, path: Path, base_offset: int, max_index_bytes: int, *, create: bool = False) -> None:
         self.base_offset = base_offset
-        self.offsets = array("q")
-        self.positions = array("q")
-        self._file = _IndexFile(path)
+        self.max_entries = max(max_index_bytes // self.ENTRY_SIZE, 1)
+        self.file = _IndexFile(path, create)
+        self._relative: array = array("i")  # type: ignore[type-arg]
+        self._positions: array = array("i")  # type: ignore[type-arg]
 
-    def load(self, log_size: int) -> bool:
-        """Read the file; False if it is not a sane index of a log of this size."""
-        data = self._file.read_all()
-        if len(data) % _OFFSET_ENTRY.size:
-            return False
-        prev_offset, prev_pos = -1, -1
-        for rel, pos in _OFFSET_ENTRY.iter_unpack(data):
-            if rel <= prev_offset or pos <= prev_pos or pos >= log_size or rel < 0:
-                return False
-            self.offsets.append(self.base_offset + rel)
-            self.positions.append(pos)
-            prev_offset, prev_pos = rel, pos
-        return True
+    def __len__(self) -> int:
+        return len(self._relative)
+
+    @property
+    def is_full(self) -> bool:
+        return len(self._relative) >= self.max_entries
+
+    @property
+    def last_entry(self) -> tuple[int, int]:
+        """(offset, position) of the last entry; (base offset, 0) when empty."""
+        if not self._relative:
+            return self.base_offset, 0
+        return self.base_offset + self._relative[-1], self._positions[-1]
+
+    def peek_last_entry(self, log_size: int) -> tuple[int, int]:
+        """The file's last entry, checked cheaply against the log (Kafka's sanity check:
+        whole entries, last entry inside the log), without loading the rest."""
+        if not self.file.exists():
+            raise IndexCorruptError(f"{self.file.path} is missing")
+        size = self.file.size()
+        if size % self.ENTRY_SIZE:
+            raise IndexCorruptError(f"{self.file.path}: size {size} is not a multiple of {self.ENTRY_SIZE}")
+        if size == 0:
+            return self.base_offset, 0
+        relative, position = _OFFSET_ENTRY.unpack(self.file.read_tail(self.ENTRY_SIZE))
+        if relative < 0 or position < 0 or position >= log_size:
+            raise IndexCorruptError(f"{self.file.path}: last entry ({relative}, {position}) is outside the log")
+        return self.base_offset + relative, position
+
+    def load(self, log_size: int) -> None:
+        """Read the whole file and check every entry: offsets and positions strictly
+        increasing, positions inside the log."""
+        data = self.file.read()
+        if len(data) % self.ENTRY_SIZE:
+            raise IndexCorruptError(f"{self.file.path}: size {len(data)} is not a multiple of {self.ENTRY_SIZE}")
+        both = _be_array("i", data)
+        relative, positions = both[0::2], both[1::2]
+        if relative and (relative[0] < 0 or positions[0] < 0 or positions[-1] >= log_size):
+            raise IndexCorruptError(f"{self.file.path}: entries outside the log")
+        if not (_strictly_increasing(relative) and _strictly_increasing(positions)):
+            raise IndexCorruptError(f"{self.file.path}: entries are not increasing")
+        self._relative, self._positions = relative, positions
 
     def append(self, offset: int, position: int) -> None:
-        if self.offsets and offset <= self.offsets[-1]:
-            return
-        self.offsets.append(offset)
-        self.positions.append(position)
-        self._file.append(_OFFSET_ENTRY.pack(offset - self.base_offset, position))
+        """Add an entry; callers add them in increasing offset and position order."""
+        relative = offset - self.base_offset
+        self._relative.append(relative)
+        self._positions.append(position)
+        self.file.append(_OFFSET_ENTRY.pack(relative, position))
 
     def lookup(self, offset: int) -> tuple[int, int]:
-        """The greatest entry at or below `offset`: (offset, position); (base, 0) if none."""
-        i = bisect.bisect_right(self.offsets, offset) - 1
+        """The last entry at or below `offset`: (offset, position); (base, 0) if none.
+        A scan of batch headers from that position finds the batch holding `offset`."""
+        i = bisect.bisect_right(self._relative, offset - self.base_offset) - 1
         if i < 0:
             return self.base_offset, 0
-        return self.offsets[i], self.positions[i]
+        return self.base_offset + self._relative[i], self._positions[i]
 
     def truncate_to_position(self, position: int) -> None:
         """Drop entries at or past a file position (the log was truncated there)."""
-        i = bisect.bisect_left(self.positions, position)
-        del self.offsets[i:]
-        del self.positions[i:]
-        self._file.reset(b"".join(_OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in zip(self.offsets, self.positions)))
+        i = bisect.bisect_left(self._positions, position)
+        if i < len(self._positions):
+            del self._relative[i:]
+            del self._positions[i:]
+            self.file.replace(self._serialize())
 
-    def clear(self) -> None:
-        del self.offsets[:]
-        del self.positions[:]
-        self._file.reset()
+    def reset(self) -> None:
+        """Forget every entry (before a rebuild); the file is rewritten on flush."""
+        self._relative = array("i")
+        self._positions = array("i")
+        self.file.replace(b"")
+
+    def _serialize(self) -> bytes:
+        both = array("i", bytes(len(self._relative) * self.ENTRY_SIZE))
+        both[0::2] = self._relative
+        both[1::2] = self._positions
+        if _NEEDS_SWAP:
+            both.byteswap()
+        return both.tobytes()
 
     def flush(self, fsync: bool = False) -> None:
-        self._file.flush(fsync)
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __len__(self) -> int:
-        return len(self.offsets)
+        self.file.flush(fsync)
 
 
 class TimeIndex:
-    """Max timestamp so far -> the offset of the batch that reached it."""
+    """Largest timestamp so far -> the batch that first reached it, sparse."""
 
-    def __init__(self, path: Path, base_offset: int) -> None:
+    ENTRY_SIZE = _TIME_ENTRY.size
+
+    def __init__(self, path: Path, base_offset: int, max_index_bytes: int, *, create: bool = False) -> None:
         self.base_offset = base_offset
-        self.timestamps = array("q")
-        self.offsets = array("q")
-        self._file = _IndexFile(path)
+        self.max_entries = max(max_index_bytes // self.ENTRY_SIZE, 1)
+        self.file = _IndexFile(path, create)
+        self._timestamps: array = array("q")  # type: ignore[type-arg]
+        self._relative: array = array("i")  # type: ignore[type-arg]
 
-    def load(self, log_end_offset: int) -> bool:
-        data = self._file.read_all()
-        if len(data) % _TIME_ENTRY.size:
-            return False
-        prev_ts, prev_rel = -(2**63), -1
-        for ts, rel in _TIME_ENTRY.iter_unpack(data):
-            if ts < prev_ts or rel < prev_rel or self.base_offset + rel >= log_end_offset:
-                return False
-            self.timestamps.append(ts)
-            self.offsets.append(self.base_offset + rel)
-            prev_ts, prev_rel = ts, rel
-        return True
-
-    def maybe_append(self, timestamp: int, offset: int) -> None:
-        if self.timestamps and timestamp <= self.timestamps[-1]:
-            return
-        self.timestamps.append(timestamp)
-        self.offsets.append(offset)
-        self._file.append(_TIME_ENTRY.pack(timestamp, offset - self.base_offset))
-
-    def lookup(self, timestamp: int) -> int:
-        """An offset from which a scan finds the first batch with max timestamp >= ts."""
-        i = bisect.bisect_left(self.timestamps, timestamp) - 1
-        return self.base_offset if i < 0 else self.offsets[i]
+    def __len__(self) -> int:
+        return len(self._timestamps)
 
     @property
-    def max_timestamp(self) -> int:
-        return self.timestamps[-1] if self.timestamps else -1
+    def is_full(self) -> bool:
+        return len(self._timestamps) >= self.max_entries
+
+    @property
+    def last_entry(self) -> tuple[int, int]:
+        """(timestamp, offset) of the last entry; (-1, base offset) when empty."""
+        if not self._timestamps:
+            return -1, self.base_offset
+        return self._timestamps[-1], self.base_offset + self._relative[-1]
+
+    def peek_last_entry(self, log_end_offset: int) -> tuple[int, int]:
+        """The file's last entry, checked cheaply (whole entries, offset inside the
+        segment), without loading the rest: the segment's max timestamp after a clean
+        shutdown."""
+        if not self.file.exists():
+            raise IndexCorruptError(f"{self.file.path} is missing")
+        size = self.file.size()
+        if size % self.ENTRY_SIZE:
+            raise IndexCorruptError(f"{self.file.path}: size {size} is not a multiple of {self.ENTRY_SIZE}")
+        if size == 0:
+            return -1, self.base_offset
+        timestamp, relative = _TIME_ENTRY.unpack(self.file.read_tail(self.ENTRY_SIZE))
+        if relative < 0 or self.base_offset + relative >= log_end_offset:
+            raise IndexCorruptError(f"{self.file.path}: last entry offset {relative} is outside the segment")
+        return timestamp, self.base_offset + relative
+
+    def load(self, log_end_offset: int) -> None:
+        data = self.file.read()
+        if len(data) % self.ENTRY_SIZE:
+            raise IndexCorruptError(f"{self.file.path}: size {len(data)} is not a multiple of {self.ENTRY_SIZE}")
+        timestamps: array = array("q")  # type: ignore[type-arg]
+        relative: array = array("i")  # type: ignore[type-arg]
+        for ts, rel in _TIME_ENTRY.iter_unpack(data):
+            timestamps.append(ts)
+            relative.append(rel)
+        if relative and (relative[0] < 0 or self.base_offset + relative[-1] >= log_end_offset):
+            raise IndexCorruptError(f"{self.file.path}: entries outside the segment")
+        if not (_strictly_increasing(timestamps) and all(a <= b for a, b in itertools.pairwise(relative))):
+            raise IndexCorruptError(f"{self.file.path}: entries are not increasing")
+        self._timestamps, self._relative = timestamps, relative
+
+    def maybe_append(self, timestamp: int, offset: int) -> None:
+        """Add an entry if `timestamp` is larger than the last one's."""
+        if self._timestamps and timestamp <= self._timestamps[-1]:
+            return
+        if timestamp < 0:
+            return
+        relative = offset - self.base_offset
+        self._timestamps.append(timestamp)
+        self._relative.append(relative)
+        self.file.append(_TIME_ENTRY.pack(timestamp, relative))
+
+    def lookup(self, timestamp: int) -> int:
+        """An offset from which a forward scan finds the first batch whose max timestamp
+        is >= `timestamp`: every batch before the returned offset has a smaller one."""
+        i = bisect.bisect_right(self._timestamps, timestamp) - 1
+        return self.base_offset if i < 0 else self.base_offset + self._relative[i]
 
     def truncate_to_offset(self, offset: int) -> None:
-        i = bisect.bisect_left(self.offsets, offset)
-        del self.timestamps[i:]
-        del self.offsets[i:]
-        self._file.reset(b"".join(_TIME_ENTRY.pack(t, o - self.base_offset) for t, o in zip(self.timestamps, self.offsets)))
+        """Drop entries whose batch is at or past `offset`."""
+        i = bisect.bisect_left(self._relative, offset - self.base_offset)
+        if i < len(self._relative):
+            del self._timestamps[i:]
+            del self._relative[i:]
+            self.file.replace(b"".join(_TIME_ENTRY.pack(t, r) for t, r in zip(self._timestamps, self._relative)))
 
-    def clear(self) -> None:
-        del self.timestamps[:]
-        del self.offsets[:]
-        self._file.reset()
+    def reset(self) -> None:
+        self._timestamps = array("q")
+        self._relative = array("i")
+        self.file.replace(b"")
 
     def flush(self, fsync: bool = False) -> None:
-        self._file.flush(fsync)
-
-    def close(self) -> None:
-        self._file.close()
+        self.file.flush(fsync)

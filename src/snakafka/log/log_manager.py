@@ -1,8 +1,13 @@
 """All partition logs of this broker, across its log dirs.
 
-Loads logs at start-up (recovering those of an unclean shutdown), creates and deletes
-them, keeps the recovery-point and log-start-offset checkpoints, applies flush and
-retention policies, and writes the clean-shutdown marker on a clean stop.
+Loads logs at start-up (recovering those of an unclean shutdown: a log dir without the
+`.kafka_cleanshutdown` marker), creates and deletes them, keeps the recovery-point and
+log-start-offset checkpoints of each log dir, applies the flush and retention policies,
+and marks a clean shutdown. meta.properties belongs to the broker, not here.
+
+Not thread-safe: called from the broker's event loop. The slow parts are handed back
+as callables or segment lists the caller may run in a thread: removing a deleted log's
+files (`detach_log`), deleting retained segments (`cleanup` returns them).
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from snakafka.clock import Clock
-from snakafka.log.checkpoint import read_checkpoint, write_checkpoint
+from snakafka.log.checkpoint import fsync_dir, read_offsets_or_empty, write_offsets
 from snakafka.log.files import (
     CLEAN_SHUTDOWN_FILE,
-    DELETE_DIR_SUFFIX,
     LOG_START_OFFSET_CHECKPOINT,
     RECOVERY_POINT_CHECKPOINT,
+    delete_dir_name,
+    is_delete_dir,
     parse_partition_dir,
     partition_dir_name,
 )
@@ -32,8 +38,14 @@ log = logging.getLogger(__name__)
 TopicPartition = tuple[str, int]
 
 
+class DuplicateLogError(Exception):
+    """The same partition found in two log dirs: refuse to guess which is right."""
+
+
 class LogManager:
     def __init__(self, log_dirs: list[Path], clock: Clock, default_config: LogConfig) -> None:
+        if not log_dirs:
+            raise ValueError("at least one log dir is needed")
         self.log_dirs = [Path(d) for d in log_dirs]
         self.clock = clock
         self.default_config = default_config
@@ -41,46 +53,58 @@ class LogManager:
         self._dir_of: dict[TopicPartition, Path] = {}
 
     def load(self, config_for: Callable[[str], LogConfig]) -> None:
+        """Open every partition directory of every log dir, then remove the clean
+        shutdown markers: from here on, a crash means recovery at the next start."""
         for log_dir in self.log_dirs:
             log_dir.mkdir(parents=True, exist_ok=True)
             marker = log_dir / CLEAN_SHUTDOWN_FILE
             clean = marker.exists()
-            recovery_points = read_checkpoint(log_dir / RECOVERY_POINT_CHECKPOINT)
-            start_offsets = read_checkpoint(log_dir / LOG_START_OFFSET_CHECKPOINT)
+            recovery_points = read_offsets_or_empty(log_dir / RECOVERY_POINT_CHECKPOINT)
+            start_offsets = read_offsets_or_empty(log_dir / LOG_START_OFFSET_CHECKPOINT)
+            loaded = 0
             for child in sorted(log_dir.iterdir()):
                 if not child.is_dir():
                     continue
-                if child.name.endswith(DELETE_DIR_SUFFIX):
+                if is_delete_dir(child.name):
+                    log.info("removing %s, left by an interrupted log deletion", child)
                     shutil.rmtree(child, ignore_errors=True)
                     continue
                 tp = parse_partition_dir(child.name)
                 if tp is None:
                     continue
-                partition_log = PartitionLog.open(
+                if tp in self.logs:
+                    raise DuplicateLogError(f"{tp[0]}-{tp[1]} is in both {self._dir_of[tp]} and {log_dir}")
+                self.logs[tp] = PartitionLog.open(
                     child, tp[0], tp[1], config_for(tp[0]), self.clock,
                     recovery_point=recovery_points.get(tp, 0),
                     log_start_offset=start_offsets.get(tp, 0),
                     needs_recovery=not clean,
                 )
-                self.logs[tp] = partition_log
                 self._dir_of[tp] = log_dir
+                loaded += 1
             if clean:
                 marker.unlink()
-            log.info("loaded %d logs from %s (%s shutdown)", sum(1 for d in self._dir_of.values() if d == log_dir),
-                     log_dir, "clean" if clean else "unclean: recovered unflushed segments")
+                fsync_dir(log_dir)
+            log.info("loaded %d logs from %s after a%s shutdown", loaded, log_dir, " clean" if clean else "n unclean")
         self.checkpoint()
 
     def get_log(self, topic: str, partition: int) -> PartitionLog | None:
         return self.logs.get((topic, partition))
 
-    def get_or_create_log(self, topic: str, partition: int, config: LogConfig) -> PartitionLog:
+    def get_or_create_log(self, topic: str, partition: int, config: LogConfig | None = None) -> PartitionLog:
+        """The partition's log, created empty in the log dir holding the fewest logs."""
         tp = (topic, partition)
         existing = self.logs.get(tp)
         if existing is not None:
             return existing
-        log_dir = min(self.log_dirs, key=lambda d: sum(1 for v in self._dir_of.values() if v == d))
-        partition_log = PartitionLog.open(log_dir / partition_dir_name(topic, partition), topic, partition, config,
-                                          self.clock, needs_recovery=False)
+        counts = {d: 0 for d in self.log_dirs}
+        for d in self._dir_of.values():
+            counts[d] = counts.get(d, 0) + 1
+        log_dir = min(self.log_dirs, key=lambda d: counts[d])
+        log_dir.mkdir(parents=True, exist_ok=True)
+        partition_log = PartitionLog.open(log_dir / partition_dir_name(topic, partition), topic, partition,
+                                          config or self.default_config, self.clock, needs_recovery=False)
+        fsync_dir(log_dir)
         self.logs[tp] = partition_log
         self._dir_of[tp] = log_dir
         log.info("created log for %s-%d in %s", topic, partition, log_dir)
@@ -89,32 +113,43 @@ class LogManager:
     def all_logs(self) -> list[PartitionLog]:
         return list(self.logs.values())
 
-    def delete_log(self, topic: str, partition: int) -> None:
-        """Detach and remove a partition's log (its directory is renamed first, so a crash
-        mid-way leaves a `-delete` directory that the next start removes)."""
+    def detach_log(self, topic: str, partition: int) -> Callable[[], None]:
+        """Forget a partition's log: close it and rename its directory to
+        `<topic>-<partition>.<uuid>-delete` (a crash after this leaves a name the next
+        start removes). Returns the removal of the files, to run now or in a thread."""
         tp = (topic, partition)
         partition_log = self.logs.pop(tp, None)
         self._dir_of.pop(tp, None)
         if partition_log is None:
-            return
+            return lambda: None
         partition_log.close()
-        target = partition_log.directory.with_name(f"{partition_log.directory.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
-        partition_log.directory.rename(target)
-        shutil.rmtree(target, ignore_errors=True)
-        log.info("deleted log of %s-%d", topic, partition)
+        source = partition_log.directory
+        target = source.with_name(delete_dir_name(topic, partition, uuid.uuid4().hex))
+        source.rename(target)
+        fsync_dir(target.parent)
+        log.info("deleting log of %s-%d", topic, partition)
+        return lambda: shutil.rmtree(target, ignore_errors=True)
+
+    def delete_log(self, topic: str, partition: int) -> None:
+        """detach_log, with the files removed at once."""
+        self.detach_log(topic, partition)()
 
     def checkpoint(self) -> None:
+        """Write each log dir's recovery points and log start offsets."""
         for log_dir in self.log_dirs:
             logs = {tp: lg for tp, lg in self.logs.items() if self._dir_of.get(tp) == log_dir}
-            write_checkpoint(log_dir / RECOVERY_POINT_CHECKPOINT, {tp: lg.recovery_point for tp, lg in logs.items()})
-            write_checkpoint(log_dir / LOG_START_OFFSET_CHECKPOINT, {tp: lg.log_start_offset for tp, lg in logs.items()})
+            write_offsets(log_dir / RECOVERY_POINT_CHECKPOINT, {tp: lg.recovery_point for tp, lg in logs.items()})
+            write_offsets(log_dir / LOG_START_OFFSET_CHECKPOINT, {tp: lg.log_start_offset for tp, lg in logs.items()})
 
     def flush_dirty(self, now_ms: int) -> None:
+        """Apply flush.ms, and flush segments rolled since the last flush."""
         for partition_log in self.logs.values():
             partition_log.maybe_flush_by_time(now_ms)
 
-    def cleanup(self, now_ms: int, high_watermarks: Callable[[TopicPartition], int | None] | None = None) -> list[LogSegment]:
-        """Retention over every log whose cleanup.policy includes delete."""
+    def cleanup(self, now_ms: int,
+                high_watermarks: Callable[[TopicPartition], int | None] | None = None) -> list[LogSegment]:
+        """Retention over every log whose cleanup.policy includes delete. Returns the
+        detached segments; the caller deletes them after file.delete.delay.ms."""
         deleted: list[LogSegment] = []
         for tp, partition_log in self.logs.items():
             if partition_log.config.delete:
@@ -123,6 +158,7 @@ class LogManager:
         return deleted
 
     def shutdown(self) -> None:
+        """Flush and close every log, write the checkpoints, mark the clean shutdown."""
         for partition_log in self.logs.values():
             partition_log.flush()
         self.checkpoint()
@@ -130,4 +166,5 @@ class LogManager:
             partition_log.close()
         for log_dir in self.log_dirs:
             (log_dir / CLEAN_SHUTDOWN_FILE).touch()
+            fsync_dir(log_dir)
         log.info("logs flushed and closed; clean shutdown marked")

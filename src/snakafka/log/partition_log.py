@@ -1,24 +1,37 @@
-"""One partition's log: ordered segments, offsets, retention, flushing and recovery.
+"""One partition's log: ordered segments, offsets, appends, reads, retention, flushing.
 
-It owns the log start offset (first readable offset), the log end offset (next offset
-to assign) and the recovery point (everything below it is fsynced). Appends write each
-batch verbatim after rewriting its base offset in the header; reads return file slices.
-Not thread-safe: called from the broker's event loop.
+It owns the log start offset (first readable offset), the log end offset (next offset to
+assign, from the active segment) and the recovery point (everything below it is known to
+be on disk; recovery after a crash scans only from there). Appends validate every batch
+before writing anything, rewrite base offsets in one copy of the request's bytes, and
+write with one write() call; reads return FileSlices the broker can sendfile() from.
+Loading from disk and crash recovery live in `snakafka.log.loader`.
+
+Segments removed from the log (retention, DeleteRecords, truncation, compaction) are
+renamed `.deleted` and returned to the caller, who deletes them (`segment.delete()`)
+after file.delete.delay.ms, in a thread if it likes: fetches in flight keep their fds.
+
+Not thread-safe: called from the broker's event loop. Only `FlushTask.run()` (fsync) is
+meant to run in another thread.
 """
 
 from __future__ import annotations
 
 import bisect
+import errno
 import logging
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from snakafka.clock import Clock
-from snakafka.log.files import LOG_SUFFIX
+from snakafka.log import timestamps
+from snakafka.log.checkpoint import fsync_dir
+from snakafka.log.files import CLEANED_SUFFIX, LEADER_EPOCH_CHECKPOINT, SWAP_SUFFIX
+from snakafka.log.leader_epoch import LeaderEpochCache
 from snakafka.log.log_config import LogConfig
-from snakafka.log.segment import BatchEntry, FileSlice, LogSegment
+from snakafka.log.segment import INT32_MAX, FileSlice, LogSegment
 from snakafka.protocol.batch import (
     BatchError,
     BatchHeader,
@@ -30,22 +43,42 @@ from snakafka.protocol.batch import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AppendInfo", "FileSlice", "OffsetOutOfRangeError", "PartitionLog", "ReadResult", "RecordTooLargeError"]
+__all__ = [
+    "AppendInfo",
+    "FileSlice",
+    "FlushTask",
+    "OffsetOutOfRangeError",
+    "PartitionLog",
+    "ReadResult",
+    "RecordTooLargeError",
+    "UnexpectedAppendOffsetError",
+]
 
 
 class RecordTooLargeError(BatchError):
+    """A batch larger than max.message.bytes."""
+
     error_code = 10  # MESSAGE_TOO_LARGE
 
 
 class OffsetOutOfRangeError(Exception):
-    error_code = 1
+    error_code = 1  # OFFSET_OUT_OF_RANGE
+
+
+class UnexpectedAppendOffsetError(BatchError):
+    """A follower append whose offsets do not start at or after the log end offset."""
+
+    def __init__(self, message: str, first_offset: int, last_offset: int) -> None:
+        super().__init__(message)
+        self.first_offset = first_offset
+        self.last_offset = last_offset
 
 
 @dataclass(frozen=True, slots=True)
 class AppendInfo:
     first_offset: int
     last_offset: int
-    log_append_time: int
+    log_append_time: int  # -1 unless message.timestamp.type=LogAppendTime
     max_timestamp: int
     records_count: int
     size: int
@@ -55,7 +88,40 @@ class AppendInfo:
 @dataclass(frozen=True, slots=True)
 class ReadResult:
     fetch_offset: int
-    slice: FileSlice | None
+    slice: FileSlice | None  # None: nothing to return
+
+
+@dataclass(slots=True)
+class FlushTask:
+    """The fsyncs of one flush, prepared on the loop by `begin_flush` so `run()` can go to
+    a thread; `complete_flush` then advances the recovery point. Closed or renamed files
+    (a segment deleted meanwhile) are skipped: nothing of theirs needs to be durable."""
+
+    name: str
+    up_to: int
+    generation: int
+    fds: list[int] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
+    directory: Path | None = None
+
+    def run(self) -> None:
+        for fd in self.fds:
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                if exc.errno != errno.EBADF:
+                    raise
+        for path in self.paths:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if self.directory is not None:
+            fsync_dir(self.directory)
 
 
 class PartitionLog:
@@ -63,19 +129,20 @@ class PartitionLog:
         self.directory = directory
         self.topic = topic
         self.partition = partition
+        self.name = f"{topic}-{partition}"
         self.config = config
         self.clock = clock
         self.segments: list[LogSegment] = []
         self._base_offsets: list[int] = []
         self.log_start_offset = 0
         self.recovery_point = 0
-        self._unflushed_messages = 0
+        self.leader_epoch_cache = LeaderEpochCache(directory / LEADER_EPOCH_CHECKPOINT, self.name)
         self._last_flush_ms = clock.time_ms()
+        self._generation = 0  # bumped by truncations: flushes begun before one are void
+        self._dir_dirty = False  # files created or renamed since the last directory fsync
 
     def __repr__(self) -> str:
-        return f"PartitionLog({self.topic}-{self.partition}, start={self.log_start_offset}, end={self.log_end_offset})"
-
-    # -- opening --------------------------------------------------------------------
+        return f"PartitionLog({self.name}, start={self.log_start_offset}, end={self.log_end_offset})"
 
     @classmethod
     def open(
@@ -90,39 +157,17 @@ class PartitionLog:
         log_start_offset: int = 0,
         needs_recovery: bool = True,
     ) -> PartitionLog:
-        directory.mkdir(parents=True, exist_ok=True)
+        """Open (or create) the log in `directory`. After an unclean shutdown
+        (`needs_recovery`), segments that may hold offsets at or past `recovery_point`
+        are validated batch by batch and truncated at the first torn or corrupt batch;
+        later segments are dropped. See snakafka.log.loader."""
+        from snakafka.log.loader import load_log
+
         self = cls(directory, topic, partition, config, clock)
-        for leftover in directory.glob("*.deleted"):
-            leftover.unlink()
-        for leftover in directory.glob("*.tmp"):
-            leftover.unlink()
-        bases = sorted(int(p.name[: -len(LOG_SUFFIX)]) for p in directory.glob("*" + LOG_SUFFIX) if p.name[:-4].isdigit())
-        now = clock.time_ms()
-        truncated = False
-        for base in bases:
-            segment = LogSegment(directory, base, config.index_interval_bytes, now)
-            if truncated:
-                log.warning("%s: deleting segment %d after a truncated one", self, base)
-                segment.delete()
-                continue
-            recover = needs_recovery and _may_hold_unflushed(base, bases, recovery_point)
-            if segment.load(recover, allow_gaps=config.compact) > 0:
-                truncated = True
-            if self.segments and segment.size == 0 and base != bases[-1]:
-                segment.delete()
-                continue
-            self.segments.append(segment)
-        if not self.segments:
-            self.segments.append(LogSegment(directory, max(log_start_offset, 0), config.index_interval_bytes, now))
-        self._base_offsets = [s.base_offset for s in self.segments]
-        self.log_start_offset = max(log_start_offset, self.segments[0].base_offset)
-        self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
-        self.recovery_point = min(recovery_point, self.log_end_offset) if not needs_recovery else self.log_end_offset
-        if needs_recovery:
-            self.flush()
+        load_log(self, recovery_point=recovery_point, log_start_offset=log_start_offset, needs_recovery=needs_recovery)
         return self
 
-    # -- properties -----------------------------------------------------------------
+    # -- state ----------------------------------------------------------------------
 
     @property
     def active_segment(self) -> LogSegment:
@@ -138,36 +183,54 @@ class PartitionLog:
 
     def update_config(self, config: LogConfig) -> None:
         self.config = config
+        self.active_segment.index_interval_bytes = config.index_interval_bytes
+
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
+        """(epoch, end offset) for OffsetForLeaderEpoch; (-1, -1) if unknown."""
+        return self.leader_epoch_cache.end_offset_for(epoch, self.log_end_offset)
+
+    def _set_segments(self, segments: list[LogSegment]) -> None:
+        self.segments = segments
+        self._base_offsets = [s.base_offset for s in segments]
+
+    def _new_segment(self, base_offset: int, state: str = "") -> LogSegment:
+        self._dir_dirty = True
+        return LogSegment.create(self.directory, base_offset, index_interval_bytes=self.config.index_interval_bytes,
+                                 max_index_bytes=self.config.segment_index_bytes, state=state)
+
+    def new_cleaned_segment(self, base_offset: int) -> LogSegment:
+        """An empty `.cleaned` segment for the log cleaner to fill, then swap in with
+        replace_segments."""
+        return self._new_segment(base_offset, CLEANED_SUFFIX)
 
     # -- appends --------------------------------------------------------------------
 
-    def _validate(self, data: bytes | bytearray | memoryview) -> list[tuple[int, BatchHeader]]:
+    def _validate(self, data: bytes | bytearray | memoryview, *, from_client: bool) -> list[tuple[int, BatchHeader]]:
+        """Check every batch before anything is written (appends are all-or-nothing)."""
         if len(data) == 0:
-            raise BatchError("produce request had no record batches")
+            raise BatchError(f"{self.name}: append with no record batches")
         batches: list[tuple[int, BatchHeader]] = []
         pos, end = 0, len(data)
         limit = self.config.max_message_bytes
         while pos < end:
             header = validate_batch(data, pos, end)
             if header.size > limit:
-                raise RecordTooLargeError(
-                    f"batch of {header.size} bytes exceeds max.message.bytes={limit} of {self.topic}-{self.partition}"
-                )
+                raise RecordTooLargeError(f"{self.name}: batch of {header.size} bytes exceeds max.message.bytes={limit}")
+            if from_client and header.records_count != header.last_offset_delta + 1:
+                raise BatchError(f"{self.name}: batch has {header.records_count} records but an offset range of "
+                                 f"{header.last_offset_delta + 1}")
             batches.append((pos, header))
             pos += header.size
         return batches
 
     def append(self, data: bytes | bytearray | memoryview, *, leader_epoch: int = 0) -> AppendInfo:
-        """Append as leader: validate, assign offsets from the log end offset, write."""
-        batches = self._validate(data)
+        """Append as leader: validate, assign offsets from the log end offset, stamp the
+        leader epoch (and LogAppendTime if configured), write."""
+        batches = self._validate(data, from_client=True)
         buf = bytearray(data)
-        first_offset = offset = self.log_end_offset
-        append_time = -1
-        if self.config.message_timestamp_type == "LogAppendTime":
-            append_time = self.clock.time_ms()
-        max_ts = -1
-        records = 0
-        entries: list[BatchEntry] = []
+        first = offset = self.log_end_offset
+        append_time = self.clock.time_ms() if self.config.message_timestamp_type == "LogAppendTime" else -1
+        max_ts, offset_of_max, records = -1, first, 0
         for pos, header in batches:
             set_base_offset(buf, pos, offset)
             set_partition_leader_epoch(buf, pos, leader_epoch)
@@ -175,56 +238,76 @@ class PartitionLog:
             if append_time >= 0:
                 set_log_append_time(buf, pos, header.size, append_time)
                 ts = append_time
-            entries.append((pos, offset, header.last_offset_delta, ts, header.size))
+            if ts > max_ts:
+                max_ts, offset_of_max = ts, offset
             offset += header.last_offset_delta + 1
-            max_ts = max(max_ts, ts)
             records += header.records_count
-        self._write(buf, entries, offset - first_offset)
-        return AppendInfo(first_offset, offset - 1, append_time, max_ts, records, len(buf), self.log_start_offset)
+        self.leader_epoch_cache.assign(leader_epoch, first)
+        self._write(buf, first, offset - 1, max_ts, offset_of_max)
+        return AppendInfo(first, offset - 1, append_time, max_ts, records, len(buf), self.log_start_offset)
 
     def append_as_follower(self, data: bytes | bytearray | memoryview) -> AppendInfo:
-        """Append batches that already carry their offsets (replication)."""
-        batches = self._validate(data)
-        first = batches[0][1].base_offset
-        if first < self.log_end_offset:
-            raise BatchError(f"follower append at {first} is below the log end offset {self.log_end_offset}")
-        last = batches[-1][1].last_offset
-        entries = [(pos, h.base_offset, h.last_offset_delta, h.max_timestamp, h.size) for pos, h in batches]
-        self._write(bytes(data), entries, last - first + 1)
-        return AppendInfo(first, last, -1, max(h.max_timestamp for _, h in batches),
-                          sum(h.records_count for _, h in batches), len(data), self.log_start_offset)
+        """Append batches that already carry their offsets and leader epochs (replication):
+        offsets must increase from the log end offset; gaps are allowed (compaction)."""
+        batches = self._validate(data, from_client=False)
+        first, last = batches[0][1].base_offset, batches[-1][1].last_offset
+        expected = self.log_end_offset
+        max_ts, offset_of_max, records = -1, first, 0
+        for _, header in batches:
+            if header.base_offset < expected:
+                raise UnexpectedAppendOffsetError(
+                    f"{self.name}: follower append of offsets {first}..{last} below {expected}", first, last)
+            expected = header.next_offset
+            if header.max_timestamp > max_ts:
+                max_ts, offset_of_max = header.max_timestamp, header.base_offset
+            records += header.records_count
+        for _, header in batches:
+            self.leader_epoch_cache.assign(header.partition_leader_epoch, header.base_offset)
+        self._write(data, first, last, max_ts, offset_of_max)
+        return AppendInfo(first, last, -1, max_ts, records, len(data), self.log_start_offset)
 
-    def _write(self, buf: bytes | bytearray, entries: list[BatchEntry], count: int) -> None:
-        segment = self._maybe_roll(len(buf))
-        segment.append(buf, entries)
-        self._unflushed_messages += count
-        config = self.config
-        if self._unflushed_messages >= config.flush_messages:
+    def _write(self, data: bytes | bytearray | memoryview, first: int, last: int, max_ts: int, offset_of_max: int) -> None:
+        now = self.clock.time_ms()
+        segment = self._maybe_roll(len(data), first, last, now)
+        segment.append(data, first, last, max_ts, offset_of_max, now_ms=now)
+        if self.log_end_offset - self.recovery_point >= self.config.flush_messages:
             self.flush()
 
-    def _maybe_roll(self, size: int) -> LogSegment:
+    def _maybe_roll(self, size: int, first: int, last: int, now: int) -> LogSegment:
+        """Roll before an append that would overfill the active segment (segment.bytes),
+        land more than segment.ms after its first batch, find an index full, or hold an
+        offset beyond its 32-bit relative range."""
         segment = self.active_segment
+        overflow = last - segment.base_offset > INT32_MAX
         if segment.size == 0:
-            return segment
-        now = self.clock.time_ms()
-        too_big = segment.size + size > self.config.segment_bytes
-        too_old = now - segment.created_ms >= self.config.segment_ms
-        if too_big or too_old:
-            return self.roll()
+            return self.roll(first) if overflow else segment
+        config = self.config
+        base_ms = segment.rolling_base_ms
+        if (
+            segment.size + size > config.segment_bytes
+            or (base_ms is not None and now - base_ms > config.segment_ms)
+            or overflow
+            or segment.indexes_full
+        ):
+            return self.roll(first)
         return segment
 
-    def roll(self) -> LogSegment:
-        """Start a new active segment at the log end offset."""
+    def roll(self, base_offset: int | None = None) -> LogSegment:
+        """Start a new active segment at `base_offset` (default: the log end offset). An
+        empty active segment is reused, or replaced if it has another base offset."""
+        base = self.log_end_offset if base_offset is None else base_offset
         active = self.active_segment
         if active.size == 0:
-            return active
-        base = self.log_end_offset
-        active.index.flush()
-        active.time_index.flush()
-        segment = LogSegment(self.directory, base, self.config.index_interval_bytes, self.clock.time_ms())
+            if active.base_offset == base:
+                return active
+            self.segments.pop().delete()
+            self._base_offsets.pop()
+        else:
+            active.mark_inactive()
+        segment = self._new_segment(base)
         self.segments.append(segment)
         self._base_offsets.append(base)
-        log.debug("%s: rolled new segment at %d", self, base)
+        log.debug("%s: rolled a new segment at offset %d", self.name, base)
         return segment
 
     # -- reads ----------------------------------------------------------------------
@@ -232,160 +315,216 @@ class PartitionLog:
     def _segment_index(self, offset: int) -> int:
         return max(bisect.bisect_right(self._base_offsets, offset) - 1, 0)
 
-    def read(self, fetch_offset: int, max_bytes: int, *, max_offset: int | None = None, min_one_batch: bool = True) -> ReadResult:
+    def read(self, fetch_offset: int, max_bytes: int, *, max_offset: int | None = None,
+             min_one_batch: bool = True) -> ReadResult:
+        """Bytes of whole batches from the one holding `fetch_offset`, within one segment:
+        up to `max_bytes` (the last batch may be cut), at least one whole batch when
+        `min_one_batch`, and only batches wholly below `max_offset` (the high watermark)."""
         end = self.log_end_offset
         if fetch_offset < self.log_start_offset or fetch_offset > end:
             raise OffsetOutOfRangeError(
-                f"offset {fetch_offset} is out of range [{self.log_start_offset}, {end}] for {self.topic}-{self.partition}"
-            )
+                f"offset {fetch_offset} is out of range [{self.log_start_offset}, {end}] for {self.name}")
         limit = end if max_offset is None else min(max_offset, end)
         if fetch_offset >= limit:
             return ReadResult(fetch_offset, None)
         i = self._segment_index(fetch_offset)
         while i < len(self.segments):
             segment = self.segments[i]
-            max_position = segment.size
-            if limit < segment.next_offset:
-                max_position, _ = segment.find_position(limit)
+            max_position = segment.size if limit >= segment.next_offset else segment.position_of(limit)
             result = segment.read(fetch_offset, max_bytes, max_position, min_one_batch)
             if result is not None or limit <= segment.next_offset:
                 return ReadResult(fetch_offset, result)
-            i += 1  # offset fell in a gap (compaction) or at a segment's end
+            i += 1  # the offset is at this segment's end, or in a gap left by compaction
         return ReadResult(fetch_offset, None)
 
-    def iter_batch_headers(self, start_offset: int = 0) -> list[tuple[int, BatchHeader]]:
-        """(segment index, header) of every batch from start_offset: header-only scans."""
-        result = []
-        for i in range(self._segment_index(start_offset), len(self.segments)):
-            for _, header in self.segments[i].iter_headers():
-                if header.last_offset >= start_offset:
-                    result.append((i, header))
-        return result
-
     def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:
-        """First batch whose max timestamp >= ts: (offset, timestamp). The batch's base
-        offset is returned (records are not decoded), which is where a consumer resumes."""
-        for segment in self.segments:
-            if segment.max_timestamp < timestamp_ms:
-                continue
-            start = segment.time_index.lookup(timestamp_ms)
-            position, _ = segment.find_position(start)
-            for _, header in segment.iter_headers(position):
-                if header.max_timestamp >= timestamp_ms and header.last_offset >= self.log_start_offset:
-                    return max(header.base_offset, self.log_start_offset), header.max_timestamp
-        return None
+        """(offset, timestamp) of the first record with a timestamp >= `timestamp_ms`, for
+        ListOffsets; exact to the record (see snakafka.log.timestamps)."""
+        return timestamps.offset_for_timestamp(self.segments, self.log_start_offset, timestamp_ms)
 
     def max_timestamp_and_offset(self) -> tuple[int, int] | None:
-        best: tuple[int, int] | None = None
-        for segment in self.segments:
-            if best is not None and segment.max_timestamp <= best[1]:
-                continue
-            for _, header in segment.iter_headers():
-                if best is None or header.max_timestamp > best[1]:
-                    best = (header.last_offset, header.max_timestamp)
-        return best
+        """(offset, timestamp) of the record with the largest timestamp (ListOffsets -3)."""
+        return timestamps.max_timestamp_and_offset(self.segments, self.log_start_offset)
 
-    # -- retention ------------------------------------------------------------------
+    # -- retention and deletion -----------------------------------------------------
+
+    def _upper_bound(self, i: int) -> int:
+        """One past the last offset segment i may hold: the next segment's base offset."""
+        return self._base_offsets[i + 1] if i + 1 < len(self.segments) else self.log_end_offset
 
     def delete_old_segments(self, now_ms: int | None = None, *, high_watermark: int | None = None) -> list[LogSegment]:
+        """Retention: detach the oldest segments that are past retention.ms (by their
+        largest timestamp), beyond retention.bytes, or wholly below the log start offset;
+        never a segment holding offsets at or past the high watermark. Returns them
+        (renamed .deleted) for the caller to delete."""
         now = self.clock.time_ms() if now_ms is None else now_ms
-        limit = self.log_end_offset if high_watermark is None else high_watermark
+        upper = self.log_end_offset if high_watermark is None else min(high_watermark, self.log_end_offset)
         config = self.config
-        deletable: list[LogSegment] = []
         size = self.size_in_bytes
-        for segment in self.segments:
-            if segment.size == 0 or segment.next_offset > limit:
+        doomed: list[LogSegment] = []
+        for i, segment in enumerate(self.segments):
+            bound = self._upper_bound(i)
+            if segment.size == 0 or bound > upper:
                 break
-            expired = config.retention_ms >= 0 and now - segment.max_timestamp > config.retention_ms
+            expired = config.retention_ms >= 0 and now - segment.largest_timestamp > config.retention_ms
             oversize = config.retention_bytes >= 0 and size - segment.size >= config.retention_bytes
-            if not (expired or oversize):
+            if not (expired or oversize or bound <= self.log_start_offset):
                 break
-            deletable.append(segment)
+            doomed.append(segment)
             size -= segment.size
-        return self._detach(deletable)
+        return self._detach_oldest(doomed, "retention")
 
     def delete_records_before(self, offset: int) -> list[LogSegment]:
-        if offset > self.log_end_offset:
-            raise OffsetOutOfRangeError(f"cannot delete records past the log end offset {self.log_end_offset}")
-        self.log_start_offset = max(self.log_start_offset, offset)
-        return self._detach([s for s in self.segments if s.next_offset <= offset and s.size > 0])
+        """DeleteRecords: raise the log start offset to `offset` and detach the segments
+        wholly below it (returned for the caller to delete)."""
+        if offset > self.log_end_offset or offset < 0:
+            raise OffsetOutOfRangeError(
+                f"cannot delete records before {offset}: log end offset of {self.name} is {self.log_end_offset}")
+        if offset > self.log_start_offset:
+            self.log_start_offset = offset
+            self.leader_epoch_cache.truncate_from_start(offset)
+        doomed = []
+        for i, segment in enumerate(self.segments):
+            if self._upper_bound(i) > offset or segment.size == 0:
+                break
+            doomed.append(segment)
+        return self._detach_oldest(doomed, "DeleteRecords")
 
-    def _detach(self, segments: list[LogSegment]) -> list[LogSegment]:
-        if not segments:
+    def _detach_oldest(self, doomed: list[LogSegment], reason: str) -> list[LogSegment]:
+        if not doomed:
             return []
-        if len(segments) == len(self.segments):
-            self.roll()
-        keep = [s for s in self.segments if s not in segments]
-        self.segments = keep
-        self._base_offsets = [s.base_offset for s in keep]
-        self.log_start_offset = max(self.log_start_offset, keep[0].base_offset)
-        for segment in segments:
+        if len(doomed) == len(self.segments):
+            self.roll()  # never leave the log without a segment
+        self._set_segments(self.segments[len(doomed):])
+        if self.segments[0].base_offset > self.log_start_offset:
+            self.log_start_offset = self.segments[0].base_offset
+            self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
+        for segment in doomed:
             segment.rename_deleted()
-        log.info("%s: deleted %d segment(s), log start offset now %d", self, len(segments), self.log_start_offset)
-        return segments
+        self._dir_dirty = True
+        log.info("%s: %s removed %d segment(s); log start offset is now %d", self.name, reason, len(doomed),
+                 self.log_start_offset)
+        return doomed
 
     # -- truncation (followers) -----------------------------------------------------
 
-    def truncate_to(self, offset: int) -> None:
+    def truncate_to(self, offset: int) -> list[LogSegment]:
+        """Remove every batch holding an offset >= `offset` (a batch straddling it goes
+        whole). Returns detached segments for the caller to delete."""
+        if offset < 0:
+            raise ValueError(f"{self.name}: cannot truncate to {offset}")
         if offset >= self.log_end_offset:
-            return
-        while len(self.segments) > 1 and self.segments[-1].base_offset >= offset:
-            self.segments.pop().delete()
+            return []
+        if self.segments[0].base_offset > offset:
+            return self.truncate_fully_and_start_at(offset)
+        doomed: list[LogSegment] = []
+        while self.segments[-1].base_offset > offset:
+            doomed.append(self.segments.pop())
             self._base_offsets.pop()
-        self.active_segment.truncate_to(offset)
+        for segment in doomed:
+            segment.rename_deleted()
+        removed = self.active_segment.truncate_to(offset)
+        self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
         self.recovery_point = min(self.recovery_point, self.log_end_offset)
+        self.leader_epoch_cache.truncate_from_end(self.log_end_offset)
+        self._generation += 1
+        self._dir_dirty = self._dir_dirty or bool(doomed)
+        log.info("%s: truncated to offset %d (%d segment(s) and %d bytes removed)", self.name, self.log_end_offset,
+                 len(doomed), removed)
+        return doomed
 
-    def truncate_fully_and_start_at(self, offset: int) -> None:
-        for segment in self.segments:
-            segment.delete()
-        segment = LogSegment(self.directory, offset, self.config.index_interval_bytes, self.clock.time_ms())
-        self.segments = [segment]
-        self._base_offsets = [offset]
+    def truncate_fully_and_start_at(self, offset: int) -> list[LogSegment]:
+        """Drop everything and continue at `offset` (a follower far behind a leader whose
+        log starts later). Returns the old segments for the caller to delete."""
+        doomed = self.segments
+        for segment in doomed:
+            segment.rename_deleted()
+        self._set_segments([self._new_segment(offset)])
         self.log_start_offset = self.recovery_point = offset
+        self.leader_epoch_cache.clear()
+        self._generation += 1
+        log.info("%s: truncated fully, log now starts at offset %d", self.name, offset)
+        return doomed
 
-    def replace_segments(self, old: list[LogSegment], new: LogSegment) -> None:
-        """Swap cleaned segments in (compaction): `new` holds their surviving batches."""
-        first = self.segments.index(old[0])
-        self.segments[first : first + len(old)] = [new]
-        self._base_offsets = [s.base_offset for s in self.segments]
+    def replace_segments(self, old: list[LogSegment], new: LogSegment) -> list[LogSegment]:
+        """Swap a cleaned segment in for consecutive old ones (compaction's seam).
+
+        `new` comes from new_cleaned_segment(old[0].base_offset) and holds the batches
+        that survive from `old`. The swap is crash-safe as in Kafka: `new` is fsynced and
+        renamed .swap, the old segments .deleted, then `new` takes its live name; a crash
+        midway is completed by the loader. Returns the old segments to delete."""
+        i = self.segments.index(old[0])
+        if self.segments[i : i + len(old)] != old or old[-1] is self.active_segment:
+            raise ValueError(f"{self.name}: segments to replace must be consecutive and not the active one")
+        if new.base_offset != old[0].base_offset or new.next_offset > old[-1].next_offset:
+            raise ValueError(f"{self.name}: cleaned segment {new} does not cover {old}")
+        new.mark_inactive()
+        new.flush()
+        new.rename_state(SWAP_SUFFIX)
+        fsync_dir(self.directory)
         for segment in old:
             segment.rename_deleted()
+        new.rename_state("")
+        fsync_dir(self.directory)
+        self._set_segments(self.segments[:i] + [new] + self.segments[i + len(old):])
+        return old
 
     # -- durability -----------------------------------------------------------------
 
-    def flush(self, up_to: int | None = None) -> None:
+    def begin_flush(self, up_to: int | None = None) -> FlushTask | None:
+        """Write out pending index entries and list what must be fsynced to make offsets
+        below `up_to` (default: the log end offset) durable. None if nothing to do."""
+        target = self.log_end_offset if up_to is None else min(up_to, self.log_end_offset)
+        if target <= self.recovery_point and not self._dir_dirty:
+            return None
+        task = FlushTask(self.name, target, self._generation)
         for segment in self.segments:
-            if segment.next_offset > self.recovery_point or segment is self.active_segment:
-                segment.flush()
-        self.recovery_point = self.log_end_offset
-        self._unflushed_messages = 0
+            if segment.next_offset > self.recovery_point and segment.base_offset < target:
+                segment.index.flush()
+                segment.time_index.flush()
+                task.fds.append(segment.fd)
+                task.paths += [segment.index.file.path, segment.time_index.file.path]
+        if self._dir_dirty:
+            task.directory = self.directory
+            self._dir_dirty = False
+        return task
+
+    def complete_flush(self, task: FlushTask) -> None:
+        """Advance the recovery point after `task.run()`, unless a truncation happened
+        meanwhile (offsets below the target may have been rewritten since)."""
         self._last_flush_ms = self.clock.time_ms()
+        if task.generation == self._generation:
+            self.recovery_point = max(self.recovery_point, min(task.up_to, self.log_end_offset))
+
+    def flush(self, up_to: int | None = None) -> None:
+        """fsync segments holding offsets in [recovery point, up_to) and advance the
+        recovery point to `up_to` (default: the log end offset)."""
+        task = self.begin_flush(up_to)
+        if task is not None:
+            task.run()
+            self.complete_flush(task)
+
+    def flush_due(self, now_ms: int) -> int | None:
+        """The offset a flush should reach now, or None: the log end offset when
+        flush.ms has passed with unflushed data, else the active segment's base when
+        segments rolled since the last flush (Kafka flushes a segment when it rolls)."""
+        if self.log_end_offset > self.recovery_point and now_ms - self._last_flush_ms >= self.config.flush_ms:
+            return self.log_end_offset
+        if self.recovery_point < self.active_segment.base_offset:
+            return self.active_segment.base_offset
+        return None
 
     def maybe_flush_by_time(self, now_ms: int) -> None:
-        if self._unflushed_messages and now_ms - self._last_flush_ms >= self.config.flush_ms:
-            self.flush()
+        up_to = self.flush_due(now_ms)
+        if up_to is not None:
+            self.flush(up_to)
 
     def close(self) -> None:
+        """Write indexes out and close every segment (flush first for durability)."""
         for segment in self.segments:
-            segment.index.flush()
-            segment.time_index.flush()
             segment.close()
 
     def delete(self) -> None:
+        """Close and remove the whole partition directory."""
         self.close()
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def _may_hold_unflushed(base: int, bases: list[int], recovery_point: int) -> bool:
-    """A segment needs recovery if any of its offsets may be at or past the recovery point."""
-    i = bases.index(base)
-    next_base = bases[i + 1] if i + 1 < len(bases) else None
-    return next_base is None or next_base > recovery_point
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -88,10 +88,13 @@ def test_roll_by_size_and_time(open_log, clock: ManualClock) -> None:  # type: i
     for _ in range(7):
         log.append(batch)
     assert [s.base_offset for s in log.segments] == [0, 3, 6]
-    clock.advance(1000)
+    clock.advance(1000)  # Kafka rolls once *more than* segment.ms has passed
     log.append(batch)
-    assert [s.base_offset for s in log.segments] == [0, 3, 6, 7]
-    assert read_all(log) == [(i, i) for i in range(8)]
+    assert [s.base_offset for s in log.segments] == [0, 3, 6]
+    clock.advance(1)
+    log.append(batch)
+    assert [s.base_offset for s in log.segments] == [0, 3, 6, 8]
+    assert read_all(log) == [(i, i) for i in range(9)]
 
 
 def test_retention_by_size_and_time_advances_log_start(open_log, clock: ManualClock) -> None:  # type: ignore[no-untyped-def]
