@@ -367,6 +367,8 @@ class LogSegment:
             log.warning("%s: truncating %d bytes of torn or corrupt data at position %d", self.log_path, truncated, position)
             os.ftruncate(self.fd, position)
         self.size = position
+        self.index.flush()  # the rebuilt indexes replace the files now, not at close
+        self.time_index.flush()
         return truncated
 
     def truncate_to(self, offset: int) -> int:

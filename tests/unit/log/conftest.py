@@ -1,14 +1,18 @@
-"""Fixtures of the log tests."""
+"""Fixtures and helpers of the log tests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from snakafka.clock import ManualClock
 from snakafka.log.log_config import LogConfig
 from snakafka.log.partition_log import PartitionLog
+
+OpenLog = Callable[..., PartitionLog]
 
 
 @pytest.fixture
@@ -17,8 +21,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def open_log(tmp_path: Path, clock: ManualClock):  # type: ignore[no-untyped-def]
-    def _open(config: LogConfig | None = None, **kwargs: object) -> PartitionLog:
-        return PartitionLog.open(tmp_path / "t-0", "t", 0, config or LogConfig(), clock, **kwargs)  # type: ignore[arg-type]
+def open_log(tmp_path: Path, clock: ManualClock) -> OpenLog:
+    def _open(config: LogConfig | None = None, **kwargs: Any) -> PartitionLog:
+        return PartitionLog.open(tmp_path / "t-0", "t", 0, config or LogConfig(), clock, **kwargs)
 
     return _open
