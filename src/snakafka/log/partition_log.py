@@ -18,18 +18,18 @@ meant to run in another thread.
 from __future__ import annotations
 
 import bisect
-import errno
 import logging
-import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from snakafka.clock import Clock
 from snakafka.log import timestamps
 from snakafka.log.checkpoint import fsync_dir
 from snakafka.log.files import CLEANED_SUFFIX, LEADER_EPOCH_CHECKPOINT, SWAP_SUFFIX
+from snakafka.log.flush import FlushTask
 from snakafka.log.leader_epoch import LeaderEpochCache
+from snakafka.log.loader import load_log
 from snakafka.log.log_config import LogConfig
 from snakafka.log.segment import INT32_MAX, FileSlice, LogSegment
 from snakafka.protocol.batch import (
@@ -91,39 +91,6 @@ class ReadResult:
     slice: FileSlice | None  # None: nothing to return
 
 
-@dataclass(slots=True)
-class FlushTask:
-    """The fsyncs of one flush, prepared on the loop by `begin_flush` so `run()` can go to
-    a thread; `complete_flush` then advances the recovery point. Closed or renamed files
-    (a segment deleted meanwhile) are skipped: nothing of theirs needs to be durable."""
-
-    name: str
-    up_to: int
-    generation: int
-    fds: list[int] = field(default_factory=list)
-    paths: list[Path] = field(default_factory=list)
-    directory: Path | None = None
-
-    def run(self) -> None:
-        for fd in self.fds:
-            try:
-                os.fsync(fd)
-            except OSError as exc:
-                if exc.errno != errno.EBADF:
-                    raise
-        for path in self.paths:
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        if self.directory is not None:
-            fsync_dir(self.directory)
-
-
 class PartitionLog:
     def __init__(self, directory: Path, topic: str, partition: int, config: LogConfig, clock: Clock) -> None:
         self.directory = directory
@@ -161,8 +128,6 @@ class PartitionLog:
         (`needs_recovery`), segments that may hold offsets at or past `recovery_point`
         are validated batch by batch and truncated at the first torn or corrupt batch;
         later segments are dropped. See snakafka.log.loader."""
-        from snakafka.log.loader import load_log
-
         self = cls(directory, topic, partition, config, clock)
         load_log(self, recovery_point=recovery_point, log_start_offset=log_start_offset, needs_recovery=needs_recovery)
         return self
@@ -279,8 +244,8 @@ class PartitionLog:
         offset beyond its 32-bit relative range."""
         segment = self.active_segment
         overflow = last - segment.base_offset > INT32_MAX
-        if segment.size == 0:
-            return self.roll(first) if overflow else segment
+        if segment.size == 0:  # an empty segment starts where its first batch does
+            return self.roll(first) if segment.base_offset != first else segment
         config = self.config
         base_ms = segment.rolling_base_ms
         if (
@@ -475,15 +440,23 @@ class PartitionLog:
         """Write out pending index entries and list what must be fsynced to make offsets
         below `up_to` (default: the log end offset) durable. None if nothing to do."""
         target = self.log_end_offset if up_to is None else min(up_to, self.log_end_offset)
-        if target <= self.recovery_point and not self._dir_dirty:
+        # Only appends and truncations dirty a segment, and both happen at the end of the
+        # log: the dirty segments are a suffix of the list.
+        dirty = []
+        for segment in reversed(self.segments):
+            if not segment.dirty:
+                break
+            if segment.base_offset < target or segment.size == 0:  # (empty: truncated to nothing)
+                dirty.append(segment)
+        if not dirty and target <= self.recovery_point and not self._dir_dirty:
             return None
         task = FlushTask(self.name, target, self._generation)
-        for segment in self.segments:
-            if segment.next_offset > self.recovery_point and segment.base_offset < target:
-                segment.index.flush()
-                segment.time_index.flush()
-                task.fds.append(segment.fd)
-                task.paths += [segment.index.file.path, segment.time_index.file.path]
+        for segment in reversed(dirty):
+            segment.dirty = False  # an fsync failure is fatal to the broker, as in Kafka
+            segment.index.flush()
+            segment.time_index.flush()
+            task.fds.append(segment.fd)
+            task.paths += [segment.index.file.path, segment.time_index.file.path]
         if self._dir_dirty:
             task.directory = self.directory
             self._dir_dirty = False

@@ -86,6 +86,7 @@ class LogSegment:
         self.rolling_base_ms: int | None = None  # time of the first batch: segment.ms counts from it
         self._bytes_since_index = 0
         self._indexes_loaded = create
+        self.dirty = False  # changed since the last fsync (appends, truncation)
         self.closed = False
 
     @classmethod
@@ -139,6 +140,7 @@ class LogSegment:
                 pos += length + LOG_OVERHEAD
         self.size = position + len(data)
         self.next_offset = last_offset + 1
+        self.dirty = True
 
     def _track_batch(self, position: int, base_offset: int, max_ts: int, size: int) -> None:
         """Kafka's per-batch index rule: after more than index.interval.bytes since the
@@ -170,6 +172,7 @@ class LogSegment:
         self.index.flush(fsync=True)
         self.time_index.flush(fsync=True)
         os.fsync(self.fd)
+        self.dirty = False
 
     # -- reading --------------------------------------------------------------------
 
@@ -366,6 +369,7 @@ class LogSegment:
         if truncated:
             log.warning("%s: truncating %d bytes of torn or corrupt data at position %d", self.log_path, truncated, position)
             os.ftruncate(self.fd, position)
+            self.dirty = True
         self.size = position
         self.index.flush()  # the rebuilt indexes replace the files now, not at close
         self.time_index.flush()
@@ -380,6 +384,7 @@ class LogSegment:
         position = found[0]
         removed = self.size - position
         os.ftruncate(self.fd, position)
+        self.dirty = True
         self.size = position
         self.index.truncate_to_position(position)
         self.time_index.truncate_to_offset(offset)

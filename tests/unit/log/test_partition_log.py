@@ -246,6 +246,8 @@ def test_truncate_to(open_log) -> None:  # type: ignore[no-untyped-def]
     assert [s.base_offset for s in detached] == [8]
     assert log.log_end_offset == 4 and log.recovery_point == 4  # batch 4-5 straddles 5: it goes whole
     assert [e.epoch for e in log.leader_epoch_cache.entries] == [0, 1]
+    task = log.begin_flush()  # the cut must reach the disk though the recovery point did not move
+    assert task is not None and task.fds == [log.active_segment.fd]
     assert log.append(batch, leader_epoch=7).first_offset == 4
     assert read_all(log) == [(0, 1), (2, 3), (4, 5)]
     assert log.truncate_to(100) == []
@@ -350,3 +352,14 @@ def test_short_write_leaves_nothing(open_log, monkeypatch: pytest.MonkeyPatch) -
     assert log.size_in_bytes == size and log.log_end_offset == 1
     assert log.append(make_batch(2)).first_offset == 1
     assert contiguous(read_all(log))
+
+
+def test_follower_append_into_an_empty_log_starts_its_segment_there(tmp_path: Path, clock: ManualClock) -> None:
+    log = PartitionLog.open(tmp_path / "t-0", "t", 0, LogConfig(), clock)
+    batch = bytearray(make_batch(2))
+    set_base_offset(batch, 0, 100)
+    log.append_as_follower(bytes(batch))
+    assert [s.base_offset for s in log.segments] == [100]
+    log.close()
+    again = PartitionLog.open(tmp_path / "t-0", "t", 0, LogConfig(), clock, needs_recovery=True)
+    assert (again.log_end_offset, read_all(again, 100)) == (102, [(100, 101)])
