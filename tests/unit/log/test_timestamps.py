@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.batches import make_batch
@@ -23,7 +22,6 @@ def test_offset_for_timestamp_is_exact_in_uncompressed_batches(open_log) -> None
 
 
 def test_offset_for_timestamp_in_compressed_batches(open_log) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("snakafka.protocol.compression")
     log = open_log()
     log.append(make_batch(5, timestamp=1_000, compression=1))  # gzip
     assert log.offset_for_timestamp(1_003) == (3, 1_003)
