@@ -40,7 +40,6 @@ def load_log(plog: PartitionLog, *, recovery_point: int, log_start_offset: int, 
     directory = plog.directory
     directory.mkdir(parents=True, exist_ok=True)
     config, name = plog.config, plog.name
-    now = plog.clock.time_ms()
     plog.leader_epoch_cache = LeaderEpochCache.load(directory / LEADER_EPOCH_CHECKPOINT, name)
 
     def open_segment(base: int, state: str = "") -> LogSegment:
@@ -71,7 +70,7 @@ def load_log(plog: PartitionLog, *, recovery_point: int, log_start_offset: int, 
             continue
         next_base = logs[i + 1] if i + 1 < len(logs) else None
         recover = needs_recovery and (next_base is None or next_base > recovery_point)
-        if segment.load(recover, allow_gaps=config.compact, now_ms=now) > 0:
+        if segment.load(recover, allow_gaps=config.compact) > 0:
             truncated = True
         if recover:
             recovered.append(segment)

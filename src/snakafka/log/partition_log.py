@@ -247,7 +247,7 @@ class PartitionLog:
         if segment.size == 0:  # an empty segment starts where its first batch does
             return self.roll(first) if segment.base_offset != first else segment
         config = self.config
-        base_ms = segment.rolling_base_ms
+        base_ms = segment.rolling_base_ms(now)
         if (
             segment.size + size > config.segment_bytes
             or (base_ms is not None and now - base_ms > config.segment_ms)

@@ -83,7 +83,7 @@ class LogSegment:
         self.next_offset = base_offset  # one past the last offset in this segment
         self.max_timestamp = -1  # largest batch max timestamp so far
         self.offset_of_max_timestamp = base_offset  # base offset of the batch that reached it
-        self.rolling_base_ms: int | None = None  # time of the first batch: segment.ms counts from it
+        self._rolling_base_ms: int | None = None  # see rolling_base_ms()
         self._bytes_since_index = 0
         self._indexes_loaded = create
         self.dirty = False  # changed since the last fsync (appends, truncation)
@@ -126,7 +126,7 @@ class LogSegment:
             os.ftruncate(self.fd, position)
             raise OSError(f"short write to {self.log_path}: {written} of {len(data)} bytes")
         if position == 0:
-            self.rolling_base_ms = now_ms if now_ms is not None else max_timestamp
+            self._rolling_base_ms = now_ms
         if self._bytes_since_index + len(data) <= self.index_interval_bytes:
             self._bytes_since_index += len(data)
             if max_timestamp > self.max_timestamp:
@@ -152,6 +152,18 @@ class LogSegment:
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
             self._bytes_since_index = 0
         self._bytes_since_index += size
+
+    def rolling_base_ms(self, now_ms: int) -> int | None:
+        """When segment.ms starts counting: the append time of the first batch (None
+        while empty). A segment loaded from disk does not know it and estimates it, as
+        Kafka does, by its first batch's timestamp, never later than now."""
+        if self.size == 0:
+            return None
+        if self._rolling_base_ms is None:
+            first = next(self.headers(0), None)
+            timestamp = first[1].max_timestamp if first is not None else -1
+            self._rolling_base_ms = min(timestamp, now_ms) if timestamp >= 0 else now_ms
+        return self._rolling_base_ms
 
     @property
     def indexes_full(self) -> bool:
@@ -253,23 +265,20 @@ class LogSegment:
 
     # -- loading and recovery -------------------------------------------------------
 
-    def load(self, needs_recovery: bool, *, allow_gaps: bool = False, now_ms: int | None = None) -> int:
+    def load(self, needs_recovery: bool, *, allow_gaps: bool = False) -> int:
         """Bring the in-memory state up after opening an existing segment. With
         `needs_recovery`, validate every batch (see recover). Otherwise trust the file:
         read the indexes' last entries and scan only the batches after the last offset
         index entry; fall back to recovery if an index or that tail is inconsistent.
         Returns the number of bytes truncated."""
         if needs_recovery:
-            truncated = self.recover(allow_gaps=allow_gaps)
-        else:
-            try:
-                self._load_tail()
-                truncated = 0
-            except IndexCorruptError as exc:
-                log.warning("%s: %s; rebuilding by recovery", self.log_path, exc)
-                truncated = self.recover(allow_gaps=allow_gaps)
-        self._set_rolling_base(now_ms)
-        return truncated
+            return self.recover(allow_gaps=allow_gaps)
+        try:
+            self._load_tail()
+        except IndexCorruptError as exc:
+            log.warning("%s: %s; rebuilding by recovery", self.log_path, exc)
+            return self.recover(allow_gaps=allow_gaps)
+        return 0
 
     def _load_tail(self) -> None:
         index_offset, index_position = self.index.peek_last_entry(self.size)
@@ -288,20 +297,6 @@ class LogSegment:
         if self.size and self.offset_of_max_timestamp >= self.next_offset:
             raise IndexCorruptError("time index points past the end of the segment")
         self._bytes_since_index = self.size - index_position
-
-    def _set_rolling_base(self, now_ms: int | None) -> None:
-        """segment.ms counts from the first batch's append. That time is not stored, so
-        a loaded segment estimates it by the first batch's timestamp (never later than
-        now), as Kafka does; without one, by now."""
-        if self.size == 0:
-            self.rolling_base_ms = None
-            return
-        first = next(self.headers(0), None)
-        estimate = first[1].max_timestamp if first is not None else -1
-        if now_ms is None:
-            self.rolling_base_ms = estimate if estimate >= 0 else None
-        else:
-            self.rolling_base_ms = min(estimate, now_ms) if estimate >= 0 else now_ms
 
     def _ensure_indexes(self) -> None:
         """Load the index files of a segment opened from disk; one that fails the full
@@ -397,7 +392,7 @@ class LogSegment:
             self.next_offset = header.next_offset
         self._bytes_since_index = self.size - index_position
         if self.size == 0:
-            self.rolling_base_ms = None
+            self._rolling_base_ms = None
         return removed
 
     # -- lifecycle ------------------------------------------------------------------

@@ -363,3 +363,17 @@ def test_follower_append_into_an_empty_log_starts_its_segment_there(tmp_path: Pa
     log.close()
     again = PartitionLog.open(tmp_path / "t-0", "t", 0, LogConfig(), clock, needs_recovery=True)
     assert (again.log_end_offset, read_all(again, 100)) == (102, [(100, 101)])
+
+
+def test_time_roll_after_a_restart_counts_from_the_first_batch(tmp_path: Path, clock: ManualClock) -> None:
+    config = LogConfig(segment_ms=1000)
+    log = PartitionLog.open(tmp_path / "t-0", "t", 0, config, clock)
+    log.append(make_batch(1, timestamp=clock.time_ms()))
+    log.close()
+    clock.advance(600)
+    again = PartitionLog.open(tmp_path / "t-0", "t", 0, config, clock, needs_recovery=False)
+    again.append(make_batch(1, timestamp=clock.time_ms()))
+    assert len(again.segments) == 1
+    clock.advance(401)  # 1001 ms after the first batch, though only 401 after the restart
+    again.append(make_batch(1, timestamp=clock.time_ms()))
+    assert [s.base_offset for s in again.segments] == [0, 2]

@@ -61,7 +61,7 @@ def test_append_indexes_and_reads(tmp_path: Path) -> None:
             assert sl is not None
             assert batch_bounds(sl.read_bytes())[0] == (base, last)
     assert segment.read(180, 1 << 20) is None
-    assert segment.rolling_base_ms == 5
+    assert segment.rolling_base_ms(10**13) == 5
     assert segment.max_timestamp == 1_000 + 20 + 3  # last batch of an append: ts + 20, 4 records
 
 
@@ -108,10 +108,10 @@ def test_clean_reload_reads_only_the_tail(tmp_path: Path) -> None:
     max_ts, at = segment.max_timestamp, segment.offset_of_max_timestamp
     segment.close()
     again = open_segment(tmp_path, 50)
-    assert again.load(needs_recovery=False, now_ms=10**13) == 0
+    assert again.load(needs_recovery=False) == 0
     assert not again._indexes_loaded
     assert (again.next_offset, again.max_timestamp, again.offset_of_max_timestamp) == (70, max_ts, at)
-    assert again.rolling_base_ms == 7_000  # estimated from the first batch's timestamp
+    assert again.rolling_base_ms(10**13) == 7_000  # estimated from the first batch's timestamp
     append_batches(again, [2])
     assert again.next_offset == 72 and again._indexes_loaded
 
