@@ -1,1 +1,13 @@
-"""log layer."""
+"""The log layer: Kafka's on-disk partition logs, plain synchronous Python.
+
+files        file and directory names (segments, checkpoints, -delete dirs)
+index        sparse offset and time indexes of a segment
+segment      one .log file plus its indexes; FileSlice for sendfile
+checkpoint   checkpoint files, written atomically
+leader_epoch leader epoch cache (leader-epoch-checkpoint)
+loader       opening a partition directory; crash recovery
+timestamps   ListOffsets by timestamp and MAX_TIMESTAMP
+flush        fsync work that can leave the event loop
+partition_log  PartitionLog: appends, reads, roll, retention, truncation
+log_manager  LogManager: every log of the broker, checkpoints, clean shutdown
+"""

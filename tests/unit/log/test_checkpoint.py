@@ -24,7 +24,7 @@ offsets_maps = st.dictionaries(
 )
 
 
-@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(offsets=offsets_maps)
 def test_offsets_round_trip(tmp_path: Path, offsets: dict[tuple[str, int], int]) -> None:
     path = tmp_path / "recovery-point-offset-checkpoint"

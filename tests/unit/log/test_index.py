@@ -20,7 +20,7 @@ def increasing(min_size: int = 0, max_size: int = 50) -> st.SearchStrategy[list[
         lambda steps: [sum(steps[: i + 1]) for i in range(len(steps))])
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(offsets=increasing(), positions=increasing(max_size=50), probes=st.lists(st.integers(BASE - 5, BASE + 30_000)))
 def test_offset_lookup_is_the_floor_entry(tmp_path: Path, offsets: list[int], positions: list[int],
                                           probes: list[int]) -> None:
@@ -84,7 +84,7 @@ def test_index_full(tmp_path: Path) -> None:
     assert index.is_full and times.is_full
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.integers(0, 1000), min_size=1, max_size=60), probes=st.lists(st.integers(-5, 1100)),
        every=st.integers(1, 5))
 def test_time_lookup_never_skips_a_match(tmp_path: Path, batches: list[int], probes: list[int], every: int) -> None:

@@ -87,7 +87,7 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=ops)
 def test_invariants_under_random_operations(tmp_path: Path, ops: list[tuple[str, int, int]]) -> None:
     path = tmp_path / "leader-epoch-checkpoint"
