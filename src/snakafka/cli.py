@@ -113,5 +113,10 @@ async def _serve(config: BrokerConfig) -> int:
     return 0
 
 
+from snakafka.cli_groups import groups  # noqa: E402  (a verb family of its own module)
+
+main.add_command(groups)
+
+
 if __name__ == "__main__":
     main()

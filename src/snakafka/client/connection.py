@@ -1,0 +1,87 @@
+"""One connection to a Kafka broker: send a kio request, await its response.
+
+Requests are pipelined; responses are matched to requests by correlation id in order,
+as aiokafka does: one reader task per connection, owned and cancelled by close().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import struct
+from collections import deque
+from typing import Any
+
+from snakafka.protocol import codec
+
+_SIZE = struct.Struct(">i")
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class BrokerConnection:
+    def __init__(self, host: str, port: int, client_id: str = "snakafka-cli") -> None:
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: deque[tuple[int, int, int, asyncio.Future[Any]]] = deque()
+        self._ids = itertools.count(1)
+        self._task: asyncio.Task[None] | None = None
+
+    async def connect(self, timeout: float = 10.0) -> BrokerConnection:
+        self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
+        self._task = asyncio.create_task(self._read_loop())
+        return self
+
+    async def send(self, request: Any, timeout: float = 30.0) -> Any:
+        if self._writer is None:
+            raise ConnectionClosed("not connected")
+        correlation_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        api_key, version = int(request.__api_key__), int(request.__version__)
+        self._pending.append((correlation_id, api_key, version, future))
+        self._writer.write(codec.encode_request(correlation_id, request, self.client_id))
+        await self._writer.drain()
+        return await asyncio.wait_for(future, timeout)
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None
+        try:
+            while True:
+                size = _SIZE.unpack(await self._reader.readexactly(4))[0]
+                frame = await self._reader.readexactly(size)
+                correlation_id, api_key, version, future = self._pending.popleft()
+                got, body = codec.decode_response(api_key, version, frame)
+                if got != correlation_id:
+                    raise ConnectionClosed(f"correlation id {got} does not match {correlation_id}")
+                if not future.done():
+                    future.set_result(body)
+        except (asyncio.IncompleteReadError, ConnectionError, ConnectionClosed) as exc:
+            while self._pending:
+                future = self._pending.popleft()[3]
+                if not future.done():
+                    future.set_exception(ConnectionClosed(str(exc)))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._writer is not None:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except ConnectionError:
+                pass
+
+    async def __aenter__(self) -> BrokerConnection:
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
