@@ -118,8 +118,13 @@ class Partition:
         return None
 
     def _load_producer_state(self) -> None:
-        """Rebuild idempotence state from batch headers (never record contents)."""
-        offset = self.log.log_start_offset
+        """Rebuild idempotence state from batch headers (never record contents).
+
+        Only the last two segments are scanned: a retry can only repeat one of a
+        producer's last five batches, which sit at the end of the log, and a full scan
+        would make start-up time grow with the size of the log."""
+        recent = self.log.segments[-2:]
+        offset = max(self.log.log_start_offset, recent[0].base_offset)
         end = self.log.log_end_offset
         while offset < end:
             result = self.log.read(offset, 4 << 20, min_one_batch=True)
