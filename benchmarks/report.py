@@ -11,8 +11,9 @@ from benchmarks.measure import RECORD_SIZE
 from benchmarks.phases import CONSUMER_SETTINGS, PRODUCER_SETTINGS, PhaseResult
 from benchmarks.suite import PHASES, BrokerRun, PhaseSpec
 
-CPU_DEFINITION = ("broker CPU s/GB = (user+system CPU seconds of the broker process and its children, "
-                  f"psutil, after minus before the phase) / (records x {RECORD_SIZE} B payload / 10^9)")
+CPU_DEFINITION = ("broker CPU s/GB = (user+system CPU seconds of the broker process and its children (psutil), "
+                  "from the phase's start until the broker has been quiet for 1 s after it) / "
+                  f"(records x {RECORD_SIZE} B payload / 10^9)")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,7 +53,6 @@ class SuiteOptions:
     kcat_library: str = "auto"  # "system", "wheel" or "auto" (system; wheel if the system one fails)
     latency_rate: int = 1000
     latency_seconds: float = 5.0
-    settle_seconds: float = 1.0
     phase_timeout: float = 300.0
 
 
@@ -87,7 +85,6 @@ def run_suite(broker: Broker, opts: SuiteOptions) -> BrokerRun:
         if result.error:
             log.warning("%s: %s failed: %s", broker.name, spec.label, result.error)
         run.results[spec.id] = result
-        time.sleep(opts.settle_seconds)
 
     def produce_phase(partitions: int, acks: str) -> Callable[[], PhaseResult]:
         def body() -> PhaseResult:
