@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from benchmarks.measure import RECORD_SIZE, CpuMeter, Span, cpu_per_gb, payload, percentile, stamp_of, stamped_payload
 
 # What a user tuning for throughput would set (the rest is librdkafka's default).
+LATENCY_LINGER_MS = 0
 PRODUCER_SETTINGS: dict[str, Any] = {
     "linger.ms": 5,
     "batch.size": 1_000_000,  # librdkafka's default, spelt out
@@ -317,7 +318,9 @@ def latency(bootstrap: str, topic: str, meter: CpuMeter, rate: int = 1000, durat
 
     thread = threading.Thread(target=consume_loop, name="latency-consumer", daemon=True)
     thread.start()
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": LATENCY_ACKS, **PRODUCER_SETTINGS})
+    # linger.ms=0: each record leaves at once, so the figure is the broker's delivery
+    # path (produce, wake the waiting fetch, answer) and not the producer's batching delay.
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": LATENCY_ACKS, **PRODUCER_SETTINGS, "linger.ms": LATENCY_LINGER_MS})
     result = PhaseResult()
     try:
         warm_deadline = time.monotonic() + 30

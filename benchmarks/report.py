@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.measure import RECORD_SIZE
-from benchmarks.phases import CONSUMER_SETTINGS, PRODUCER_SETTINGS, PhaseResult
+from benchmarks.phases import CONSUMER_SETTINGS, LATENCY_LINGER_MS, PRODUCER_SETTINGS, PhaseResult
 from benchmarks.suite import PHASES, BrokerRun, PhaseSpec
 
 CPU_DEFINITION = ("broker CPU s/GB = (user+system CPU seconds of the broker process and its children (psutil), "
@@ -80,7 +80,7 @@ def settings_lines(records: int, kcat_note: str, latency_rate: int, latency_seco
         + ", ".join(f"{k}={v}" for k, v in CONSUMER_SETTINGS.items()) + "; fetch.* at librdkafka defaults",
         f"kcat: kcat -C -o beginning -c N -e -q -f '%o\\n' (output counted), process wall time; {kcat_note}",
         (f"latency: {latency_rate} records/s for {latency_seconds:g} s to a 1-partition topic, acks=1, linger.ms="
-         f"{PRODUCER_SETTINGS['linger.ms']}; consumer thread with default fetch.wait.max.ms, poll(); "
+         f"{LATENCY_LINGER_MS}; consumer thread with default fetch.wait.max.ms, poll(); "
          "receive time - send time stamped in the value"),
         CPU_DEFINITION,
     ]

@@ -2,6 +2,8 @@
 
 Every Kafka request is an i32 size followed by that many bytes. The decoder buffers what
 the socket gives it and hands back complete frames; it never touches a socket itself.
+Large frames arrive in many reads: chunks are kept as a list and joined once when the
+frame is complete, so a 1 MB produce request is copied once, not once per read.
 """
 
 from __future__ import annotations
@@ -19,30 +21,39 @@ class FrameTooLarge(FrameError):
     pass
 
 
+Frame = bytes | memoryview
+
+
 class FrameDecoder:
     """Buffers incoming bytes and yields complete frames (without the size prefix)."""
 
-    __slots__ = ("_buf", "_max_size")
+    __slots__ = ("_chunks", "_len", "_need", "_max_size")
 
     def __init__(self, max_size: int) -> None:
-        self._buf = bytearray()
+        self._chunks: list[bytes] = []
+        self._len = 0
+        self._need = 4  # bytes needed before the next frame can be cut
         self._max_size = max_size
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        return self._len
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Add bytes; return the frames now complete, in order.
 
         Raises FrameTooLarge when a size prefix exceeds the limit (socket.request.max.bytes)
         and FrameError for a negative size, as Kafka's socket server closes such connections.
         """
-        buf = self._buf
-        buf += data
-        frames: list[bytes] = []
-        pos = 0
-        end = len(buf)
+        self._chunks.append(bytes(data) if not isinstance(data, bytes) else data)
+        self._len += len(data)
+        if self._len < self._need:
+            return []
+        buf = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        view = memoryview(buf)
+        frames: list[Frame] = []
+        pos, end = 0, len(buf)
+        need = 4
         while end - pos >= 4:
             (size,) = _SIZE.unpack_from(buf, pos)
             if size < 0:
@@ -50,11 +61,14 @@ class FrameDecoder:
             if size > self._max_size:
                 raise FrameTooLarge(f"frame of {size} bytes exceeds socket.request.max.bytes={self._max_size}")
             if end - pos - 4 < size:
+                need = size + 4
                 break
-            frames.append(bytes(buf[pos + 4 : pos + 4 + size]))
+            frames.append(view[pos + 4 : pos + 4 + size])
             pos += 4 + size
-        if pos:
-            del buf[:pos]
+        rest = buf[pos:] if pos < end else b""
+        self._chunks = [rest] if rest else []
+        self._len = len(rest)
+        self._need = need
         return frames
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from snakafka.protocol import codec
-from snakafka.protocol.framing import FrameDecoder, FrameError
+from snakafka.protocol.framing import Frame, FrameDecoder, FrameError
 from snakafka.server.context import RequestContext
 from snakafka.server.dispatch import CloseConnection, Dispatcher
 from snakafka.server.handlers.api_versions import unsupported_version_response
@@ -35,7 +35,7 @@ class Connection(asyncio.Protocol):
         self.broker = broker
         self.dispatcher = dispatcher
         self.decoder = FrameDecoder(max_request_size)
-        self.queue: deque[bytes] = deque()
+        self.queue: deque[Frame] = deque()
         self.worker: asyncio.Task[None] | None = None
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
@@ -50,6 +50,11 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        # High-water mark 0: pause_writing() fires whenever anything is buffered and
+        # resume_writing() once it has all gone, so _can_write means "buffer empty":
+        # responses then go out one at a time (as Kafka mutes a channel until its
+        # response is sent) and sendfile never overtakes buffered bytes.
+        transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
@@ -107,7 +112,7 @@ class Connection(asyncio.Protocol):
             if response is not None:
                 await self._write(response)
 
-    async def _handle(self, frame: bytes) -> Response | bytes | None:
+    async def _handle(self, frame: Frame) -> Response | bytes | None:
         api = self.dispatcher.lookup(frame)
         if api is None:
             correlation_id = codec.peek_correlation_id(frame)

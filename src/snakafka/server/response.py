@@ -1,42 +1,54 @@
 """Responses that are more than one bytes object: a header plus file slices to sendfile.
 
 Fetch responses carry record batches straight from segment files. The response is built
-as a list of parts, bytes we encoded and FileSlices of segment files, so the batch bytes
-can go from the page cache to the socket without passing through Python.
+as a list of parts, bytes we encoded and FileSlices of segment files. Small slices are
+read and written together with the bytes around them (one syscall); large ones go from
+the page cache to the socket with sendfile once the transport's buffer has drained, so
+their bytes never pass through Python.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from snakafka.log.partition_log import FileSlice
+
+SENDFILE_MIN_BYTES = 64 * 1024
 
 
 @dataclass(slots=True)
 class Response:
     parts: list[bytes | FileSlice] = field(default_factory=list)
 
-    async def write_to(self, transport: asyncio.Transport, can_write: asyncio.Event) -> None:
-        """Write the parts in order. Slices are copied with os.sendfile when the
-        transport's buffer is empty (bytes go straight from the page cache), else read."""
-        sock: socket.socket | None = transport.get_extra_info("socket")
+    async def write_to(self, transport: asyncio.Transport, drained: asyncio.Event) -> None:
+        """Write the parts in order. `drained` is set while the transport's buffer is empty
+        (the connection sets its write high-water mark to 0)."""
+        sock: Any = transport.get_extra_info("socket")
+        pending: list[bytes] = []
         for part in self.parts:
             if isinstance(part, bytes):
-                transport.write(part)
+                pending.append(part)
                 continue
-            if sock is None or transport.get_write_buffer_size() > 0:
-                transport.write(part.read_bytes())
+            if sock is None or part.size < SENDFILE_MIN_BYTES:
+                pending.append(part.read_bytes())
                 continue
-            await _sendfile(sock, part, transport, can_write)
+            if pending:
+                transport.write(b"".join(pending))
+                pending = []
+            if transport.get_write_buffer_size() > 0:
+                await drained.wait()
+            if transport.is_closing():
+                return
+            _sendfile(sock.fileno(), part, transport)
+        if pending:
+            transport.write(b"".join(pending))
 
 
-async def _sendfile(sock: Any, part: FileSlice, transport: asyncio.Transport, can_write: asyncio.Event) -> None:
+def _sendfile(fileno: int, part: FileSlice, transport: asyncio.Transport) -> None:
     offset, remaining = part.position, part.size
-    fileno = sock.fileno()
     while remaining > 0:
         try:
             sent = os.sendfile(fileno, part.fd, offset, remaining)
