@@ -14,6 +14,19 @@ from snakafka.server.handlers.configs import (
     handle_incremental_alter_configs,
 )
 from snakafka.server.handlers.fetch import handle_fetch
+from snakafka.server.handlers.groups import (
+    handle_delete_groups,
+    handle_describe_groups,
+    handle_find_coordinator,
+    handle_heartbeat,
+    handle_join_group,
+    handle_leave_group,
+    handle_list_groups,
+    handle_offset_commit,
+    handle_offset_delete,
+    handle_offset_fetch,
+    handle_sync_group,
+)
 from snakafka.server.handlers.list_offsets import handle_list_offsets
 from snakafka.server.handlers.metadata import handle_metadata
 from snakafka.server.handlers.produce import handle_produce
@@ -30,6 +43,15 @@ BROKER_APIS: list[Api] = [
     Api(1, 4, 12, handle_fetch),
     Api(2, 1, 7, handle_list_offsets),
     Api(3, 0, 12, handle_metadata),
+    Api(8, 2, 9, handle_offset_commit),
+    Api(9, 1, 9, handle_offset_fetch),
+    Api(10, 0, 4, handle_find_coordinator),
+    Api(11, 0, 9, handle_join_group),
+    Api(12, 0, 4, handle_heartbeat),
+    Api(13, 0, 5, handle_leave_group),
+    Api(14, 0, 5, handle_sync_group),
+    Api(15, 0, 5, handle_describe_groups),
+    Api(16, 0, 4, handle_list_groups),
     Api(18, 0, 3, handle_api_versions),
     Api(19, 2, 7, handle_create_topics),
     Api(20, 1, 6, handle_delete_topics),
@@ -37,6 +59,8 @@ BROKER_APIS: list[Api] = [
     Api(32, 1, 4, handle_describe_configs),
     Api(33, 0, 2, handle_alter_configs),
     Api(37, 0, 3, handle_create_partitions),
+    Api(42, 0, 2, handle_delete_groups),
     Api(44, 0, 1, handle_incremental_alter_configs),
+    Api(47, 0, 0, handle_offset_delete),
     Api(60, 0, 1, handle_describe_cluster),
 ]

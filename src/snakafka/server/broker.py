@@ -26,6 +26,7 @@ from snakafka.protocol.errors import ErrorCode, KafkaError
 from snakafka.replication.replica_manager import ReplicaManager
 from snakafka.server.apis import BROKER_APIS
 from snakafka.server.dispatch import Dispatcher
+from snakafka.server.group_host import GroupHost
 from snakafka.server.network import SocketServer
 from snakafka.topic_config import (
     TopicConfigError,
@@ -79,6 +80,8 @@ class Broker:
             on_change=self._metadata_changed,
         )
         self.replica_manager = ReplicaManager(config.broker_id, self.log_manager, self.cache, self.log_config_for_topic)
+        self.group_host = GroupHost(self)
+        self.groups = self.group_host.coordinator
         listener = config.listeners[0]
         self.server = SocketServer(self, self.dispatcher, listener.host, listener.port, config.socket_request_max_bytes)
         await self.server.start()
@@ -109,6 +112,7 @@ class Broker:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        await self.group_host.close()
         await self.replica_manager.close()
         self.log_manager.shutdown()
         await self.store.close()
@@ -123,6 +127,10 @@ class Broker:
     async def _metadata_changed(self) -> None:
         await self.cache.refresh()
         self.replica_manager.apply_metadata()
+        await self.group_host.on_metadata()
+
+    async def group_coordinator_node(self, group_id: str) -> tuple[ErrorCode, BrokerInfo | None]:
+        return await self.group_host.coordinator_for(group_id)
 
     def config_for(self, topic: str, overrides: dict[str, str]) -> LogConfig:
         return log_config_for(overrides, self.config)

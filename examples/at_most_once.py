@@ -1,0 +1,22 @@
+"""At-most-once: commit the offset first, then process.
+
+A crash after the commit and before processing loses that record: the group's
+bookmark already points past it, so no consumer will ever see it again.
+"""
+
+from __future__ import annotations
+
+from common import append_line, consume, crash, parse_args
+from confluent_kafka import Consumer, Message, TopicPartition
+
+args = parse_args(__doc__ or "")
+
+
+def on_message(c: Consumer, msg: Message) -> None:
+    c.commit(offsets=[TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)], asynchronous=False)
+    if args.crash_at is not None and int(msg.value()) == args.crash_at:
+        crash()  # committed, never processed: lost
+    append_line(args.out, msg.value().decode())
+
+
+consume(args, on_message)
