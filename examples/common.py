@@ -18,6 +18,7 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="file the handler appends processed records to")
     parser.add_argument("--crash-at", type=int, default=None, help="die at the bad moment for record N")
     parser.add_argument("--idle-exit-s", type=float, default=3.0, help="exit after this long without records")
+    parser.add_argument("--stop-after", type=int, default=None, help="exit (cleanly) once record N is handled")
     return parser.parse_args()
 
 
@@ -50,6 +51,8 @@ def consume(args: argparse.Namespace, on_message: Callable[[Consumer, Message], 
                 raise SystemExit(f"consumer error: {msg.error()}")
             on_message(c, msg)
             last = time.monotonic()
+            if args.stop_after is not None and int(msg.value()) == args.stop_after:
+                break
     finally:
         c.close()
 
