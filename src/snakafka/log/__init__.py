@@ -9,5 +9,6 @@ loader       opening a partition directory; crash recovery
 timestamps   ListOffsets by timestamp and MAX_TIMESTAMP
 flush        fsync work that can leave the event loop
 partition_log  PartitionLog: appends, reads, roll, retention, truncation
+cleaner      log compaction (LogCleaner): prepare, clean off the loop, commit
 log_manager  LogManager: every log of the broker, checkpoints, clean shutdown
 """
