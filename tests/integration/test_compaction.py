@@ -1,13 +1,8 @@
 """Compaction end to end: a topic with cleanup.policy=compact, written and read by
-confluent-kafka against a broker subprocess whose log cleaner runs every 200 ms.
-
-Needs the broker to run `LogCleaner.run_once` every log.cleaner.backoff.ms: until the
-broker wires the cleaner in, the test is skipped unless SNAKAFKA_CLEANER_WIRED=1.
-"""
+confluent-kafka against a broker subprocess whose log cleaner runs every 200 ms."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from pathlib import Path
@@ -16,11 +11,6 @@ from typing import Any
 import pytest
 
 from snakafka.testing.process import BrokerProcess
-
-pytestmark = pytest.mark.skipif(
-    os.environ.get("SNAKAFKA_CLEANER_WIRED") != "1",
-    reason="the broker does not run the log cleaner yet (set SNAKAFKA_CLEANER_WIRED=1 once it does)",
-)
 
 KEYS = [b"k%d" % i for i in range(8)]
 DELETED = set(KEYS[:3])

@@ -20,6 +20,7 @@ from snakafka.cluster.model import BrokerInfo
 from snakafka.cluster.store.local import LocalMetadataStore
 from snakafka.config import BrokerConfig
 from snakafka.coordinator.producer_ids import ProducerIdManager
+from snakafka.log.cleaner import LogCleaner
 from snakafka.log.log_config import LogConfig
 from snakafka.log.log_manager import LogManager
 from snakafka.protocol.errors import ErrorCode, KafkaError
@@ -80,6 +81,7 @@ class Broker:
             on_change=self._metadata_changed,
         )
         self.replica_manager = ReplicaManager(config.broker_id, self.log_manager, self.cache, self.log_config_for_topic)
+        self.cleaner = LogCleaner(self.clock, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
         self.group_host = GroupHost(self)
         self.groups = self.group_host.coordinator
         listener = config.listeners[0]
@@ -96,6 +98,10 @@ class Broker:
                 self._every(config.log_flush_offset_checkpoint_interval_ms, self._checkpoint), name="checkpoint"
             ),
         ]
+        if config.log_cleaner_enable:
+            self._tasks.append(
+                asyncio.create_task(self._every(config.log_cleaner_backoff_ms, self._clean), name="log-cleaner")
+            )
         log.info("broker %d started (cluster %s) on port %d", config.broker_id, self.store.cluster_id, self.server.port)
 
     async def stop(self) -> None:
@@ -176,6 +182,17 @@ class Broker:
         self._pending_deletes = [(w, s) for w, s in self._pending_deletes if w > now]
         for segments in due:
             await asyncio.to_thread(lambda batch=segments: [segment.delete() for segment in batch])
+
+    async def _clean(self) -> None:
+        """Compaction: plan on the loop, rewrite segments in a thread, swap on the loop."""
+        now = self.clock.time_ms()
+        replaced = await self.cleaner.run_once(self.log_manager.all_logs(), now, upper_bound=self._high_watermark)
+        if replaced:  # old segments, renamed .deleted: removed later, like retention's
+            self._pending_deletes.append((now + self.config.log_segment_delete_delay_ms, replaced))
+
+    def _high_watermark(self, partition_log: Any) -> int | None:
+        part = self.replica_manager.partitions.get((partition_log.topic, partition_log.partition))
+        return part.high_watermark if part is not None else None
 
     async def _flush(self) -> None:
         self.log_manager.flush_dirty(self.clock.time_ms())
