@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.log.log_config import LogConfig
 from snakafka.log.log_manager import LogManager
-from snakafka.log.partition_log import FileSlice
+from snakafka.log.partition_log import FileSlice, OffsetOutOfRangeError
 from snakafka.protocol.batch import BatchError
 from snakafka.protocol.errors import ErrorCode, KafkaError
 from snakafka.replication.partition import LeaderAppend, Partition
@@ -171,6 +171,9 @@ class ReplicaManager:
                 total += res.size
             except KafkaError as exc:
                 res.error = exc.code
+                errored = True
+            except OffsetOutOfRangeError:
+                res.error = ErrorCode.offset_out_of_range  # Kafka answers the partition, not the connection
                 errored = True
         return results, total, errored
 
