@@ -1,4 +1,9 @@
-"""ApiVersions: which api keys and version ranges this broker fully implements."""
+"""ApiVersions: which api keys and version ranges this broker fully implements.
+
+One exception, as in Kafka 4.0 (KAFKA-18659): Produce is advertised from v0 although
+v0-v2 requests are refused, because librdkafka keys gzip/snappy (and lz4) support on
+the broker listing Produce v2 and would otherwise silently stop compressing.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,21 @@ from snakafka.protocol import codec
 from snakafka.server.context import ZERO, RequestContext, build
 
 if TYPE_CHECKING:
-    from snakafka.server.dispatch import Dispatcher
+    from snakafka.server.dispatch import Api, Dispatcher
+
+
+PRODUCE_KEY = 0
+
+
+def advertised_min_version(api: Api) -> int:
+    return 0 if api.key == PRODUCE_KEY else int(api.min_version)
 
 
 async def handle_api_versions(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     keys = tuple(
-        build(schema.ApiVersion, api_key=i16(api.key), min_version=i16(api.min_version), max_version=i16(api.max_version))
+        build(schema.ApiVersion, api_key=i16(api.key), min_version=i16(advertised_min_version(api)),
+              max_version=i16(api.max_version))
         for api in sorted(ctx.broker.dispatcher.apis.values(), key=lambda a: a.key)
     )
     return build(
@@ -37,7 +50,7 @@ async def handle_api_versions(ctx: RequestContext, request: Any) -> Any:
 def unsupported_version_response(correlation_id: int, dispatcher: Dispatcher) -> bytes:
     """Kafka's fallback: a v0 response with UNSUPPORTED_VERSION and our ranges."""
     keys = tuple(
-        ApiVersionV0(api_key=i16(api.key), min_version=i16(api.min_version), max_version=i16(api.max_version))
+        ApiVersionV0(api_key=i16(api.key), min_version=i16(advertised_min_version(api)), max_version=i16(api.max_version))
         for api in sorted(dispatcher.apis.values(), key=lambda a: a.key)
     )
     response = ApiVersionsResponseV0(error_code=ErrorCode.unsupported_version, api_keys=keys)
