@@ -173,13 +173,19 @@ class LoadProducer(threading.Thread):
 
 
 def run_load_and_kill(broker: BrokerProcess, topic: str, partitions: int, acks: str, tag: str,
-                      min_acked: int = 3000) -> list[tuple[int, int, bytes]]:
+                      min_acked: int = 3000, *, clean: bool = False) -> list[tuple[int, int, bytes]]:
+    """Start the load, wait for `min_acked` acks, then kill -9 the broker (or SIGTERM it
+    when `clean`) while the producer is still producing."""
     load = LoadProducer(broker.bootstrap, topic, partitions, acks, tag)
     load.start()
     wait_until(lambda: len(load.acked) >= min_acked, 30, interval=0.02, message=f"{min_acked} acks")
     assert load.is_alive() and not load.stop_flag.is_set()
     in_flight_at_kill = load.sent - len(load.acked)
-    broker.kill()  # kill -9 while the producer is still producing
+    if clean:
+        assert broker.stop() == 0, "SIGTERM under load did not exit 0"
+        assert (broker.data_dir / ".kafka_cleanshutdown").exists(), "clean stop under load left no clean-shutdown marker"
+    else:
+        broker.kill()
     load.finish()
     assert load.acked, "nothing acknowledged"
     assert in_flight_at_kill > 0, "the load had stopped before the kill"
@@ -216,15 +222,16 @@ def check_time_lookups(broker: BrokerProcess, topic: str, consumed: list[Rec]) -
         consumer.close()
 
 
-@pytest.mark.parametrize("acks", ["1", "all"])
-def test_kill9_during_produce_load(durable_broker: BrokerProcess, acks: str) -> None:
+@pytest.mark.parametrize("acks,stop", [("1", "kill-9"), ("all", "kill-9"), ("all", "sigterm")])
+def test_restart_during_produce_load(durable_broker: BrokerProcess, acks: str, stop: str) -> None:
     b = durable_broker
-    topic = f"dur-kill-{acks}-{uuid.uuid4().hex[:6]}"
+    clean = stop == "sigterm"
+    topic = f"dur-load-{acks}-{uuid.uuid4().hex[:6]}"
     partitions = 3
     # small segments: the load rolls several, and recovery walks them and their indexes
     confluent_create_topic(b.bootstrap, topic, partitions, {"retention.ms": "600000000", "segment.bytes": "50000"})
 
-    acked = run_load_and_kill(b, topic, partitions, acks, "r1")
+    acked = run_load_and_kill(b, topic, partitions, acks, "r1", clean=clean)
     b.start()
     assert partition_counts(b.bootstrap).get(topic) == partitions
     cfg = describe(b.bootstrap, topic)
@@ -235,7 +242,7 @@ def test_kill9_during_produce_load(durable_broker: BrokerProcess, acks: str) -> 
         assert ends[p] >= top + 1
 
     # a second load on the recovered log, killed again: both rounds' acks survive
-    acked2 = run_load_and_kill(b, topic, partitions, acks, "r2", min_acked=1500)
+    acked2 = run_load_and_kill(b, topic, partitions, acks, "r2", min_acked=1500, clean=clean)
     assert all(o >= ends[p] for p, o, _ in acked2), "offsets reused after recovery"
     b.start()
     ends2 = verify_acked(b, topic, partitions, acked + acked2)
