@@ -325,3 +325,24 @@ def test_offsets_for_times(broker: BrokerProcess, topic_name: str) -> None:
         finally:
             await consumer.stop()
     run(main)
+
+
+def test_out_of_range_position_resets_to_earliest(broker: BrokerProcess, topic_name: str) -> None:
+    async def main() -> None:
+        await create_topic(broker.bootstrap, topic_name, 1)
+        await produce(broker.bootstrap, topic_name, [Send(None, b"r%d" % i, (), BASE_TS + i, partition=0) for i in range(4)])
+        tp = TopicPartition(topic_name, 0)
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", request_timeout_ms=TIMEOUT_MS, fetch_max_wait_ms=100)
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            consumer.seek(tp, 1000)  # past the end: OFFSET_OUT_OF_RANGE, then the reset
+            got = []
+            while len(got) < 4:
+                batches = await asyncio.wait_for(consumer.getmany(tp, timeout_ms=200), 15)
+                got += batches.get(tp, [])
+            assert [(r.offset, r.value) for r in got] == [(i, b"r%d" % i) for i in range(4)]
+        finally:
+            await consumer.stop()
+    run(main, timeout=30)

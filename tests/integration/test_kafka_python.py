@@ -275,3 +275,19 @@ def test_offsets_for_times_and_end_offsets(broker: BrokerProcess, topic_name: st
                                                                     (9, b"ts-9", BASE_TS + 9000)]
     finally:
         c.close()
+
+
+def test_out_of_range_position_resets_to_earliest(broker: BrokerProcess, topic_name: str) -> None:
+    create_topic(broker.bootstrap, topic_name, 1)
+    produce(broker.bootstrap, topic_name, [Send(None, b"r%d" % i, (), BASE_TS + i, partition=0) for i in range(4)])
+    tp = TopicPartition(topic_name, 0)
+    c = consumer(broker.bootstrap, auto_offset_reset="earliest")
+    try:
+        c.assign([tp])
+        c.seek(tp, 1000)  # past the end: the broker answers OFFSET_OUT_OF_RANGE, the client resets
+        got: list[Any] = []
+        wait_until(lambda: got.extend(r for rs in c.poll(timeout_ms=200).values() for r in rs) or len(got) >= 4, 15,
+                   message="records after the reset")
+        assert [(r.offset, r.value) for r in got] == [(i, b"r%d" % i) for i in range(4)]
+    finally:
+        c.close()
