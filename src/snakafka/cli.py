@@ -65,6 +65,13 @@ def serve(config_file: Path | None, overrides: tuple[str, ...], log_level: str) 
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     try:
         config = BrokerConfig.load(config_file, _parse_overrides(overrides))
+        if config.zookeeper_connect:
+            raise ConfigError(
+                "Invalid value for configuration zookeeper.connect: cluster mode (ZooKeeper) is not implemented yet; "
+                "unset it to run a single broker"
+            )
+        if config.broker_id < 0:
+            raise ConfigError("Invalid value -1 for configuration broker.id: broker id generation needs cluster mode")
     except ConfigError as exc:
         click.echo(f"snakafka: {exc}", err=True)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
