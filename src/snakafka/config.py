@@ -321,6 +321,7 @@ class BrokerConfig:
             min_compaction_lag_ms=self.log_cleaner_min_compaction_lag_ms,
             file_delete_delay_ms=self.log_segment_delete_delay_ms,
             min_insync_replicas=self.min_insync_replicas,
+            compression_type=self.compression_type,
         )
 
     def _validate(self) -> None:

@@ -61,7 +61,7 @@ B, S, I, L, D, LS = ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, Confi
 # fmt: off
 TOPIC_CONFIGS: dict[str, TopicConfig] = {t.name: t for t in [
     _topic("cleanup.policy", LS, ["delete"], each_of("compact", "delete"), "delete, compact or both: what happens to old segments.", ("log.cleanup.policy",), "cleanup_policy"),
-    _topic("compression.type", S, "producer", one_of(*COMPRESSION_TYPES), "Compression of stored batches; producer: keep the producer's.", ("compression.type",), None),
+    _topic("compression.type", S, "producer", one_of(*COMPRESSION_TYPES), "Compression of stored batches; producer: keep the producer's.", ("compression.type",), "compression_type"),
     _topic("delete.retention.ms", L, 86400000, at_least(0), "How long tombstones survive in a compacted topic.", ("log.cleaner.delete.retention.ms",), "delete_retention_ms"),
     _topic("file.delete.delay.ms", L, 60000, at_least(0), "Delay before a deleted segment's files are removed.", ("log.segment.delete.delay.ms",), "file_delete_delay_ms"),
     _topic("flush.messages", L, LONG_MAX, at_least(1), "Messages appended before an fsync.", ("log.flush.interval.messages",), "flush_messages"),

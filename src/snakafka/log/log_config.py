@@ -30,6 +30,7 @@ class LogConfig:
     min_compaction_lag_ms: int = 0
     file_delete_delay_ms: int = 60_000
     min_insync_replicas: int = 1
+    compression_type: str = "producer"
 
     @property
     def compact(self) -> bool:

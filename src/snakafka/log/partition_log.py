@@ -31,6 +31,7 @@ from snakafka.log.flush import FlushTask
 from snakafka.log.leader_epoch import LeaderEpochCache
 from snakafka.log.loader import load_log
 from snakafka.log.log_config import LogConfig
+from snakafka.log.recompress import recompress, target_codec
 from snakafka.log.segment import INT32_MAX, FileSlice, LogSegment
 from snakafka.protocol.batch import (
     BatchError,
@@ -192,6 +193,12 @@ class PartitionLog:
         """Append as leader: validate, assign offsets from the log end offset, stamp the
         leader epoch (and LogAppendTime if configured), write."""
         batches = self._validate(data, from_client=True)
+        codec = target_codec(self.config.compression_type)
+        if codec is not None:
+            recompressed = recompress(data, codec)
+            if recompressed is not data:
+                data = recompressed
+                batches = self._validate(data, from_client=True)
         buf = bytearray(data)
         first = offset = self.log_end_offset
         append_time = self.clock.time_ms() if self.config.message_timestamp_type == "LogAppendTime" else -1
