@@ -78,8 +78,10 @@ class ReplicaManager:
 
     # -- metadata -------------------------------------------------------------------
 
-    def apply_metadata(self) -> list[TopicPartition]:
-        """Make local partitions match the metadata cache; return those deleted."""
+    def apply_metadata(self) -> list[Callable[[], None]]:
+        """Make local partitions match the metadata cache. Logs of partitions no longer
+        here are detached at once (directory renamed `-delete`); the returned callables
+        remove their files, for the caller to run later and off the loop."""
         wanted: set[TopicPartition] = set()
         for name, topic in self.cache.topics.items():
             config = self.config_for(name)
@@ -99,12 +101,12 @@ class ReplicaManager:
                         part.log.update_config(config)
                     if part.state != state:
                         part.update_state(state)
-        removed = [tp for tp in self.partitions if tp not in wanted]
-        for tp in removed:
+        removals = []
+        for tp in [tp for tp in self.partitions if tp not in wanted]:
             del self.partitions[tp]
-            self.log_manager.delete_log(*tp)
+            removals.append(self.log_manager.detach_log(*tp))
             self.fetch_watchers.wake(tp)
-        return removed
+        return removals
 
     def get_partition(self, topic: str, partition: int) -> Partition:
         part = self.partitions.get((topic, partition))

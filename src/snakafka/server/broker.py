@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,9 @@ class Broker:
         self.clock = clock or SystemClock()
         self.dispatcher = Dispatcher(BROKER_APIS)
         self._tasks: list[asyncio.Task[None]] = []
-        self._pending_deletes: list[tuple[int, list[Any]]] = []
+        # (due time ms, file removal): segments and partition directories already
+        # detached from their logs, removed after log.segment.delete.delay.ms
+        self._pending_deletes: list[tuple[int, Callable[[], None]]] = []
         self._closed = asyncio.Event()
         self._stopping = False
 
@@ -98,6 +101,9 @@ class Broker:
                 self._every(config.log_flush_offset_checkpoint_interval_ms, self._checkpoint), name="checkpoint"
             ),
         ]
+        self._tasks.append(asyncio.create_task(
+            self._every(min(max(config.log_segment_delete_delay_ms, 100), 1000), self._delete_due_files), name="file-deleter"
+        ))
         if config.log_cleaner_enable:
             self._tasks.append(
                 asyncio.create_task(self._every(config.log_cleaner_backoff_ms, self._clean), name="log-cleaner")
@@ -132,7 +138,8 @@ class Broker:
 
     async def _metadata_changed(self) -> None:
         await self.cache.refresh()
-        self.replica_manager.apply_metadata()
+        for removal in self.replica_manager.apply_metadata():
+            self._delete_later(removal)
         await self.group_host.on_metadata()
 
     async def group_coordinator_node(self, group_id: str) -> tuple[ErrorCode, BrokerInfo | None]:
@@ -174,21 +181,28 @@ class Broker:
         """Retention detaches expired segments at once (renamed *.deleted); their files
         are removed file.delete.delay.ms later, off the loop, so in-flight fetches that
         still send from them finish first."""
+        self._delete_later(self.log_manager.cleanup(self.clock.time_ms()))
+
+    def _delete_later(self, removal: list[Any] | Callable[[], None]) -> None:
+        if isinstance(removal, list):
+            if not removal:
+                return
+            segments = removal
+            removal = lambda: [segment.delete() for segment in segments]  # noqa: E731
+        self._pending_deletes.append((self.clock.time_ms() + self.config.log_segment_delete_delay_ms, removal))
+
+    async def _delete_due_files(self) -> None:
         now = self.clock.time_ms()
-        deleted = self.log_manager.cleanup(now)
-        if deleted:
-            self._pending_deletes.append((now + self.config.log_segment_delete_delay_ms, deleted))
-        due = [segments for when, segments in self._pending_deletes if when <= now]
-        self._pending_deletes = [(w, s) for w, s in self._pending_deletes if w > now]
-        for segments in due:
-            await asyncio.to_thread(lambda batch=segments: [segment.delete() for segment in batch])
+        due = [removal for when, removal in self._pending_deletes if when <= now]
+        if due:
+            self._pending_deletes = [(w, r) for w, r in self._pending_deletes if w > now]
+            await asyncio.to_thread(lambda: [removal() for removal in due])
 
     async def _clean(self) -> None:
         """Compaction: plan on the loop, rewrite segments in a thread, swap on the loop."""
         now = self.clock.time_ms()
         replaced = await self.cleaner.run_once(self.log_manager.all_logs(), now, upper_bound=self._high_watermark)
-        if replaced:  # old segments, renamed .deleted: removed later, like retention's
-            self._pending_deletes.append((now + self.config.log_segment_delete_delay_ms, replaced))
+        self._delete_later(replaced)  # old segments, renamed .deleted: removed later, like retention's
 
     def _high_watermark(self, partition_log: Any) -> int | None:
         part = self.replica_manager.partitions.get((partition_log.topic, partition_log.partition))
