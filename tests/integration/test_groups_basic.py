@@ -1,0 +1,214 @@
+"""Consumer groups with confluent-kafka against a broker subprocess: assignment, idle
+members, failover, commit/resume (also across a broker restart), queue and broadcast."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from snakafka.testing.process import BrokerProcess
+
+from .helpers import confluent_create_topic, wait_until
+
+SESSION_MS = 6000
+
+
+def produce(bootstrap: str, topic: str, count: int, partitions: int) -> None:
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for i in range(count):
+        p.produce(topic, value=b"%d" % i, partition=i % partitions)
+    assert p.flush(20) == 0
+
+
+def member(bootstrap: str, group: str, **conf: Any) -> Consumer:
+    return Consumer({
+        "bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+        "session.timeout.ms": SESSION_MS, "heartbeat.interval.ms": 500, "enable.auto.commit": False, **conf,
+    })
+
+
+def pump(consumers: list[Consumer], seconds: float, sink: list[tuple[int, int, int]] | None = None) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for i, c in enumerate(consumers):
+            m = c.poll(0.05)
+            if m is not None and not m.error() and sink is not None:
+                sink.append((i, m.partition(), m.offset()))
+
+
+def assignments(consumers: list[Consumer]) -> list[set[int]]:
+    return [{tp.partition for tp in c.assignment()} for c in consumers]
+
+
+def settle(consumers: list[Consumer], expect: set[int], sizes: list[int], timeout: float = 30.0) -> list[set[int]]:
+    """Poll until the members' assignments are disjoint, cover `expect`, and have the
+    balanced sizes (sorted) a group of this many joined members gets."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pump(consumers, 0.3)
+        got = assignments(consumers)
+        union = set().union(*got)
+        if union == expect and sum(len(a) for a in got) == len(expect) and sorted(len(a) for a in got) == sizes:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"assignments never settled: {got}")
+
+
+@pytest.mark.parametrize("strategy", ["range", "roundrobin", "cooperative-sticky"])
+def test_three_members_share_six_partitions(broker: BrokerProcess, topic_name: str, strategy: str) -> None:
+    confluent_create_topic(broker.bootstrap, topic_name, 6)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    cs = [member(broker.bootstrap, group, **{"partition.assignment.strategy": strategy}) for _ in range(3)]
+    try:
+        for c in cs:
+            c.subscribe([topic_name])
+        got = settle(cs, set(range(6)), [2, 2, 2])
+        assert set().union(*got) == set(range(6))
+    finally:
+        for c in cs:
+            c.close()
+
+
+def test_fourth_member_idles_and_a_leaving_member_is_replaced(broker: BrokerProcess, topic_name: str) -> None:
+    confluent_create_topic(broker.bootstrap, topic_name, 3)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    cs = [member(broker.bootstrap, group) for _ in range(4)]
+    try:
+        for c in cs:
+            c.subscribe([topic_name])
+        got = settle(cs, {0, 1, 2}, [0, 1, 1, 1])
+        leaving = next(i for i, a in enumerate(got) if a)
+        started = time.monotonic()
+        cs[leaving].close()
+        rest = [c for i, c in enumerate(cs) if i != leaving]
+        settle(rest, {0, 1, 2}, [1, 1, 1])
+        assert time.monotonic() - started < SESSION_MS / 1000, "a clean leave rebalances at once"
+    finally:
+        for i, c in enumerate(cs):
+            try:
+                c.close()
+            except RuntimeError:
+                pass  # already closed
+
+
+def test_commit_and_resume_in_the_same_group(broker: BrokerProcess, topic_name: str) -> None:
+    confluent_create_topic(broker.bootstrap, topic_name, 2)
+    produce(broker.bootstrap, topic_name, 40, 2)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    c = member(broker.bootstrap, group)
+    c.subscribe([topic_name])
+    seen: list[tuple[int, int]] = []
+    deadline = time.monotonic() + 20
+    while len(seen) < 20 and time.monotonic() < deadline:
+        m = c.poll(0.2)
+        if m is not None and not m.error():
+            seen.append((m.partition(), m.offset()))
+    assert len(seen) == 20
+    committed = {}
+    for p, o in seen:
+        committed[p] = max(committed.get(p, -1), o + 1)
+    c.commit(offsets=[TopicPartition(topic_name, p, o) for p, o in committed.items()], asynchronous=False)
+    c.close()
+    again = member(broker.bootstrap, group)
+    again.subscribe([topic_name])
+    rest: list[tuple[int, int]] = []
+    deadline = time.monotonic() + 20
+    while len(rest) < 20 and time.monotonic() < deadline:
+        m = again.poll(0.2)
+        if m is not None and not m.error():
+            rest.append((m.partition(), m.offset()))
+    again.close()
+    assert sorted(seen + rest) == sorted((p, o) for p in range(2) for o in range(20)), "no loss, no duplicate"
+    for p, o in rest:
+        assert o >= committed.get(p, 0)
+
+
+def test_queue_and_broadcast(broker: BrokerProcess, topic_name: str) -> None:
+    confluent_create_topic(broker.bootstrap, topic_name, 4)
+    produce(broker.bootstrap, topic_name, 200, 4)
+    queue = [member(broker.bootstrap, f"q-{topic_name}") for _ in range(2)]
+    other = [member(broker.bootstrap, f"b-{topic_name}")]
+    got_queue: list[tuple[int, int, int]] = []
+    got_other: list[tuple[int, int, int]] = []
+    try:
+        for c in queue + other:
+            c.subscribe([topic_name])
+        deadline = time.monotonic() + 30
+        while (len(got_queue) < 200 or len(got_other) < 200) and time.monotonic() < deadline:
+            pump(queue, 0.1, got_queue)
+            pump(other, 0.1, got_other)
+    finally:
+        for c in queue + other:
+            c.close()
+    queue_records = [(p, o) for _, p, o in got_queue]
+    assert sorted(queue_records) == sorted(set(queue_records)) and len(queue_records) == 200, "the queue group gets each once"
+    assert len({(p, o) for _, p, o in got_other}) == 200, "the other group gets every record too"
+
+
+@pytest.mark.slow
+def test_killed_member_is_replaced_after_the_session_timeout(broker: BrokerProcess, topic_name: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    confluent_create_topic(broker.bootstrap, topic_name, 2)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    script = tmp_path / "member.py"
+    script.write_text(
+        "import sys, time\nfrom confluent_kafka import Consumer\n"
+        f"c = Consumer({{'bootstrap.servers': '{broker.bootstrap}', 'group.id': '{group}', "
+        f"'session.timeout.ms': {SESSION_MS}, 'heartbeat.interval.ms': 500}})\n"
+        f"c.subscribe(['{topic_name}'])\n"
+        "while True:\n    c.poll(0.1)\n    if c.assignment():\n        print('assigned', flush=True)\n"
+    )
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    survivor = member(broker.bootstrap, group)
+    try:
+        survivor.subscribe([topic_name])
+        assert child.stdout is not None
+        wait_until(lambda: (pump([survivor], 0.2), assignments([survivor])[0] and len(assignments([survivor])[0]) == 1)[1],
+                   30, message="both members assigned")
+        child.kill()  # SIGKILL: no LeaveGroup
+        child.wait(10)
+        killed_at = time.monotonic()
+        wait_until(lambda: (pump([survivor], 0.2), assignments([survivor])[0] == {0, 1})[1], 40,
+                   message="survivor takes over")
+        waited = time.monotonic() - killed_at
+        assert waited >= SESSION_MS / 1000 * 0.8, f"reassigned after {waited:.1f}s, before the session timeout"
+    finally:
+        if child.poll() is None:
+            child.kill()
+        survivor.close()
+
+
+@pytest.mark.slow
+def test_committed_offsets_survive_a_broker_restart(tmp_path: Path) -> None:
+    b = BrokerProcess(tmp_path / "data", overrides={"group.initial.rebalance.delay.ms": "0"})
+    b.start()
+    try:
+        topic = f"restart-{uuid.uuid4().hex[:6]}"
+        confluent_create_topic(b.bootstrap, topic, 1)
+        produce(b.bootstrap, topic, 10, 1)
+        c = member(b.bootstrap, "g-restart")
+        c.subscribe([topic])
+        wait_until(lambda: c.assignment() or (c.poll(0.2) and False), 30, message="assigned")
+        c.commit(offsets=[TopicPartition(topic, 0, 7)], asynchronous=False)
+        c.close()
+        b.stop()
+        b.start()
+        again = member(b.bootstrap, "g-restart")
+        committed = again.committed([TopicPartition(topic, 0)], timeout=20)
+        assert committed[0].offset == 7
+        again.subscribe([topic])
+        m = None
+        deadline = time.monotonic() + 30
+        while m is None and time.monotonic() < deadline:
+            m = again.poll(0.2)
+        assert m is not None and m.offset() == 7 and m.value() == b"7"
+        again.close()
+    finally:
+        b.stop()
