@@ -1,8 +1,9 @@
-"""The "consumer" embedded protocol: what consumers put in JoinGroup metadata
-(ConsumerProtocolSubscription) and SyncGroup assignments (ConsumerProtocolAssignment).
+"""The "consumer" embedded protocol's assignments (ConsumerProtocolAssignment), as the
+group leader writes them into SyncGroup.
 
-The broker treats both as opaque bytes; only admin views (describe, lag, offset
-deletion checks) read them, so parsing is lenient: unknown trailing fields are ignored.
+The broker treats them as opaque bytes; only admin views (describe, lag) read them, so
+parsing is lenient: unknown trailing fields are ignored. Subscriptions are read by the
+coordinator itself: snakafka.coordinator.group.consumer_protocol.
 """
 
 from __future__ import annotations
@@ -37,25 +38,8 @@ class _Reader:
 
 
 @dataclass(frozen=True, slots=True)
-class Subscription:
-    topics: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
 class Assignment:
     partitions: dict[str, list[int]] = field(default_factory=dict)
-
-
-def parse_subscription(data: bytes | None) -> Subscription | None:
-    """Topics of a member's subscription, or None if the bytes are not the consumer protocol."""
-    if not data:
-        return None
-    try:
-        r = _Reader(data)
-        r.i16()  # version
-        return Subscription([r.string() for _ in range(r.i32())])
-    except (struct.error, UnicodeDecodeError):
-        return None
 
 
 def parse_assignment(data: bytes | None) -> Assignment | None:
@@ -81,14 +65,5 @@ def encode_assignment(partitions: dict[str, list[int]], version: int = 0) -> byt
         out += _I16.pack(len(name)) + name + _I32.pack(len(parts))
         for p in parts:
             out += _I32.pack(p)
-    out += _I32.pack(-1)  # null user data
-    return bytes(out)
-
-
-def encode_subscription(topics: list[str], version: int = 0) -> bytes:
-    out = bytearray(_I16.pack(version) + _I32.pack(len(topics)))
-    for topic in topics:
-        name = topic.encode()
-        out += _I16.pack(len(name)) + name
     out += _I32.pack(-1)  # null user data
     return bytes(out)
