@@ -28,30 +28,46 @@ def produce(bootstrap: str, topic: str, count: int, partitions: int) -> None:
 
 
 def test_kafka_python_group(broker: BrokerProcess, topic_name: str) -> None:
+    """kafka-python joins inside poll(), blocking until the rebalance completes, so each
+    member polls in its own thread (as each would in its own service)."""
+    import threading
+
     confluent_create_topic(broker.bootstrap, topic_name, 6)
     produce(broker.bootstrap, topic_name, 60, 6)
     group = f"kp-{uuid.uuid4().hex[:8]}"
     cs = [KafkaConsumer(topic_name, bootstrap_servers=broker.bootstrap, group_id=group, auto_offset_reset="earliest",
                         enable_auto_commit=False, session_timeout_ms=SESSION_MS, heartbeat_interval_ms=500)
           for _ in range(3)]
+    stop = threading.Event()
+    assigned: list[set[int]] = [set(), set(), set()]
+
+    def loop(i: int) -> None:
+        while not stop.is_set():
+            cs[i].poll(timeout_ms=100)
+            assigned[i] = {tp.partition for tp in cs[i].assignment()}
+
+    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(3)]
+    for t in threads:
+        t.start()
     try:
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            for c in cs:
-                c.poll(timeout_ms=100)
-            got = [{tp.partition for tp in c.assignment()} for c in cs]
+            got = list(assigned)
             if sorted(len(a) for a in got) == [2, 2, 2] and set().union(*got) == set(range(6)):
                 break
+            time.sleep(0.1)
         else:
-            raise AssertionError(f"kafka-python group never settled: {got}")
-        # commit a known position on one partition, then a new member resumes there
-        owner = next(c for c in cs if KpTP(topic_name, 0) in c.assignment())
-        from kafka.structs import OffsetAndMetadata
-
-        owner.commit({KpTP(topic_name, 0): OffsetAndMetadata(4, "", -1)})
+            raise AssertionError(f"kafka-python group never settled: {assigned}")
     finally:
-        for c in cs:
-            c.close()
+        stop.set()
+        for t in threads:
+            t.join(10)
+    owner = next(c for c in cs if KpTP(topic_name, 0) in c.assignment())
+    from kafka.structs import OffsetAndMetadata
+
+    owner.commit({KpTP(topic_name, 0): OffsetAndMetadata(4, "", -1)})
+    for c in cs:
+        c.close()
     again = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False)
     try:
         assert again.committed(KpTP(topic_name, 0)) == 4
