@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snakafka.clock import ManualClock
-from snakafka.coordinator.group import GroupConfig, GroupCoordinator, JoinResult, SyncResult
+from snakafka.coordinator.group import (
+    GroupConfig,
+    GroupCoordinator,
+    JoinResult,
+    SyncResult,
+)
 from snakafka.coordinator.group.consumer_protocol import encode_subscription
 from snakafka.coordinator.group.storage import Record
 from snakafka.protocol.errors import ErrorCode, KafkaError
@@ -70,6 +75,10 @@ class Env:
             await self.coord.settle()
 
     async def settle(self) -> None:
+        """Let requests already sent reach the coordinator, then fire due timers and run
+        everything they wake."""
+        for _ in range(5):
+            await asyncio.sleep(0)
         self.coord.run_due_timers()
         await self.coord.settle()
 
