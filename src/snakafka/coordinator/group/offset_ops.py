@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 E = ErrorCode
 OffsetCommit = tuple[int, int, str | None]  # offset, leader epoch (-1: none), metadata
+UNSTABLE = FetchedOffset(-1, -1, "", E.unstable_offset_commit)
 
 
 class OffsetOps:
@@ -130,13 +131,15 @@ class OffsetOps:
         if error is not None:
             return error, {}
         group = self.rt.groups.get(group_id)
-        if group is None or group.state is DEAD:
-            return E.none, {tp: NO_OFFSET for tp in partitions or ()}
         pending = self.rt.pending_commits.get(group_id, Counter())
+        if group is None or group.state is DEAD:
+            # a standalone consumer's first commit may be in flight: the group appears when it lands
+            return E.none, {tp: UNSTABLE if require_stable and pending[tp] > 0 else NO_OFFSET
+                            for tp in partitions or ()}
         answer = {}
         for tp in list(group.offsets) if partitions is None else partitions:
             if require_stable and pending[tp] > 0:
-                answer[tp] = FetchedOffset(-1, -1, "", E.unstable_offset_commit)
+                answer[tp] = UNSTABLE
             elif (committed := group.offsets.get(tp)) is not None:
                 answer[tp] = FetchedOffset(committed.offset, committed.leader_epoch, committed.metadata, E.none)
             else:

@@ -218,11 +218,13 @@ class GroupRuntime:
     def unload(self, index: int) -> None:
         if self.partitions.pop(index, None) is None:
             return
-        for group in [g for g in self.groups.values() if g.partition == index]:
+        groups = [g for g in self.groups.values() if g.partition == index]
+        for group in groups:
             self.on_group_unloaded(group)
             self.drop_group(group)
             self.pending_commits.pop(group.group_id, None)
-        log.info("unloaded groups of __consumer_offsets-%d", index)
+        log.log(logging.INFO if groups else logging.DEBUG, "unloaded %d groups of __consumer_offsets-%d",
+                len(groups), index)
 
     # -- the write path --------------------------------------------------------------------
 
@@ -286,6 +288,10 @@ class GroupRuntime:
         if value is None:
             if group is not None:
                 group.offsets.pop(tp, None)
+                owned = self.partitions.get(group.partition)
+                loading = owned is None or owned.status is PartitionStatus.LOADING
+                if loading and not group.offsets and group.generation_id == 0 and not group.members:
+                    self.drop_group(group)  # it only ever held offsets, all deleted (as Kafka loads it)
             return
         if group is None:
             group = self.new_group(key.group)
