@@ -16,10 +16,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from benchmarks.measure import RECORD_SIZE, CpuMeter, Span, cpu_per_gb, payload, percentile, stamp_of, stamped_payload
+from benchmarks.measure import (
+    RECORD_SIZE,
+    CpuMeter,
+    Span,
+    cpu_per_gb,
+    payload,
+    percentile,
+    stamp_of,
+    stamped_payload,
+)
 
 # What a user tuning for throughput would set (the rest is librdkafka's default).
 LATENCY_LINGER_MS = 0

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.measure import RECORD_SIZE
-from benchmarks.phases import CONSUMER_SETTINGS, LATENCY_LINGER_MS, PRODUCER_SETTINGS, PhaseResult
+from benchmarks.phases import (
+    CONSUMER_SETTINGS,
+    LATENCY_LINGER_MS,
+    PRODUCER_SETTINGS,
+    PhaseResult,
+)
 from benchmarks.suite import PHASES, BrokerRun, PhaseSpec
 
 CPU_DEFINITION = ("broker CPU s/GB = (user+system CPU seconds of the broker process and its children (psutil), "
@@ -30,11 +35,24 @@ def figures_for(spec: PhaseSpec) -> list[Figure]:
             Figure(f"{spec.id}.p50_ms", f"{spec.label} p50 (ms)", False, lambda r: _ok(r, r.extra.get("p50_ms"))),
             Figure(f"{spec.id}.p99_ms", f"{spec.label} p99 (ms)", False, lambda r: _ok(r, r.extra.get("p99_ms"))),
         ]
-    return [
+    if spec.kind == "rebalance":
+        return [
+            Figure(f"{spec.id}.leave_median_ms", "rebalance after 1 of 3 members leaves, median (ms)", False,
+                   lambda r: _ok(r, r.extra.get("leave_median_ms"))),
+            Figure(f"{spec.id}.leave_max_ms", "rebalance after 1 of 3 members leaves, max (ms)", False,
+                   lambda r: _ok(r, r.extra.get("leave_max_ms"))),
+            Figure(f"{spec.id}.join_median_ms", "rebalance when a 3rd member joins, median (ms)", False,
+                   lambda r: _ok(r, r.extra.get("join_median_ms"))),
+        ]
+    figures = [
         Figure(f"{spec.id}.records_per_s", f"{spec.label} (records/s)", True, lambda r: r.records_per_s),
         Figure(f"{spec.id}.mb_per_s", f"{spec.label} (MB/s)", True, lambda r: r.mb_per_s),
         Figure(f"{spec.id}.cpu_s_per_gb", f"{spec.label}: broker CPU s/GB", False, lambda r: r.cpu_per_gb),
     ]
+    if spec.kind == "group-consume":
+        figures.append(Figure(f"{spec.id}.join_ms", "group of 3: subscribe to first assignment (ms)", False,
+                              lambda r: _ok(r, r.extra.get("join_ms"))))
+    return figures
 
 
 def _ok(result: PhaseResult, value: Any) -> float | None:
@@ -82,6 +100,11 @@ def settings_lines(records: int, kcat_note: str, latency_rate: int, latency_seco
         (f"latency: {latency_rate} records/s for {latency_seconds:g} s to a 1-partition topic, acks=1, linger.ms="
          f"{LATENCY_LINGER_MS}; consumer thread with default fetch.wait.max.ms, poll(); "
          "receive time - send time stamped in the value"),
+        ("groups: 3 confluent-kafka Consumers subscribe to the 6-partition topic (same consumer settings); "
+         "records/s = N / (first assignment -> every partition read to its end by its current owner); "
+         "rebalance: 3 members on an idle 6-partition topic, heartbeat.interval.ms=100, one closes (LeaveGroup), "
+         "timed until the other two hold new assignments covering all partitions; then a new member joins, "
+         "timed likewise; 5 rounds"),
         CPU_DEFINITION,
     ]
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.brokers import Broker
+from benchmarks.group_phases import consume_group, rebalance_on_leave
 from benchmarks.measure import CpuMeter
 from benchmarks.phases import (
     Kcat,
@@ -28,7 +29,7 @@ log = logging.getLogger("benchmarks")
 class PhaseSpec:
     id: str
     label: str
-    kind: str  # "produce", "consume" or "latency"
+    kind: str  # "produce", "consume", "latency", "group-consume" or "rebalance"
 
 
 PHASES: list[PhaseSpec] = [
@@ -41,8 +42,10 @@ PHASES: list[PhaseSpec] = [
     PhaseSpec("consume-kcat-1p", "consume, kcat, 1 partition", "consume"),
     PhaseSpec("consume-kcat-6p", "consume, kcat, 6 partitions", "consume"),
     PhaseSpec("latency", "end-to-end latency", "latency"),
+    PhaseSpec("group-consume-6p", "consume, group of 3 Python Consumers, 6 partitions", "group-consume"),
+    PhaseSpec("group-rebalance", "rebalance of a group of 3 on 6 partitions", "rebalance"),
 ]
-PHASE_GROUPS = {"produce", "consume-python", "consume-kcat", "latency"}
+PHASE_GROUPS = {"produce", "consume-python", "consume-kcat", "latency", "groups"}
 
 
 @dataclass
@@ -64,6 +67,8 @@ class BrokerRun:
 
 
 def _group_of(spec: PhaseSpec) -> str:
+    if spec.kind in ("group-consume", "rebalance"):
+        return "groups"
     return spec.id.rsplit("-", 1)[0] if spec.kind == "consume" else spec.kind
 
 
@@ -102,7 +107,7 @@ def run_suite(broker: Broker, opts: SuiteOptions) -> BrokerRun:
     for spec, partitions, acks in [(PHASES[0], 1, "1"), (PHASES[1], 1, "all"), (PHASES[2], 6, "1"), (PHASES[3], 6, "all")]:
         step(spec, produce_phase(partitions, acks))
 
-    if "produce" not in opts.groups and opts.groups & {"consume-python", "consume-kcat"}:
+    if "produce" not in opts.groups and opts.groups & {"consume-python", "consume-kcat", "groups"}:
         for key, partitions in (("1p", 1), ("6p", 6)):  # consumers still need something to read
             create_topic(broker.bootstrap, topics[key], partitions)
             produce(broker.bootstrap, topics[key], "1", opts.records, CpuMeter(None), opts.phase_timeout)
@@ -138,6 +143,17 @@ def run_suite(broker: Broker, opts: SuiteOptions) -> BrokerRun:
         return latency(broker.bootstrap, name, meter, opts.latency_rate, opts.latency_seconds)
 
     step(PHASES[8], latency_phase)
+
+    step(PHASES[9], lambda: consume_group(broker.bootstrap, topics["6p"], opts.records, meter, opts.phase_timeout))
+
+    def rebalance_phase() -> PhaseResult:
+        name = f"bench-{tag}-rebalance"
+        note = create_topic(broker.bootstrap, name, 6)
+        if note:
+            run.notes.append(note)
+        return rebalance_on_leave(broker.bootstrap, name, meter)
+
+    step(PHASES[10], rebalance_phase)
     return run
 
 

@@ -96,7 +96,7 @@ def test_require_stable_sees_a_commit_in_flight() -> None:
             env.coord.commit_offsets("g", "", None, -1, {T0: (5, -1, "")}))
         await asyncio.sleep(0)
         await asyncio.sleep(0)
-        error, fetched = await env.coord.fetch_offsets("g", [T0], require_stable=True)
+        _, fetched = await env.coord.fetch_offsets("g", [T0], require_stable=True)
         assert fetched[T0].error == E.unstable_offset_commit
         assert (await env.coord.fetch_offsets("g", [T0]))[1][T0].offset == -1  # not durable yet
         env.log.gate.set()
