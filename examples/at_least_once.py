@@ -19,7 +19,10 @@ state_path = args.out + ".state"
 
 def handle(msg: Message) -> None:
     """Idempotent: result[key] = value, however many times a record arrives."""
-    state = json.load(open(state_path)) if os.path.exists(state_path) else {}
+    state = {}
+    if os.path.exists(state_path):
+        with open(state_path) as f:
+            state = json.load(f)
     state[msg.key().decode()] = msg.value().decode()
     with open(state_path + ".tmp", "w") as f:
         json.dump(state, f)

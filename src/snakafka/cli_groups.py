@@ -18,9 +18,9 @@ from kio.schema.errors import ErrorCode
 from kio.static.primitive import i8, i32, i64
 
 from snakafka.client.connection import BrokerConnection
+from snakafka.protocol.codec import request_type
 from snakafka.protocol.consumer_protocol import parse_assignment
 from snakafka.server.context import build
-from snakafka.protocol.codec import request_type
 
 LATEST, EARLIEST = -1, -2
 

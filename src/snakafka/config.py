@@ -33,7 +33,11 @@ from snakafka.config_def import (
     one_of,
 )
 from snakafka.log.log_config import LogConfig
-from snakafka.properties import PropertiesSyntaxError, decode_properties, parse_properties
+from snakafka.properties import (
+    PropertiesSyntaxError,
+    decode_properties,
+    parse_properties,
+)
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snakafka.config import BROKER_CONFIGS, COMPRESSION_TYPES, BrokerConfig
-from snakafka.config_def import LONG_MAX, ConfigDef, ConfigError, ConfigType, Importance, at_least, between, each_of, one_of
+from snakafka.config_def import (
+    LONG_MAX,
+    ConfigDef,
+    ConfigError,
+    ConfigType,
+    Importance,
+    at_least,
+    between,
+    each_of,
+    one_of,
+)
 from snakafka.log.log_config import LogConfig
 
 __all__ = [

@@ -8,8 +8,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from snakafka.testing.process import BrokerProcess
 
 KEYS = [b"k%d" % i for i in range(8)]

@@ -14,8 +14,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def run(script: str, *args: str, expect: int = 0, timeout: float = 60) -> None:
-    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=EXAMPLES)
+    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], check=False,
+                          capture_output=True, text=True, timeout=timeout, cwd=EXAMPLES)
     assert proc.returncode == expect, proc.stderr[-2000:]
 
 

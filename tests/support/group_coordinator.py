@@ -122,6 +122,18 @@ async def make_env(cfg: GroupConfig | None = None, log: MemoryOffsetsLog | None 
     return Env(coord, log, clock)
 
 
+async def joined_pair(env: Env, group: str) -> tuple[str, str, int]:
+    """Two dynamic members joined in one generation, neither synced yet (the group is
+    CompletingRebalance): (leader, follower, generation)."""
+    tasks = [await env.join_new(group) for _ in range(2)]
+    await env.settle()
+    results = [await t for t in tasks]
+    assert all(r.error_code == E.none for r in results), results
+    leader = results[0].leader
+    follower = next(r.member_id for r in results if r.member_id != leader)
+    return leader, follower, results[0].generation_id
+
+
 async def stable_group(env: Env, group: str, n: int, *, static: bool = False,
                        protocols: list[tuple[str, bytes]] | None = None) -> tuple[list[str], int, str]:
     """Form a Stable group of n members (ids, generation, leader); assignment of member i is b"a<i>"."""

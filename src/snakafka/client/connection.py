@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import struct
 from collections import deque
-from typing import Any
+from typing import Any, Self
 
 from snakafka.protocol import codec
 
@@ -32,7 +32,7 @@ class BrokerConnection:
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
 
-    async def connect(self, timeout: float = 10.0) -> BrokerConnection:
+    async def connect(self, timeout: float = 10.0) -> Self:
         self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
         self._task = asyncio.create_task(self._read_loop())
         return self
@@ -80,7 +80,7 @@ class BrokerConnection:
             except ConnectionError:
                 pass
 
-    async def __aenter__(self) -> BrokerConnection:
+    async def __aenter__(self) -> Self:
         return await self.connect()
 
     async def __aexit__(self, *exc: object) -> None:

@@ -51,10 +51,10 @@ class PartitionState:
     def from_json(cls, data: dict[str, object]) -> PartitionState:
         return cls(
             replicas=tuple(data["replicas"]),  # type: ignore[arg-type]
-            leader=int(data["leader"]),  # type: ignore[arg-type]
-            leader_epoch=int(data["leader_epoch"]),  # type: ignore[arg-type]
+            leader=int(data["leader"]),  # type: ignore[call-overload]
+            leader_epoch=int(data["leader_epoch"]),  # type: ignore[call-overload]
             isr=tuple(data["isr"]),  # type: ignore[arg-type]
-            partition_epoch=int(data.get("partition_epoch", 0)),  # type: ignore[arg-type]
+            partition_epoch=int(data.get("partition_epoch", 0)),  # type: ignore[call-overload]
         )
 
 
@@ -85,7 +85,7 @@ class TopicInfo:
             name=str(data["name"]),
             topic_id=uuid.UUID(str(data["topic_id"])),
             partitions={int(p): PartitionState.from_json(s) for p, s in parts.items()},
-            configs=dict(data.get("configs", {})),  # type: ignore[arg-type]
+            configs=dict(data.get("configs", {})),  # type: ignore[call-overload]
         )
 
 

@@ -17,6 +17,9 @@ from kio.index import load_request_schema, load_response_schema
 from kio.schema.request_header.v1.header import RequestHeader as RequestHeaderV1
 from kio.schema.request_header.v2.header import RequestHeader as RequestHeaderV2
 from kio.serial import entity_reader, entity_writer
+from kio.static.primitive import i16, i32
+
+from snakafka.protocol.framing import Frame
 
 API_VERSIONS_KEY = 18
 
@@ -38,14 +41,14 @@ class RequestHeader:
     client_id: str | None
 
 
-def peek_api(frame: bytes) -> tuple[int, int]:
+def peek_api(frame: Frame) -> tuple[int, int]:
     """The api key and version of a frame, read before choosing a header schema."""
     if len(frame) < 8:
         raise RequestDecodeError(f"request frame of {len(frame)} bytes is shorter than a header")
     return _API_KEY_VERSION.unpack_from(frame, 0)
 
 
-def peek_correlation_id(frame: bytes) -> int:
+def peek_correlation_id(frame: Frame) -> int:
     if len(frame) < 8:
         raise RequestDecodeError("request frame too short for a correlation id")
     return struct.unpack_from(">i", frame, 4)[0]
@@ -76,7 +79,7 @@ def _request_writer(api_key: int, api_version: int) -> Any:
     return entity_writer(request_type(api_key, api_version))
 
 
-def decode_request(frame: bytes) -> tuple[RequestHeader, Any]:
+def decode_request(frame: Frame) -> tuple[RequestHeader, Any]:
     """Parse header and body of a request whose (key, version) we support.
 
     Callers check support with peek_api first; any parse failure becomes RequestDecodeError.
@@ -118,7 +121,8 @@ def encode_request(correlation_id: int, request: Any, client_id: str | None = "s
     buf.write(b"\0\0\0\0")
     header_type = RequestHeaderV2 if request.__flexible__ else RequestHeaderV1
     header = header_type(
-        request_api_key=api_key, request_api_version=api_version, correlation_id=correlation_id, client_id=client_id
+        request_api_key=i16(api_key), request_api_version=i16(api_version), correlation_id=i32(correlation_id),
+        client_id=client_id,
     )
     entity_writer(header_type)(buf, header)
     _request_writer(api_key, api_version)(buf, request)

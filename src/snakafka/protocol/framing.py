@@ -27,7 +27,7 @@ Frame = bytes | memoryview
 class FrameDecoder:
     """Buffers incoming bytes and yields complete frames (without the size prefix)."""
 
-    __slots__ = ("_chunks", "_len", "_need", "_max_size")
+    __slots__ = ("_chunks", "_len", "_max_size", "_need")
 
     def __init__(self, max_size: int) -> None:
         self._chunks: list[bytes] = []

@@ -37,7 +37,12 @@ from snakafka.protocol.batch import (
     read_header,
     validate_batch,
 )
-from snakafka.protocol.compression import CODEC_NAMES, CompressionError, compress, decompress
+from snakafka.protocol.compression import (
+    CODEC_NAMES,
+    CompressionError,
+    compress,
+    decompress,
+)
 
 Buffer = bytes | bytearray | memoryview
 Headers = tuple[tuple[str, bytes | None], ...]

@@ -55,5 +55,5 @@ async def wait_until(future: asyncio.Future[None], timeout_s: float) -> bool:
     try:
         await asyncio.wait_for(asyncio.shield(future), timeout_s)
         return True
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False

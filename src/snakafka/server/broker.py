@@ -73,7 +73,7 @@ class Broker:
         self.producer_ids = ProducerIdManager(self.store)
         self.log_manager = LogManager([Path(d) for d in config.log_dirs], self.clock, config.log_config())
         topics = await self.store.topics()
-        self.log_manager.load(lambda topic: self.config_for(topic, topics.get(topic).configs if topic in topics else {}))
+        self.log_manager.load(lambda topic: self.config_for(topic, topics[topic].configs if topic in topics else {}))
         self.cache = MetadataCache(self.store)
         self.controller = Controller(
             self.store,
@@ -122,8 +122,10 @@ class Broker:
         for task in self._tasks:
             try:
                 await task
-            except (asyncio.CancelledError, Exception):
+            except asyncio.CancelledError:
                 pass
+            except Exception:
+                log.exception("background task %s failed while stopping", task.get_name())
         await self.group_host.close()
         await self.replica_manager.close()
         self.log_manager.shutdown()
@@ -188,7 +190,12 @@ class Broker:
             if not removal:
                 return
             segments = removal
-            removal = lambda: [segment.delete() for segment in segments]  # noqa: E731
+
+            def delete_segments() -> None:
+                for segment in segments:
+                    segment.delete()
+
+            removal = delete_segments
         self._pending_deletes.append((self.clock.time_ms() + self.config.log_segment_delete_delay_ms, removal))
 
     async def _delete_due_files(self) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snakafka.protocol import codec
+from snakafka.protocol.framing import Frame
 from snakafka.server.context import RequestContext
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class Dispatcher:
     def __init__(self, apis: list[Api]) -> None:
         self.apis = {api.key: api for api in apis}
 
-    def lookup(self, frame: bytes) -> Api | None:
+    def lookup(self, frame: Frame) -> Api | None:
         """The Api of a frame, None for an ApiVersions of a version we lack; raises
         CloseConnection for an unknown key or version."""
         try:

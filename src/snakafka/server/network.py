@@ -12,7 +12,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from snakafka.protocol import codec
 from snakafka.protocol.framing import Frame, FrameDecoder, FrameError

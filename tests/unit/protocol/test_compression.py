@@ -21,7 +21,12 @@ from snakafka.protocol.batch import (
     COMPRESSION_SNAPPY,
     COMPRESSION_ZSTD,
 )
-from snakafka.protocol.compression import XERIAL_MAGIC, CompressionError, compress, decompress
+from snakafka.protocol.compression import (
+    XERIAL_MAGIC,
+    CompressionError,
+    compress,
+    decompress,
+)
 
 CODECS = [COMPRESSION_NONE, COMPRESSION_GZIP, COMPRESSION_SNAPPY, COMPRESSION_LZ4, COMPRESSION_ZSTD]
 # Empty, tiny, incompressible across several 64 KiB lz4 / 32 KiB xerial blocks, compressible.

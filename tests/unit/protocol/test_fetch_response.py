@@ -11,7 +11,11 @@ from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32, i64
 
 from snakafka.protocol import codec
-from snakafka.protocol.fetch_response import PartitionPayload, TopicPayload, encode_fetch_response
+from snakafka.protocol.fetch_response import (
+    PartitionPayload,
+    TopicPayload,
+    encode_fetch_response,
+)
 from snakafka.server.context import build, response_module
 
 

@@ -6,11 +6,17 @@ clients to keep sending full fetch requests, as Kafka allows.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from kio.schema.errors import ErrorCode
 
-from snakafka.protocol.fetch_response import PartitionPayload, TopicPayload, encode_fetch_response
+from snakafka.log.partition_log import FileSlice
+from snakafka.protocol.fetch_response import (
+    PartitionPayload,
+    Sized,
+    TopicPayload,
+    encode_fetch_response,
+)
 from snakafka.replication.replica_manager import FetchRequestPartition
 from snakafka.server.context import RequestContext
 from snakafka.server.response import Response
@@ -22,7 +28,7 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
     session_id = getattr(request, "session_id", 0)
     if session_id != 0:
         parts = encode_fetch_response(version, correlation_id, [], error_code=ErrorCode.fetch_session_id_not_found.value)
-        return Response(parts)
+        return Response(_parts(parts))
     wanted: list[FetchRequestPartition] = []
     for t in request.topics:
         for p in t.partitions:
@@ -57,4 +63,10 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
             aborted=(r.aborted or None) if request.isolation_level == 1 else None,
             records=r.records,
         ))
-    return Response(encode_fetch_response(version, correlation_id, topics))
+    return Response(_parts(encode_fetch_response(version, correlation_id, topics)))
+
+
+def _parts(parts: list[bytes | Sized]) -> list[bytes | FileSlice]:
+    """The encoder types record data as anything with a size; what this handler gives it
+    is always bytes or a segment's FileSlice."""
+    return cast(list[bytes | FileSlice], parts)

@@ -26,9 +26,11 @@ async def handle_create_topics(ctx: RequestContext, request: Any) -> Any:
     for t in request.topics:
         seen[t.name] = seen.get(t.name, 0) + 1
     for t in request.topics:
-        values: dict[str, Any] = dict(name=t.name, topic_id=ZERO_UUID, error_code=ErrorCode.none, error_message=None,
-                                      topic_config_error_code=ErrorCode.none, num_partitions=i32(-1),
-                                      replication_factor=i16(-1), configs=None)
+        values: dict[str, Any] = {
+            "name": t.name, "topic_id": ZERO_UUID, "error_code": ErrorCode.none, "error_message": None,
+            "topic_config_error_code": ErrorCode.none, "num_partitions": i32(-1), "replication_factor": i16(-1),
+            "configs": None,
+        }
         if seen[t.name] > 1:
             values.update(error_code=ErrorCode.invalid_request, error_message="Duplicate topic name.")
             results.append(build(schema.CreatableTopicResult, **values))

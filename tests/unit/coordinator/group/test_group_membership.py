@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-from support.group_coordinator import E, config, make_env, run, stable_group, sub
+from support.group_coordinator import (
+    E,
+    config,
+    joined_pair,
+    make_env,
+    run,
+    stable_group,
+    sub,
+)
 
 from snakafka.coordinator.group import GroupState
 from snakafka.coordinator.offsets_schema import (
@@ -262,12 +270,7 @@ def test_join_errors() -> None:
 def test_leader_that_never_syncs_is_removed() -> None:
     async def main() -> None:
         env = await make_env()
-        tasks = [await env.join_new("g") for _ in range(2)]
-        await env.settle()
-        results = [await t for t in tasks]
-        leader = results[0].leader
-        follower = next(r.member_id for r in results if r.member_id != leader)
-        gen = results[0].generation_id
+        leader, follower, gen = await joined_pair(env, "g")
         waiting = env.sync("g", gen, follower)
         # the leader stays alive (heartbeats) but never sends its SyncGroup: the pending-sync
         # timer removes it after the rebalance timeout (30 s), not its session (10 s)
@@ -288,12 +291,8 @@ def test_leader_that_never_syncs_is_removed() -> None:
 def test_silent_leader_expires_after_its_session_while_a_follower_waits_in_sync() -> None:
     async def main() -> None:
         env = await make_env()
-        tasks = [await env.join_new("g") for _ in range(2)]
-        await env.settle()
-        results = [await t for t in tasks]
-        leader = results[0].leader
-        follower = next(r.member_id for r in results if r.member_id != leader)
-        waiting = env.sync("g", results[0].generation_id, follower)
+        _, follower, gen = await joined_pair(env, "g")
+        waiting = env.sync("g", gen, follower)
         await env.advance(9_900)
         assert not waiting.done()  # waiting in SyncGroup keeps the follower alive
         await env.advance(200)
@@ -307,15 +306,11 @@ def test_silent_leader_expires_after_its_session_while_a_follower_waits_in_sync(
 def test_failed_assignment_write_answers_the_mapped_error() -> None:
     async def main() -> None:
         env = await make_env()
-        tasks = [await env.join_new("g") for _ in range(2)]
-        await env.settle()
-        results = [await t for t in tasks]
-        leader = results[0].leader
-        follower = next(r.member_id for r in results if r.member_id != leader)
-        waiting = env.sync("g", 1, follower)
+        leader, follower, gen = await joined_pair(env, "g")
+        waiting = env.sync("g", gen, follower)
         await env.settle()
         env.log.fail = E.not_leader_or_follower
-        led = env.sync("g", 1, leader, {leader: b"x", follower: b"y"})
+        led = env.sync("g", gen, leader, {leader: b"x", follower: b"y"})
         await env.settle()
         assert (await led).error_code == E.not_coordinator
         assert (await waiting).error_code == E.not_coordinator
@@ -328,16 +323,14 @@ def test_failed_assignment_write_answers_the_mapped_error() -> None:
 def test_rejoin_during_completing_rebalance() -> None:
     async def main() -> None:
         env = await make_env()
-        tasks = [await env.join_new("g") for _ in range(2)]
-        await env.settle()
-        r1, r2 = [await t for t in tasks]
-        # r2 missed its answer and joins again with the same metadata: the same answer
-        again = await env.join("g", r2.member_id)
-        assert (again.generation_id, again.leader, again.members) == (1, r2.leader, ())
+        leader, follower, gen = await joined_pair(env, "g")
+        # the follower missed its answer and joins again with the same metadata: the same answer
+        again = await env.join("g", follower)
+        assert (again.generation_id, again.leader, again.members) == (gen, leader, ())
         # the follower's sync waits; a member joining with new metadata restarts the rebalance
-        waiting = env.sync("g", 1, r2.member_id)
+        waiting = env.sync("g", gen, follower)
         await env.settle()
-        rejoin = env.join("g", r1.member_id, protocols=[("range", sub("t", "u"))])
+        rejoin = env.join("g", leader, protocols=[("range", sub("t", "u"))])
         await env.settle()
         assert (await waiting).error_code == E.rebalance_in_progress
         assert not rejoin.done()
