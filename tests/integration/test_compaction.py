@@ -91,3 +91,24 @@ def test_compacted_topic_keeps_the_latest_value_of_each_key(tmp_path: Path) -> N
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
         assert all(v is not None for _, _, v in watched), "tombstones are gone after delete.retention.ms"
         assert [v for _, k, v in records if k == b"pad"][-1] == b"pad-39"
+
+
+def test_compacted_topic_refuses_records_without_a_key(broker: BrokerProcess, topic_name: str) -> None:
+    """As Kafka's LogValidator: INVALID_RECORD for the whole batch, with Kafka's message;
+    keyed records and other topics are unaffected."""
+    from confluent_kafka import KafkaError, Producer
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic_name, num_partitions=1, replication_factor=1,
+                                  config={"cleanup.policy": "compact"})], operation_timeout=10)[topic_name].result(10)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0, "message.timeout.ms": 10000,
+                         "retries": 0})
+    reports: list[tuple[bytes | None, KafkaError | None]] = []
+    for key in (b"k", None, b"j"):
+        producer.produce(topic_name, key=key, value=b"v",
+                         on_delivery=lambda err, msg: reports.append((msg.key(), err)))
+        producer.flush(10)
+    assert [(key, err.code() if err else None) for key, err in reports] == [
+        (b"k", None), (None, KafkaError.INVALID_RECORD), (b"j", None)]
+    assert [(o, k) for o, k, _ in _consume_all(broker.bootstrap, topic_name)] == [(0, b"k"), (1, b"j")]

@@ -41,6 +41,7 @@ from snakafka.protocol.batch import (
     set_partition_leader_epoch,
     validate_batch,
 )
+from snakafka.protocol.records import decode_batch
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ __all__ = [
     "AppendInfo",
     "FileSlice",
     "FlushTask",
+    "MissingKeyError",
     "OffsetOutOfRangeError",
     "PartitionLog",
     "ReadResult",
@@ -60,6 +62,11 @@ class RecordTooLargeError(BatchError):
     """A batch larger than max.message.bytes."""
 
     error_code = 10  # MESSAGE_TOO_LARGE
+
+
+class MissingKeyError(BatchError):
+    """A record without a key sent to a compacted topic (Kafka's LogValidator refuses it:
+    compaction keeps the latest record per key, so a keyless one has nothing to keep)."""
 
 
 class OffsetOutOfRangeError(Exception):
@@ -189,10 +196,23 @@ class PartitionLog:
             pos += header.size
         return batches
 
+    def _check_keys(self, data: bytes | bytearray | memoryview, batches: list[tuple[int, BatchHeader]]) -> None:
+        """Every record of a compacted topic needs a key. The one check on the leader's
+        append path that decodes records, and only for compacted topics."""
+        for pos, header in batches:
+            if header.is_control:
+                continue
+            for record in decode_batch(data, pos, verify_crc=False)[1]:  # _validate checked it
+                if record.key is None:
+                    raise MissingKeyError(f"Compacted topic cannot accept message without key in topic partition "
+                                          f"{self.name}.")
+
     def append(self, data: bytes | bytearray | memoryview, *, leader_epoch: int = 0) -> AppendInfo:
         """Append as leader: validate, assign offsets from the log end offset, stamp the
         leader epoch (and LogAppendTime if configured), write."""
         batches = self._validate(data, from_client=True)
+        if self.config.compact:
+            self._check_keys(data, batches)
         codec = target_codec(self.config.compression_type)
         if codec is not None:
             recompressed = recompress(data, codec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -39,9 +40,19 @@ def open_compacted(directory: Path, clock: ManualClock, **overrides: object) -> 
 
 
 def put(plog: PartitionLog, clock: ManualClock, ops: list[Op], compression: int = 0, **batch: object) -> int:
-    """Append one batch of `ops` stamped with the clock's time; returns its base offset."""
+    """Append one batch of `ops` stamped with the clock's time; returns its base offset.
+    A compacted topic refuses keyless records from producers, so a batch holding some is
+    written the way such records get there: before the topic's cleanup.policy became compact."""
     records = [NewRecord(key, value, timestamp=clock.now) for key, value in ops]
-    return plog.append(encode_batch(records, compression=compression, **batch)).first_offset  # type: ignore[arg-type]
+    data = encode_batch(records, compression=compression, **batch)  # type: ignore[arg-type]
+    if all(key is not None for key, _ in ops):
+        return plog.append(data).first_offset
+    compacted = plog.config
+    plog.update_config(dataclasses.replace(compacted, cleanup_policy=("delete",)))
+    try:
+        return plog.append(data).first_offset
+    finally:
+        plog.update_config(compacted)
 
 
 def consume(plog: PartitionLog, start: int | None = None) -> tuple[list[Record], list[BatchHeader]]:

@@ -12,6 +12,7 @@ from support.log_helpers import contiguous, read_all
 from snakafka.clock import ManualClock
 from snakafka.log.log_config import LogConfig
 from snakafka.log.partition_log import (
+    MissingKeyError,
     OffsetOutOfRangeError,
     PartitionLog,
     RecordTooLargeError,
@@ -24,6 +25,7 @@ from snakafka.protocol.batch import (
     set_base_offset,
     validate_batch,
 )
+from snakafka.protocol.records import NewRecord, encode_batch, encode_control_batch
 
 
 def test_offsets_are_assigned_contiguously(open_log) -> None:  # type: ignore[no-untyped-def]
@@ -377,3 +379,21 @@ def test_time_roll_after_a_restart_counts_from_the_first_batch(tmp_path: Path, c
     clock.advance(401)  # 1001 ms after the first batch, though only 401 after the restart
     again.append(make_batch(1, timestamp=clock.time_ms()))
     assert [s.base_offset for s in again.segments] == [0, 2]
+
+
+def test_compacted_log_refuses_records_without_a_key(open_log, tmp_path: Path, clock: ManualClock) -> None:  # type: ignore[no-untyped-def]
+    log = open_log(LogConfig(cleanup_policy=("compact", "delete")))
+    keyed = [NewRecord(key=b"k", value=b"v", offset_delta=0), NewRecord(key=b"k2", value=None, offset_delta=1)]
+    keyless = [NewRecord(key=b"k", value=b"v", offset_delta=0), NewRecord(key=None, value=b"v", offset_delta=1)]
+    assert log.append(encode_batch(keyed, compression=1)).last_offset == 1
+    for compression in (0, 1, 4):  # the keys of compressed batches are checked too
+        with pytest.raises(MissingKeyError, match="without key in topic partition t-0") as refused:
+            log.append(encode_batch(keyed) + encode_batch(keyless, compression=compression))
+        assert refused.value.error_code == 87  # INVALID_RECORD
+    assert log.log_end_offset == 2  # all or nothing
+    # transaction markers carry no key and are not records of the topic
+    marker = encode_control_batch(True, producer_id=7, producer_epoch=0, coordinator_epoch=0, timestamp=1_000)
+    assert log.append(marker).first_offset == 2
+    # a topic that is not compacted takes keyless records
+    plain = PartitionLog.open(tmp_path / "u-0", "u", 0, LogConfig(), clock)
+    assert plain.append(encode_batch(keyless)).records_count == 2
