@@ -217,3 +217,37 @@ def test_committed_offsets_survive_a_broker_restart(tmp_path: Path) -> None:
         again.close()
     finally:
         b.stop()
+
+
+def test_restarted_static_member_gets_its_partitions_back_without_a_rebalance(broker: BrokerProcess,
+                                                                               topic_name: str) -> None:
+    """KIP-345 with librdkafka: a static member closes (no LeaveGroup for static members) and
+    a new process with the same group.instance.id comes back within the session timeout. It
+    gets the same partitions, and the other member sees no revoke and no new assignment."""
+    confluent_create_topic(broker.bootstrap, topic_name, 4)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    events: list[str] = []
+
+    def static(instance: str) -> Consumer:
+        return member(broker.bootstrap, group, **{"group.instance.id": instance, "session.timeout.ms": 10_000})
+
+    first, other = static("a"), static("b")
+    other.subscribe([topic_name], on_assign=lambda c, ps: events.append("assign"),
+                    on_revoke=lambda c, ps: events.append("revoke"))
+    first.subscribe([topic_name])
+    before = settle([first, other], {0, 1, 2, 3}, [2, 2])
+    pump([first, other], 1.0)  # a few heartbeats in the stable generation
+    seen = list(events)
+    first.close()
+
+    again = static("a")
+    try:
+        again.subscribe([topic_name])
+        wait_until(lambda: (pump([again, other], 0.2), assignments([again])[0] == before[0])[1], 8,
+                   message="the restarted static member gets its partitions back within the session timeout")
+        pump([again, other], 2.0)  # long enough for any rebalance to reach the other member
+        assert assignments([again, other]) == before
+        assert events == seen, f"the other member went through a rebalance: {events[len(seen):]}"
+    finally:
+        again.close()
+        other.close()
