@@ -346,6 +346,12 @@ class BrokerConfig:
             raise ConfigError.invalid("broker.id", -1, "a generated broker id needs broker.id.generation.enable=true")
         for key, listeners in (("listeners", self.listeners), ("advertised.listeners", self.advertised_listeners)):
             _check_listeners(key, listeners, self.listener_security_protocol_map)
+        names = {x.name for x in self.listeners}
+        unknown = [x.name for x in self.advertised_listeners if x.name not in names]
+        if unknown:
+            raise ConfigError.invalid("advertised.listeners", ",".join(str(x) for x in self.advertised_listeners),
+                                      "advertised.listeners listener names must be equal to or a subset of the "
+                                      f"ones defined in listeners (not in listeners: {', '.join(unknown)})")
         for listener in self.advertised_listeners:
             if listener.host == "0.0.0.0":
                 raise ConfigError.invalid("advertised.listeners", listener,

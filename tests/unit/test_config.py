@@ -166,6 +166,9 @@ def test_listeners_and_advertised_listeners() -> None:
         ({"listeners": "A://a:1,B://b:1", "listener.security.protocol.map": "A:PLAINTEXT,B:PLAINTEXT"},
          "configuration listeners: Each listener must have a different port"),
         ({"listener.security.protocol.map": "A=PLAINTEXT"}, "configuration listener.security.protocol.map: Map entry 'A=PLAINTEXT'"),
+        ({"listeners": "PLAINTEXT://a:1", "advertised.listeners": "PLAINTEXT://a:1,OTHER://b:2",
+          "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT"},
+         "configuration advertised.listeners: .*subset of the ones defined in listeners \\(not in listeners: OTHER\\)"),
     ],
 )
 def test_bad_listeners(overrides: dict[str, str], message: str) -> None:

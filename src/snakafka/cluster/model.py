@@ -17,11 +17,28 @@ NO_LEADER = -1
 
 
 @dataclass(frozen=True, slots=True)
-class BrokerInfo:
-    broker_id: int
+class Endpoint:
+    """Where clients reach a broker through one of its listeners (advertised.listeners)."""
+
+    listener: str
     host: str
     port: int
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerInfo:
+    """A live broker, with one endpoint per listener, as Kafka registers brokers. A request
+    that came in on listener L is answered with the brokers' L endpoints."""
+
+    broker_id: int
+    endpoints: tuple[Endpoint, ...]
     rack: str | None = None
+
+    def endpoint(self, listener: str) -> Endpoint | None:
+        for endpoint in self.endpoints:
+            if endpoint.listener == listener:
+                return endpoint
+        return None
 
 
 @dataclass(frozen=True, slots=True)

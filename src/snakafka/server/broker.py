@@ -17,7 +17,7 @@ from typing import Any
 from snakafka.clock import Clock, SystemClock
 from snakafka.cluster.controller import Controller
 from snakafka.cluster.metadata_cache import MetadataCache
-from snakafka.cluster.model import BrokerInfo
+from snakafka.cluster.model import BrokerInfo, Endpoint
 from snakafka.cluster.store.local import LocalMetadataStore
 from snakafka.config import BrokerConfig
 from snakafka.coordinator.producer_ids import ProducerIdManager
@@ -47,6 +47,7 @@ class Broker:
         self.clock = clock or SystemClock()
         self.dispatcher = Dispatcher(BROKER_APIS)
         self._tasks: list[asyncio.Task[None]] = []
+        self.servers: list[SocketServer] = []  # one per listener
         # (due time ms, file removal): segments and partition directories already
         # detached from their logs, removed after log.segment.delete.delay.ms
         self._pending_deletes: list[tuple[int, Callable[[], None]]] = []
@@ -59,7 +60,8 @@ class Broker:
 
     @property
     def port(self) -> int:
-        return self.server.port
+        """The bound port of the first listener."""
+        return self.servers[0].port
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -87,12 +89,11 @@ class Broker:
         self.cleaner = LogCleaner(self.clock, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
         self.group_host = GroupHost(self)
         self.groups = self.group_host.coordinator
-        listener = config.listeners[0]
-        self.server = SocketServer(self, self.dispatcher, listener.host, listener.port, config.socket_request_max_bytes)
-        await self.server.start()
-        advertised = config.advertised_listeners[0] if config.advertised_listeners else listener
-        port = advertised.port if advertised.port else self.server.port
-        await self.store.register_broker(BrokerInfo(config.broker_id, advertised.host or "127.0.0.1", port))
+        self.servers = [SocketServer(self, self.dispatcher, listener.name, listener.host, listener.port,
+                                     config.socket_request_max_bytes) for listener in config.listeners]
+        for server in self.servers:
+            await server.start()
+        await self.store.register_broker(BrokerInfo(config.broker_id, self._endpoints()))
         await self._metadata_changed()
         self._tasks = [
             asyncio.create_task(self._every(config.log_retention_check_interval_ms, self._retention), name="retention"),
@@ -108,7 +109,8 @@ class Broker:
             self._tasks.append(
                 asyncio.create_task(self._every(config.log_cleaner_backoff_ms, self._clean), name="log-cleaner")
             )
-        log.info("broker %d started (cluster %s) on port %d", config.broker_id, self.store.cluster_id, self.server.port)
+        log.info("broker %d started (cluster %s) on %s", config.broker_id, self.store.cluster_id,
+                 ", ".join(f"{s.listener} port {s.port}" for s in self.servers))
 
     async def stop(self) -> None:
         if self._stopping:
@@ -116,7 +118,8 @@ class Broker:
             return
         self._stopping = True
         log.info("broker %d shutting down", self.config.broker_id)
-        await self.server.stop()
+        for server in self.servers:
+            await server.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -137,6 +140,12 @@ class Broker:
         await self._closed.wait()
 
     # -- metadata -------------------------------------------------------------------
+
+    def _endpoints(self) -> tuple[Endpoint, ...]:
+        """advertised.listeners, a port of 0 replaced by the port its listener was bound to."""
+        bound = {server.listener: server.port for server in self.servers}
+        return tuple(Endpoint(a.name, a.host or "127.0.0.1", a.port or bound[a.name])
+                     for a in self.config.advertised_listeners)
 
     async def _metadata_changed(self) -> None:
         await self.cache.refresh()

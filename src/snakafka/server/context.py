@@ -31,6 +31,7 @@ class RequestContext:
     broker: Broker
     client_host: str
     connection_id: str
+    listener: str  # the listener the request came in on: answers name brokers by its endpoints
 
     @property
     def version(self) -> int:

@@ -31,9 +31,11 @@ _ids = itertools.count(1)
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, broker: Broker, dispatcher: Dispatcher, max_request_size: int, on_close: Callable[[Connection], None]) -> None:
+    def __init__(self, broker: Broker, dispatcher: Dispatcher, listener: str, max_request_size: int,
+                 on_close: Callable[[Connection], None]) -> None:
         self.broker = broker
         self.dispatcher = dispatcher
+        self.listener = listener
         self.decoder = FrameDecoder(max_request_size)
         self.queue: deque[Frame] = deque()
         self.worker: asyncio.Task[None] | None = None
@@ -122,7 +124,8 @@ class Connection(asyncio.Protocol):
             header, request = codec.decode_request(frame)
         except codec.RequestDecodeError as exc:
             raise CloseConnection(str(exc)) from exc
-        ctx = RequestContext(header=header, broker=self.broker, client_host=self.peer.rsplit(":", 1)[0], connection_id=self.id)
+        ctx = RequestContext(header=header, broker=self.broker, client_host=self.peer.rsplit(":", 1)[0],
+                             connection_id=self.id, listener=self.listener)
         body = await api.handler(ctx, request)
         if body is None:
             return None  # acks=0 produce: no response at all
@@ -148,9 +151,13 @@ class Connection(asyncio.Protocol):
 
 
 class SocketServer:
-    def __init__(self, broker: Broker, dispatcher: Dispatcher, host: str, port: int, max_request_size: int) -> None:
+    """Accepts the connections of one listener."""
+
+    def __init__(self, broker: Broker, dispatcher: Dispatcher, listener: str, host: str, port: int,
+                 max_request_size: int) -> None:
         self.broker = broker
         self.dispatcher = dispatcher
+        self.listener = listener
         self.host = host
         self.port = port
         self.max_request_size = max_request_size
@@ -162,10 +169,10 @@ class SocketServer:
         self.server = await loop.create_server(self._new_connection, self.host, self.port, reuse_address=True, backlog=1024)
         sock = self.server.sockets[0]
         self.port = sock.getsockname()[1]
-        log.info("listening on %s:%d", self.host, self.port)
+        log.info("listener %s on %s:%d", self.listener, self.host, self.port)
 
     def _new_connection(self) -> Connection:
-        conn = Connection(self.broker, self.dispatcher, self.max_request_size, self.connections.discard)
+        conn = Connection(self.broker, self.dispatcher, self.listener, self.max_request_size, self.connections.discard)
         self.connections.add(conn)
         return conn
 

@@ -13,6 +13,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32, i64
 
+from snakafka.cluster.model import Endpoint
 from snakafka.server.context import ZERO, RequestContext, build
 
 GROUP_KEY_TYPE = 0
@@ -27,24 +28,28 @@ async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
     broker = ctx.broker
     key_type = getattr(request, "key_type", GROUP_KEY_TYPE)
     keys = list(request.coordinator_keys) if getattr(request, "coordinator_keys", None) else [request.key]
-    found = []
+    found: list[tuple[str, ErrorCode, int, Endpoint | None]] = []
     for key in keys:
-        error, node = ErrorCode.none, None
+        error, endpoint, node_id = ErrorCode.none, None, -1
         if key_type != GROUP_KEY_TYPE:
             error = ErrorCode.coordinator_not_available  # transactions are not implemented yet
         else:
             error, node = await broker.group_coordinator_node(key)
-        found.append((key, error, node))
+            endpoint = node.endpoint(ctx.listener) if node is not None else None
+            if error == ErrorCode.none and endpoint is None:
+                error = ErrorCode.coordinator_not_available  # the coordinator lacks this listener
+            node_id = node.broker_id if endpoint is not None and node is not None else -1
+        found.append((key, error, node_id, endpoint))
     if ctx.version >= 4:
         return build(schema.FindCoordinatorResponse, throttle_time=ZERO, coordinators=tuple(
-            build(schema.Coordinator, key=key, node_id=i32(node.broker_id if node else -1),
-                  host=node.host if node else "", port=i32(node.port if node else -1), error_code=error, error_message=None)
-            for key, error, node in found
+            build(schema.Coordinator, key=key, node_id=i32(node_id), host=endpoint.host if endpoint else "",
+                  port=i32(endpoint.port if endpoint else -1), error_code=error, error_message=None)
+            for key, error, node_id, endpoint in found
         ))
-    key, error, node = found[0]
+    key, error, node_id, endpoint = found[0]
     return build(schema.FindCoordinatorResponse, throttle_time=ZERO, error_code=error, error_message=None,
-                 node_id=i32(node.broker_id if node else -1), host=node.host if node else "",
-                 port=i32(node.port if node else -1))
+                 node_id=i32(node_id), host=endpoint.host if endpoint else "",
+                 port=i32(endpoint.port if endpoint else -1))
 
 
 async def handle_join_group(ctx: RequestContext, request: Any) -> Any:

@@ -51,8 +51,9 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
             continue
         topics.append(topic_entry(ctx, info))
     brokers = tuple(
-        build(schema.MetadataResponseBroker, node_id=i32(b.broker_id), host=b.host, port=i32(b.port), rack=b.rack)
+        build(schema.MetadataResponseBroker, node_id=i32(b.broker_id), host=e.host, port=i32(e.port), rack=b.rack)
         for b in sorted(cache.brokers.values(), key=lambda b: b.broker_id)
+        if (e := b.endpoint(ctx.listener)) is not None
     )
     return build(
         schema.MetadataResponse,

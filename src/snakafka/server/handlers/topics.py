@@ -109,8 +109,9 @@ async def handle_describe_cluster(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     cache = ctx.broker.cache
     brokers = tuple(
-        build(schema.DescribeClusterBroker, broker_id=i32(b.broker_id), host=b.host, port=i32(b.port), rack=b.rack)
+        build(schema.DescribeClusterBroker, broker_id=i32(b.broker_id), host=e.host, port=i32(e.port), rack=b.rack)
         for b in sorted(cache.brokers.values(), key=lambda b: b.broker_id)
+        if (e := b.endpoint(ctx.listener)) is not None
     )
     return build(schema.DescribeClusterResponse, throttle_time=ZERO, error_code=ErrorCode.none, error_message=None,
                  endpoint_type=getattr(request, "endpoint_type", 1), cluster_id=cache.cluster_id,
