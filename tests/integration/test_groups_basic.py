@@ -251,3 +251,47 @@ def test_restarted_static_member_gets_its_partitions_back_without_a_rebalance(br
     finally:
         again.close()
         other.close()
+
+
+@pytest.mark.slow
+def test_a_live_group_rides_out_a_broker_restart(tmp_path: Path) -> None:
+    """The coordinator goes away (SIGTERM) and comes back while two members keep polling:
+    it reloads the group from __consumer_offsets with its members and generation, so their
+    heartbeats and commits are accepted again without a rebalance, and consumption goes on
+    where it was."""
+    b = BrokerProcess(tmp_path / "data", overrides={"group.initial.rebalance.delay.ms": "0"})
+    b.start()
+    members: list[Consumer] = []
+    try:
+        topic = f"live-{uuid.uuid4().hex[:6]}"
+        confluent_create_topic(b.bootstrap, topic, 2)
+        events: list[str] = []
+        members = [member(b.bootstrap, "g-live", **{"session.timeout.ms": 10_000}) for _ in range(2)]
+        for m in members:
+            m.subscribe([topic], on_assign=lambda c, ps: events.append("assign"),
+                        on_revoke=lambda c, ps: events.append("revoke"))
+        before = settle(members, {0, 1}, [1, 1])
+        produce(b.bootstrap, topic, 10, 2)
+        got: list[tuple[int, int, int]] = []
+        wait_until(lambda: (pump(members, 0.2, got), len(got) == 10)[1], 30, message="the first ten records")
+        for m in members:
+            m.commit(asynchronous=False)
+        seen = list(events)
+
+        b.stop()
+        pump(members, 1.0)  # the members notice the coordinator is gone
+        b.start()
+        produce(b.bootstrap, topic, 10, 2)
+        wait_until(lambda: (pump(members, 0.2, got), len(got) == 20)[1], 30, message="ten more after the restart")
+        for m in members:
+            m.commit(asynchronous=False)
+        pump(members, 1.0)
+        assert assignments(members) == before
+        assert events == seen, f"the restart caused a rebalance: {events[len(seen):]}"
+        assert sorted((p, o) for _, p, o in got) == sorted((p, o) for p in (0, 1) for o in range(10))
+        committed = members[0].committed([TopicPartition(topic, p) for p in (0, 1)], timeout=10)
+        assert [tp.offset for tp in committed] == [10, 10]
+    finally:
+        for m in members:
+            m.close()
+        b.stop()
