@@ -8,6 +8,7 @@ snakafka.coordinator.group.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -115,6 +116,13 @@ async def handle_leave_group(ctx: RequestContext, request: Any) -> Any:
     return build(schema.LeaveGroupResponse, throttle_time=ZERO, error_code=_code(error), members=members)
 
 
+def _unknown_partitions(ctx: RequestContext, partitions: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Partitions the metadata does not know: Kafka's KafkaApis answers them
+    UNKNOWN_TOPIC_OR_PARTITION without asking the group coordinator."""
+    cache = ctx.broker.cache
+    return {tp for tp in partitions if cache.partition(*tp) is None}
+
+
 async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     offsets: dict[tuple[str, int], tuple[int, int, str | None]] = {}
@@ -126,10 +134,14 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
     generation = getattr(request, "generation_id_or_member_epoch", getattr(request, "generation_id", -1))
     retention = getattr(request, "retention_time", None)
     retention_ms = None if retention is None else int(retention.total_seconds() * 1000)
-    errors = await ctx.broker.groups.commit_offsets(
-        request.group_id, request.member_id, getattr(request, "group_instance_id", None), generation, offsets,
-        retention_ms if retention_ms is not None and retention_ms >= 0 else None,
-    )
+    unknown = _unknown_partitions(ctx, offsets)
+    errors: dict[tuple[str, int], ErrorCode] = dict.fromkeys(offsets, ErrorCode.unknown_topic_or_partition)
+    known = {tp: commit for tp, commit in offsets.items() if tp not in unknown}
+    if known:
+        errors.update(await ctx.broker.groups.commit_offsets(
+            request.group_id, request.member_id, getattr(request, "group_instance_id", None), generation, known,
+            retention_ms if retention_ms is not None and retention_ms >= 0 else None,
+        ))
     topics: dict[str, list[Any]] = {}
     for (topic, partition), code in errors.items():
         topics.setdefault(topic, []).append(build(schema.OffsetCommitResponsePartition, partition_index=i32(partition),
@@ -203,7 +215,10 @@ async def handle_delete_groups(ctx: RequestContext, request: Any) -> Any:
 async def handle_offset_delete(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     wanted = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
-    error, errors = await ctx.broker.groups.delete_offsets(request.group_id, wanted)
+    unknown = _unknown_partitions(ctx, wanted)
+    error, found = await ctx.broker.groups.delete_offsets(request.group_id, [tp for tp in wanted if tp not in unknown])
+    errors: dict[tuple[str, int], ErrorCode | int] = {tp: ErrorCode.unknown_topic_or_partition for tp in unknown}
+    errors.update(found)
     topics: dict[str, list[Any]] = {}
     for (topic, partition), code in errors.items():
         topics.setdefault(topic, []).append(build(schema.OffsetDeleteResponsePartition, partition_index=i32(partition),
