@@ -28,7 +28,7 @@ async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     broker = ctx.broker
     key_type = getattr(request, "key_type", GROUP_KEY_TYPE)
-    keys = list(request.coordinator_keys) if getattr(request, "coordinator_keys", None) else [request.key]
+    keys = list(request.coordinator_keys) if ctx.version >= 4 else [request.key]
     found: list[tuple[str, ErrorCode, int, Endpoint | None]] = []
     for key in keys:
         error, endpoint, node_id = ErrorCode.none, None, -1
