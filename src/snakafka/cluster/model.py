@@ -6,6 +6,7 @@ ZooKeeper for a cluster), so the controller and the broker never care which is i
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -117,3 +118,13 @@ def topic_name_error(name: str) -> str | None:
     if not _LEGAL_TOPIC.match(name):
         return f"Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
     return None
+
+
+def kafka_uuid(value: uuid.UUID) -> str:
+    """Kafka's Uuid.toString: the 16 bytes as URL-safe base64 without padding (22 chars)."""
+    return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
+
+
+def parse_kafka_uuid(text: str) -> uuid.UUID:
+    return uuid.UUID(bytes=base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+

@@ -27,6 +27,12 @@ _API_KEY_VERSION = struct.Struct(">hh")
 _CORRELATION = struct.Struct(">ii")  # size prefix, correlation id
 _read_header_v1 = entity_reader(RequestHeaderV1)
 _read_header_v2 = entity_reader(RequestHeaderV2)
+_INT16 = struct.Struct(">h")
+_INT64 = struct.Struct(">q")
+OFFSET_COMMIT_KEY = 8
+# kio turns OffsetCommit v2-v4's retention_time (an int64 of milliseconds) into a timedelta
+# through int64 microseconds, so it refuses what Java's long holds beyond +-292,000 years.
+_TIMEDELTA_MS_LIMIT = (2**63 - 1) // 1000
 
 
 class RequestDecodeError(Exception):
@@ -88,6 +94,8 @@ def decode_request(frame: Frame) -> tuple[RequestHeader, Any]:
     try:
         flexible = request_type(api_key, api_version).__flexible__
         kio_header, offset = (_read_header_v2 if flexible else _read_header_v1)(frame, 0)
+        if api_key == OFFSET_COMMIT_KEY and 2 <= api_version <= 4:
+            frame = _clamp_retention_time(frame, offset)
         body, size = _body_reader(api_key, api_version)(frame, offset)
     except RequestDecodeError:
         raise
@@ -97,6 +105,22 @@ def decode_request(frame: Frame) -> tuple[RequestHeader, Any]:
         raise RequestDecodeError("request body overruns its frame")
     header = RequestHeader(api_key, api_version, kio_header.correlation_id, kio_header.client_id)
     return header, body
+
+
+def _clamp_retention_time(frame: Frame, pos: int) -> Frame:
+    """Kafka takes any retention_time (-1 is the broker default; a few thousand centuries
+    means "never"), so a value beyond what kio can decode is clamped rather than refused."""
+    for _string in range(2):  # group_id, then member_id, with generation_id between
+        length = _INT16.unpack_from(frame, pos)[0]
+        pos += 2 + max(length, 0) + (4 if _string == 0 else 0)
+    if pos + 8 > len(frame):
+        return frame  # truncated: kio's own error says so
+    value = _INT64.unpack_from(frame, pos)[0]
+    if -_TIMEDELTA_MS_LIMIT <= value <= _TIMEDELTA_MS_LIMIT:
+        return frame
+    clamped = bytearray(frame)
+    _INT64.pack_into(clamped, pos, max(-_TIMEDELTA_MS_LIMIT, min(value, _TIMEDELTA_MS_LIMIT)))
+    return bytes(clamped)
 
 
 def encode_response(api_key: int, api_version: int, correlation_id: int, response: Any) -> bytes:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from snakafka.cluster.model import BrokerInfo, PartitionState, TopicInfo
+from snakafka.cluster.model import BrokerInfo, PartitionState, TopicInfo, kafka_uuid
 from snakafka.cluster.store.base import TopicExistsError
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,4 @@ def _copy(topic: TopicInfo) -> TopicInfo:
 
 def _new_cluster_id() -> str:
     """Kafka's cluster ids are 22-character URL-safe base64 UUIDs."""
-    import base64
-
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return kafka_uuid(uuid.uuid4())

@@ -1,0 +1,654 @@
+"""The metadata store of a cluster: ZooKeeper, in Kafka's own znode layout and JSON.
+
+Several brokers share one ZooKeeper ensemble, as Kafka's ZooKeeper mode does, and the
+znodes are exactly those of Kafka's ZkData.scala, so ZooKeeper tools (and Kafka's own
+zookeeper-shell habits) read a snakafka cluster like a Kafka one:
+
+    /cluster/id                                  {"version":"1","id":"<base64 uuid>"}
+    /brokers/ids/<id>               (ephemeral)  the broker's endpoints (BrokerIdZNode)
+    /brokers/topics/<topic>                      replica assignment and topic id (TopicZNode)
+    /brokers/topics/<topic>/partitions/<p>/state leader, epoch, ISR (TopicPartitionStateZNode)
+    /config/topics/<topic>                       topic config overrides (ConfigEntityZNode)
+    /config/changes/config_change_<seq>          config change notifications
+    /latest_producer_id_block                    the last producer id block handed out
+
+kazoo is synchronous and threaded: every ZooKeeper round trip runs in a worker thread
+(asyncio.to_thread) so the event loop never blocks, and watch events, which arrive on
+kazoo's threads, are handed to the event loop with call_soon_threadsafe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+# kazoo ships no type information.
+from kazoo.client import KazooClient, KazooState  # type: ignore[import-untyped]
+from kazoo.exceptions import (  # type: ignore[import-untyped]
+    BadVersionError,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    RolledBackError,
+)
+from kazoo.protocol.states import ZnodeStat  # type: ignore[import-untyped]
+from kazoo.recipe.watchers import ChildrenWatch, DataWatch  # type: ignore[import-untyped]
+
+from snakafka.cluster.model import (
+    NO_LEADER,
+    BrokerInfo,
+    PartitionState,
+    TopicInfo,
+    kafka_uuid,
+)
+from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.store.zk_data import (
+    BROKER_IDS_PATH,
+    CLUSTER_ID_PATH,
+    CONFIG_CHANGE_PREFIX,
+    CONFIG_CHANGES_PATH,
+    DELETE_TOPICS_PATH,
+    MAX_PRODUCER_ID,
+    PERSISTENT_PATHS,
+    PRODUCER_ID_BLOCK_PATH,
+    SECURITY_PROTOCOLS,
+    TOPIC_CONFIGS_PATH,
+    TOPICS_PATH,
+    broker_json,
+    config_json,
+    encode_json,
+    format_endpoint,
+    parse_broker,
+    parse_state,
+    parse_topic,
+    split_chroot,
+    state_json,
+    state_path,
+    topic_json,
+)
+
+log = logging.getLogger(__name__)
+
+
+_MAX_CAS_ATTEMPTS = 1000
+
+
+class BrokerIdInUseError(Exception):
+    """Another live session holds /brokers/ids/<id>: Kafka refuses a duplicate broker id."""
+
+
+class ZooKeeperMetadataStore:
+    """MetadataStore over ZooKeeper, shared by every broker of a cluster.
+
+    `connect` is Kafka's zookeeper.connect: "host:port[,host:port...][/chroot]"; a missing
+    chroot is created on start, as Kafka does. `controller_epoch` is written into partition
+    state znodes (the controller that owns them sets it once elected). Listener names map
+    to security protocols through `listener_security_protocols` (Kafka's
+    listener.security.protocol.map); by default a listener named after a protocol is that
+    protocol, any other name PLAINTEXT (the only protocol snakafka serves so far).
+    """
+
+    def __init__(
+        self,
+        connect: str,
+        *,
+        session_timeout_ms: int = 18000,
+        connection_timeout_ms: int | None = None,
+        controller_epoch: int = 0,
+        listener_security_protocols: Mapping[str, str] | None = None,
+    ) -> None:
+        self.connect = connect
+        self.hosts, self.chroot = split_chroot(connect)
+        self.session_timeout_ms = session_timeout_ms
+        self.connection_timeout_ms = connection_timeout_ms if connection_timeout_ms is not None else session_timeout_ms
+        self.controller_epoch = controller_epoch
+        self._protocols = dict(listener_security_protocols or {})
+        self.cluster_id = ""
+        self._client: KazooClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._callbacks: list[Callable[[], None]] = []
+        self._registered: BrokerInfo | None = None
+        self._closed = False
+        # Watch bookkeeping, touched from kazoo's threads only under _lock.
+        self._lock = threading.Lock()
+        self._notify_pending = False
+        self._watched_topics: set[str] = set()
+        self._watched_partitions: dict[str, set[int]] = {}
+        self._partition_watches: dict[str, ChildrenWatch] = {}
+        self._session_lost = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def client(self) -> KazooClient:
+        if self._client is None:
+            raise RuntimeError("ZooKeeperMetadataStore is not started")
+        return self._client
+
+    async def start(self) -> None:
+        """Connect (creating the chroot if needed), make Kafka's top-level paths, read or
+        create the cluster id and start watching for changes by other brokers."""
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._start_sync)
+        log.info("connected to zookeeper %s: cluster id %s", self.connect, self.cluster_id)
+
+    def _start_sync(self) -> None:
+        timeout = self.connection_timeout_ms / 1000
+        if self.chroot:
+            # KafkaServer.initZkClient: create the chroot through a client without it.
+            root = KazooClient(hosts=self.hosts, timeout=self.session_timeout_ms / 1000)
+            try:
+                root.start(timeout=timeout)
+                root.ensure_path(self.chroot)
+            finally:
+                root.stop()
+                root.close()
+        client = KazooClient(hosts=self.connect, timeout=self.session_timeout_ms / 1000)
+        client.add_listener(self._session_state_changed)
+        client.start(timeout=timeout)
+        self._client = client
+        try:
+            for path in PERSISTENT_PATHS:
+                client.ensure_path(path)
+            self.cluster_id = self._get_or_create_cluster_id()
+            self._watch()
+        except BaseException:
+            self._client = None
+            client.stop()
+            client.close()
+            raise
+
+    def _get_or_create_cluster_id(self) -> str:
+        """KafkaZkClient.getOrCreateClusterId: the first broker's id wins."""
+        proposed = kafka_uuid(uuid.uuid4())
+        try:
+            self.client.create(CLUSTER_ID_PATH, encode_json({"version": "1", "id": proposed}), makepath=True)
+            log.info("created cluster id %s", proposed)
+            return proposed
+        except NodeExistsError:
+            data, _ = self.client.get(CLUSTER_ID_PATH)
+            return str(json.loads(data)["id"])
+
+    async def close(self) -> None:
+        """Stop the session: ZooKeeper removes our ephemeral broker znode at once."""
+        client, self._client = self._client, None
+        self._closed = True
+        if client is None:
+            return
+
+        def stop() -> None:
+            client.stop()
+            client.close()
+
+        await asyncio.to_thread(stop)
+        log.info("closed zookeeper session to %s", self.connect)
+
+    def _session_state_changed(self, state: str) -> None:
+        """kazoo's connection listener (its own thread; must not block).
+
+        After a lost session the ephemeral broker znode is gone; Kafka re-registers the
+        broker on the new session (KafkaZkClient's session-expiry handler), and the
+        metadata may have changed while we were away, so listeners are told.
+        """
+        if state == KazooState.LOST:
+            if not self._closed:  # close() ends the session on purpose
+                log.warning("zookeeper session to %s lost", self.connect)
+            self._session_lost = True
+        elif state == KazooState.CONNECTED and self._session_lost and not self._closed:
+            self._session_lost = False
+            client = self._client
+            if client is not None:
+                client.handler.spawn(self._after_new_session)
+
+    def _after_new_session(self) -> None:
+        broker = self._registered
+        if broker is not None:
+            try:
+                self._register_sync(broker)
+                log.info("re-registered broker %d after a new zookeeper session", broker.broker_id)
+            except Exception:
+                log.exception("could not re-register broker %d after a new zookeeper session", broker.broker_id)
+        self._notify()
+
+    # -- brokers -------------------------------------------------------------------------
+
+    async def register_broker(self, broker: BrokerInfo) -> None:
+        """Create the ephemeral /brokers/ids/<id>; BrokerIdInUseError if another session
+        holds it (KafkaZkClient.registerBroker via checkedEphemeralCreate)."""
+        await asyncio.to_thread(self._register_sync, broker)
+        self._registered = broker
+        log.info("registered broker %d at %s%s/%d: %s", broker.broker_id, self.chroot, BROKER_IDS_PATH,
+                 broker.broker_id, ", ".join(format_endpoint(e) for e in broker.endpoints))
+
+    def _register_sync(self, broker: BrokerInfo) -> None:
+        path = f"{BROKER_IDS_PATH}/{broker.broker_id}"
+        data = broker_json(broker, self._protocol, int(time.time() * 1000))
+        try:
+            self.client.create(path, data, ephemeral=True)
+        except NodeExistsError:
+            # Our own node (a retried create on the same session) is fine; another
+            # session's is a duplicate broker id.
+            try:
+                _, stat = self.client.get(path)
+            except NoNodeError:
+                self.client.create(path, data, ephemeral=True)
+                return
+            if stat.ephemeralOwner != self.client.client_id[0]:
+                raise BrokerIdInUseError(
+                    f"Error while creating ephemeral at {path}, node already exists and owner "
+                    f"'{stat.ephemeralOwner}' does not match current session '{self.client.client_id[0]}'"
+                ) from None
+            self.client.set(path, data, version=stat.version)
+
+    def _protocol(self, listener: str) -> str:
+        if listener in self._protocols:
+            return self._protocols[listener]
+        return listener if listener in SECURITY_PROTOCOLS else "PLAINTEXT"
+
+    async def brokers(self) -> list[BrokerInfo]:
+        return await asyncio.to_thread(self._brokers_sync)
+
+    def _brokers_sync(self) -> list[BrokerInfo]:
+        client = self.client
+        ids = sorted(int(c) for c in client.get_children(BROKER_IDS_PATH) if c.lstrip("-").isdigit())
+        pending = [(i, client.get_async(f"{BROKER_IDS_PATH}/{i}")) for i in ids]
+        result = []
+        for broker_id, request in pending:
+            try:
+                data, _ = request.get()
+            except NoNodeError:
+                continue  # gone between the listing and the read
+            result.append(parse_broker(broker_id, data))
+        return result
+
+    # -- topics --------------------------------------------------------------------------
+
+    async def topics(self) -> dict[str, TopicInfo]:
+        return await asyncio.to_thread(self._topics_sync)
+
+    def _topics_sync(self) -> dict[str, TopicInfo]:
+        """Read every topic: its assignment, partition states and config, pipelining the
+        reads (one round trip per level rather than one per znode)."""
+        client = self.client
+        names = sorted(client.get_children(TOPICS_PATH))
+        assignments = {n: client.get_async(f"{TOPICS_PATH}/{n}") for n in names}
+        configs = {n: client.get_async(f"{TOPIC_CONFIGS_PATH}/{n}") for n in names}
+        parsed: dict[str, tuple[uuid.UUID, dict[int, tuple[int, ...]]]] = {}
+        for name, request in assignments.items():
+            try:
+                data, _ = request.get()
+            except NoNodeError:
+                continue
+            parsed[name] = parse_topic(name, data)
+        states = {
+            (name, p): client.get_async(state_path(name, p)) for name, (_, parts) in parsed.items() for p in parts
+        }
+        result: dict[str, TopicInfo] = {}
+        for name, (topic_id, parts) in parsed.items():
+            partitions: dict[int, PartitionState] = {}
+            for p, replicas in sorted(parts.items()):
+                try:
+                    data, stat = states[(name, p)].get()
+                except NoNodeError:  # assigned, but no leader elected yet
+                    partitions[p] = PartitionState(replicas=replicas, leader=NO_LEADER)
+                    continue
+                partitions[p] = parse_state(replicas, data, stat.version)
+            result[name] = TopicInfo(name, topic_id, partitions, _read_config(configs[name]))
+        return result
+
+    async def create_topic(self, topic: TopicInfo) -> None:
+        """Write the topic znode, its partition states and its config in one transaction
+        (nobody ever sees half a topic); TopicExistsError if /brokers/topics/<name> exists."""
+        await asyncio.to_thread(self._create_topic_sync, topic)
+        log.info("created topic %s (%s) with %d partitions", topic.name, kafka_uuid(topic.topic_id),
+                 len(topic.partitions))
+
+    def _create_topic_sync(self, topic: TopicInfo) -> None:
+        client = self.client
+        topic_path = f"{TOPICS_PATH}/{topic.name}"
+        config_path = f"{TOPIC_CONFIGS_PATH}/{topic.name}"
+        assignment = {p: s.replicas for p, s in topic.partitions.items()}
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            if client.exists(topic_path) is not None:
+                raise TopicExistsError(f"Topic '{topic.name}' already exists.")
+            # Kafka writes the config before the topic znode and never removes a leftover
+            # one on create, so an existing config znode is overwritten, not an error.
+            config_stat = client.exists(config_path)
+            tx = client.transaction()
+            if config_stat is None:
+                tx.create(config_path, config_json(topic.configs))
+            else:
+                tx.set_data(config_path, config_json(topic.configs), version=config_stat.version)
+            tx.create(topic_path, topic_json(topic.topic_id, assignment))
+            tx.create(f"{topic_path}/partitions", b"")
+            for p, state in sorted(topic.partitions.items()):
+                tx.create(f"{topic_path}/partitions/{p}", b"")
+                tx.create(state_path(topic.name, p), state_json(state, self.controller_epoch))
+            results = tx.commit()
+            failure = _first_failure(results)
+            if failure is None:
+                return
+            if isinstance(failure, NodeExistsError) and results[1] is failure:
+                raise TopicExistsError(f"Topic '{topic.name}' already exists.")
+            # The config znode changed under us (another writer): read again and retry.
+            log.debug("create of topic %s raced with another writer (%r); retrying", topic.name, failure)
+        raise RuntimeError(f"could not create topic {topic.name}: too much contention")
+
+    async def delete_topic(self, name: str) -> None:
+        """Remove the topic's znodes (bottom-up, in one transaction), its config and any
+        pending deletion marker, as Kafka's controller does once a deletion completes."""
+        await asyncio.to_thread(self._delete_topic_sync, name)
+        log.info("deleted topic %s", name)
+
+    def _delete_topic_sync(self, name: str) -> None:
+        client = self.client
+        paths = [f"{DELETE_TOPICS_PATH}/{name}", f"{TOPIC_CONFIGS_PATH}/{name}"]
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            tree = _subtree(client, f"{TOPICS_PATH}/{name}")
+            existing = [p for p in paths if client.exists(p) is not None]
+            if not tree and not existing:
+                return
+            tx = client.transaction()
+            for path in reversed(tree):  # children before parents
+                tx.delete(path)
+            for path in existing:
+                tx.delete(path)
+            failure = _first_failure(tx.commit())
+            if failure is None:
+                return
+            if not isinstance(failure, (NoNodeError, NotEmptyError)):
+                raise failure
+            log.debug("delete of topic %s raced with another writer (%r); retrying", name, failure)
+        raise RuntimeError(f"could not delete topic {name}: too much contention")
+
+    async def set_partition_states(self, topic: str, states: dict[int, PartitionState]) -> None:
+        """Create or replace partition states; new partitions or changed replica lists also
+        update the topic znode's assignment, in the same transaction. The written state's
+        partition_epoch is not stored: it is the state znode's version (Kafka's zkVersion),
+        which ZooKeeper bumps on every write. KeyError if the topic does not exist."""
+        await asyncio.to_thread(self._set_partition_states_sync, topic, states)
+        log.debug("set %d partition states of topic %s", len(states), topic)
+
+    def _set_partition_states_sync(self, topic: str, states: dict[int, PartitionState]) -> None:
+        client = self.client
+        topic_path = f"{TOPICS_PATH}/{topic}"
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            try:
+                data, stat = client.get(topic_path)
+            except NoNodeError:
+                raise KeyError(topic) from None
+            topic_id, assignment = parse_topic(topic, data)
+            updated = dict(assignment)
+            updated.update({p: s.replicas for p, s in states.items()})
+            existing = {int(c) for c in client.get_children(f"{topic_path}/partitions")} if client.exists(
+                f"{topic_path}/partitions") is not None else None
+            tx = client.transaction()
+            if updated != assignment:
+                tx.set_data(topic_path, topic_json(topic_id, updated, data), version=stat.version)
+            else:
+                tx.check(topic_path, stat.version)
+            if existing is None:
+                tx.create(f"{topic_path}/partitions", b"")
+                existing = set()
+            for p, state in sorted(states.items()):
+                spath = state_path(topic, p)
+                if p not in existing:
+                    tx.create(f"{topic_path}/partitions/{p}", b"")
+                    tx.create(spath, state_json(state, self.controller_epoch))
+                elif client.exists(spath) is None:
+                    tx.create(spath, state_json(state, self.controller_epoch))
+                else:
+                    tx.set_data(spath, state_json(state, self.controller_epoch))
+            failure = _first_failure(tx.commit())
+            if failure is None:
+                return
+            log.debug("partition state update of %s raced with another writer (%r); retrying", topic, failure)
+        raise RuntimeError(f"could not set partition states of {topic}: too much contention")
+
+    async def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None:
+        """Replace the topic's config overrides and post a config change notification, as
+        AdminZkClient.changeTopicConfig does (brokers watch /config/changes). KeyError if
+        the topic does not exist."""
+        await asyncio.to_thread(self._set_topic_configs_sync, topic, configs)
+        log.info("set configs of topic %s: %s", topic, configs)
+
+    def _set_topic_configs_sync(self, topic: str, configs: dict[str, str]) -> None:
+        client = self.client
+        config_path = f"{TOPIC_CONFIGS_PATH}/{topic}"
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            if client.exists(f"{TOPICS_PATH}/{topic}") is None:
+                raise KeyError(topic)
+            config_stat = client.exists(config_path)
+            tx = client.transaction()
+            tx.check(f"{TOPICS_PATH}/{topic}", -1)
+            if config_stat is None:
+                tx.create(config_path, config_json(configs))
+            else:
+                tx.set_data(config_path, config_json(configs), version=config_stat.version)
+            tx.create(f"{CONFIG_CHANGES_PATH}/{CONFIG_CHANGE_PREFIX}",
+                      encode_json({"version": 2, "entity_path": f"topics/{topic}"}), sequence=True)
+            failure = _first_failure(tx.commit())
+            if failure is None:
+                return
+            log.debug("config update of %s raced with another writer (%r); retrying", topic, failure)
+        raise RuntimeError(f"could not set configs of {topic}: too much contention")
+
+    # -- producer ids --------------------------------------------------------------------
+
+    async def allocate_producer_ids(self, count: int) -> int:
+        """Reserve the next `count` producer ids with a compare-and-set of
+        /latest_producer_id_block, retrying when another broker got there first
+        (ZkProducerIdManager.getNewProducerIdBlock)."""
+        if count <= 0:
+            raise ValueError(f"producer id block size must be positive, got {count}")
+        first = await asyncio.to_thread(self._allocate_producer_ids_sync, count)
+        log.debug("allocated producer ids %d..%d", first, first + count - 1)
+        return first
+
+    def _allocate_producer_ids_sync(self, count: int) -> int:
+        client = self.client
+        broker_id = self._registered.broker_id if self._registered is not None else -1
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            try:
+                data, stat = client.get(PRODUCER_ID_BLOCK_PATH)
+            except NoNodeError:
+                data, stat = b"", None
+            first = int(json.loads(data)["block_end"]) + 1 if data else 0
+            if first > MAX_PRODUCER_ID - count:
+                raise RuntimeError("Have exhausted all producerIds.")
+            block = encode_json({"version": 1, "broker": broker_id, "block_start": str(first),
+                           "block_end": str(first + count - 1)})
+            try:
+                if stat is None:
+                    client.create(PRODUCER_ID_BLOCK_PATH, block)
+                else:
+                    client.set(PRODUCER_ID_BLOCK_PATH, block, version=stat.version)
+                return first
+            except (BadVersionError, NodeExistsError):
+                continue  # another broker took this block: read the new one and retry
+        raise RuntimeError("could not allocate producer ids: too much contention")
+
+    # -- change notification -------------------------------------------------------------
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on the event loop whenever the cluster metadata changes: brokers
+        coming or going, topics created or deleted, assignments, partition states or
+        configs changed. ZooKeeper watches do not say who wrote, so our own writes call it
+        too; bursts of events are coalesced into one call."""
+        self._callbacks.append(callback)
+
+    def _notify(self) -> None:
+        """From kazoo's threads: schedule one round of callbacks on the event loop."""
+        loop = self._loop
+        if loop is None or not self._callbacks or self._closed:
+            return
+        with self._lock:
+            if self._notify_pending:
+                return
+            self._notify_pending = True
+        try:
+            loop.call_soon_threadsafe(self._fire)
+        except RuntimeError:  # the loop is closed: nobody left to tell
+            with self._lock:
+                self._notify_pending = False
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._notify_pending = False
+        for callback in list(self._callbacks):
+            try:
+                callback()
+            except Exception:
+                log.exception("metadata change callback %r failed", callback)
+
+    def _watch(self) -> None:
+        """Arm the watches: children of /brokers/ids, /brokers/topics and /config/changes,
+        and per topic its znode, its partitions and each partition's state. kazoo re-arms
+        them after every event and after a new session; each calls its function once at
+        registration, which is not a change and is skipped."""
+        client = self.client
+        ChildrenWatch(client, BROKER_IDS_PATH, _skip_first(lambda _children: self._notify()))
+        ChildrenWatch(client, CONFIG_CHANGES_PATH, _skip_first(lambda _children: self._notify()))
+        first = [True]
+
+        def topics_changed(children: list[str]) -> None:
+            for name in children:
+                self._watch_topic(name)
+            if first[0]:
+                first[0] = False
+            else:
+                self._notify()
+
+        ChildrenWatch(client, TOPICS_PATH, topics_changed)
+
+    def _watch_topic(self, name: str) -> None:
+        with self._lock:
+            if name in self._watched_topics:
+                return
+            self._watched_topics.add(name)
+        client = self._client
+        if client is None:
+            return
+        first = [True]
+
+        def topic_changed(data: bytes | None, _stat: ZnodeStat | None, _event: Any = None) -> bool | None:
+            if data is None:  # deleted: stop; a re-created topic is watched anew
+                with self._lock:
+                    self._watched_topics.discard(name)
+                    self._watched_partitions.pop(name, None)
+                    self._partition_watches.pop(name, None)
+                if not first[0]:
+                    self._notify()
+                return False
+            self._watch_partitions(name)
+            if first[0]:
+                first[0] = False
+            else:
+                self._notify()
+            return None
+
+        DataWatch(client, f"{TOPICS_PATH}/{name}", topic_changed)
+
+    def _watch_partitions(self, name: str) -> None:
+        """Watch /brokers/topics/<name>/partitions (which may appear after the topic znode
+        in a Kafka-written cluster) for new partitions, each with a state watch."""
+        client = self._client
+        if client is None:
+            return
+        with self._lock:
+            current = self._partition_watches.get(name)
+            if current is not None and not current._stopped:
+                return
+            known = self._watched_partitions.setdefault(name, set())
+
+        def partitions_changed(children: list[str]) -> None:
+            for child in children:
+                if not child.isdigit():
+                    continue
+                partition = int(child)
+                with self._lock:
+                    if partition in known:
+                        continue
+                    known.add(partition)
+                DataWatch(client, state_path(name, partition), self._state_watcher(name, partition, known))
+
+        watch = ChildrenWatch(client, f"{TOPICS_PATH}/{name}/partitions", partitions_changed)
+        with self._lock:
+            self._partition_watches[name] = watch
+
+    def _state_watcher(self, name: str, partition: int,
+                       known: set[int]) -> Callable[[bytes | None, ZnodeStat | None, Any], bool | None]:
+        first = [True]
+
+        def state_changed(data: bytes | None, stat: ZnodeStat | None, _event: Any = None) -> bool | None:
+            was_first, first[0] = first[0], False
+            if data is None and stat is None and not was_first:
+                with self._lock:
+                    known.discard(partition)
+                self._notify()
+                return False  # the partition (or its topic) is gone
+            if not was_first:
+                self._notify()
+            return None
+
+        return state_changed
+
+
+# -- encoding and decoding -------------------------------------------------------------
+
+
+def _read_config(request: Any) -> dict[str, str]:
+    try:
+        data, _ = request.get()
+    except NoNodeError:
+        return {}
+    if not data:
+        return {}
+    return {str(k): str(v) for k, v in (json.loads(data).get("config") or {}).items()}
+
+
+def _subtree(client: KazooClient, path: str) -> list[str]:
+    """Every znode under and including `path`, parents before children; [] if missing."""
+    try:
+        children = client.get_children(path)
+    except NoNodeError:
+        return []
+    result = [path]
+    for child in sorted(children):
+        result.extend(_subtree(client, f"{path}/{child}"))
+    return result
+
+
+def _first_failure(results: list[Any]) -> Exception | None:
+    """The exception of the operation that failed a transaction (the others report
+    RolledBackError), or None if it committed."""
+    for result in results:
+        if isinstance(result, Exception) and not isinstance(result, RolledBackError):
+            return result
+    return None
+
+
+def _skip_first(func: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
+    """A ChildrenWatch function that ignores the call made at registration."""
+    first = [True]
+
+    def wrapper(children: list[str]) -> None:
+        if first[0]:
+            first[0] = False
+            return
+        func(children)
+
+    return wrapper
+
+
+if TYPE_CHECKING:
+
+    def _satisfies_protocol(store: ZooKeeperMetadataStore) -> MetadataStore:
+        """mypy checks here that the class implements the MetadataStore interface."""
+        return store

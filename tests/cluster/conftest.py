@@ -1,0 +1,58 @@
+"""Fixtures for the cluster tests: one real ZooKeeper server per test session, and a
+chroot of its own for every test, so tests never see each other's znodes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from kazoo.client import KazooClient  # type: ignore[import-untyped]
+from support.zookeeper import ZooKeeperServer, zookeeper_available
+
+
+@pytest.fixture(scope="session")
+def zookeeper_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperServer]:
+    if not zookeeper_available():
+        pytest.skip("ZooKeeper (Debian's zookeeper package) or java is not installed")
+    server = ZooKeeperServer(tmp_path_factory.mktemp("zookeeper"))
+    server.start(timeout=30.0)
+    yield server
+    server.stop()
+
+
+@dataclass
+class ZkChroot:
+    """A test's own corner of the server: `connect` is Kafka-style "host:port/chroot";
+    `raw` is a plain client at the server's root for reading znodes as Kafka wrote them."""
+
+    server: ZooKeeperServer
+    chroot: str
+    raw: KazooClient
+
+    @property
+    def connect(self) -> str:
+        return f"{self.server.connect}{self.chroot}"
+
+    def path(self, path: str) -> str:
+        return f"{self.chroot}{path}"
+
+    def get(self, path: str) -> tuple[bytes, Any]:
+        data, stat = self.raw.get(self.path(path))
+        return data, stat
+
+    def exists(self, path: str) -> bool:
+        return self.raw.exists(self.path(path)) is not None
+
+
+@pytest.fixture
+def zk(zookeeper_server: ZooKeeperServer) -> Iterator[ZkChroot]:
+    raw = KazooClient(hosts=zookeeper_server.connect, timeout=10.0)
+    raw.start(timeout=10.0)
+    try:
+        yield ZkChroot(zookeeper_server, f"/t-{uuid.uuid4().hex[:12]}", raw)
+    finally:
+        raw.stop()
+        raw.close()
