@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 
-from common import append_line, consume, crash, parse_args
-from confluent_kafka import Consumer, Message, TopicPartition
+from common import append_line, consume, crash, next_offset, parse_args, text
+from confluent_kafka import Consumer, Message
 
 args = parse_args(__doc__ or "")
 state_path = args.out + ".state"
@@ -23,18 +23,18 @@ def handle(msg: Message) -> None:
     if os.path.exists(state_path):
         with open(state_path) as f:
             state = json.load(f)
-    state[msg.key().decode()] = msg.value().decode()
+    state[text(msg.key())] = text(msg.value())
     with open(state_path + ".tmp", "w") as f:
         json.dump(state, f)
     os.replace(state_path + ".tmp", state_path)
-    append_line(args.out, msg.value().decode())  # the processing log shows redeliveries
+    append_line(args.out, text(msg.value()))  # the processing log shows redeliveries
 
 
 def on_message(c: Consumer, msg: Message) -> None:
     handle(msg)
-    if args.crash_at is not None and int(msg.value()) == args.crash_at:
+    if args.crash_at is not None and int(text(msg.value())) == args.crash_at:
         crash()  # processed, never committed: redelivered
-    c.commit(offsets=[TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)], asynchronous=False)
+    c.commit(offsets=[next_offset(msg)], asynchronous=False)
 
 
 consume(args, on_message)

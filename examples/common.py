@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Consumer, Message, TopicPartition
 
 
 def parse_args(description: str) -> argparse.Namespace:
@@ -51,10 +51,24 @@ def consume(args: argparse.Namespace, on_message: Callable[[Consumer, Message], 
                 raise SystemExit(f"consumer error: {msg.error()}")
             on_message(c, msg)
             last = time.monotonic()
-            if args.stop_after is not None and int(msg.value()) == args.stop_after:
+            if args.stop_after is not None and int(text(msg.value())) == args.stop_after:
                 break
     finally:
         c.close()
+
+
+def text(data: bytes | None) -> str:
+    """A record's key or value as text (produce_numbers.py gives every record both)."""
+    assert data is not None
+    return data.decode()
+
+
+def next_offset(msg: Message) -> TopicPartition:
+    """What to commit once msg is done with: the offset after it, in its partition."""
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    # Set on every record poll() returns; only error events (handled in consume) lack them.
+    assert topic is not None and partition is not None and offset is not None
+    return TopicPartition(topic, partition, offset + 1)
 
 
 def append_line(path: str, line: str) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import datetime
 import importlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, TypeVar
@@ -133,7 +133,7 @@ def leave_request(version: int, group_id: str, *member_ids: str) -> Any:
     return m.LeaveGroupRequest(group_id=group_id, members=tuple(m.MemberIdentity(member_id=x) for x in member_ids))
 
 
-def commit_request(version: int, group_id: str, offsets: dict[TopicPartition, tuple[int, str | None]], *,
+def commit_request(version: int, group_id: str, offsets: Mapping[TopicPartition, tuple[int, str | None]], *,
                    generation: int = -1, member_id: str = "", leader_epoch: int = -1,
                    retention_ms: int = -1) -> Any:
     """OffsetCommit v2-v9; generation -1 and no member id: a consumer without group management."""

@@ -450,13 +450,14 @@ def raw_fetch(bootstrap: str, topic: str, partition: int, offset: int = 0, max_b
     import datetime
 
     from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
+    from kio.schema.types import TopicName
     from kio.static.primitive import i32, i32Timedelta, i64
 
     from snakafka.protocol.batch import LOG_OVERHEAD
     from snakafka.protocol.records import decode_batch
 
     request = FetchRequest(max_wait=i32Timedelta.parse(datetime.timedelta(milliseconds=max_wait_ms)), min_bytes=i32(1),
-                           max_bytes=i32(max_bytes), topics=(FetchTopic(topic=topic, partitions=(FetchPartition(
+                           max_bytes=i32(max_bytes), topics=(FetchTopic(topic=TopicName(topic), partitions=(FetchPartition(
                                partition=i32(partition), fetch_offset=i64(offset), partition_max_bytes=i32(max_bytes)),)),),
                            forgotten_topics_data=())
     with RawConnection(bootstrap) as conn:

@@ -258,7 +258,8 @@ def test_large_record_near_one_megabyte(broker: BrokerProcess, topic_name: str) 
         acked = await produce(broker.bootstrap, topic_name, sends, max_request_size=1_048_576 + 1024)
         assert [a.offset for a in acked] == [0, 1, 2]
         consumed = await consume(broker.bootstrap, topic_name, [0])
-        assert len(consumed[1].value) == LARGE_VALUE_SIZE
+        large = consumed[1].value
+        assert large is not None and len(large) == LARGE_VALUE_SIZE
         check_log(sends, acked, consumed)
     run(main)
 
@@ -319,7 +320,9 @@ def test_offsets_for_times(broker: BrokerProcess, topic_name: str) -> None:
             assert await consumer.beginning_offsets([tp0, tp1]) == {tp0: 0, tp1: 0}
             assert await consumer.end_offsets([tp0, tp1]) == {tp0: 0, tp1: 10}
             consumer.assign([tp1])
-            consumer.seek(tp1, (await lookup(BASE_TS + 7200))[0])
+            found = await lookup(BASE_TS + 7200)
+            assert found is not None
+            consumer.seek(tp1, found[0])
             msg = await asyncio.wait_for(consumer.getone(), 10)
             assert (msg.offset, msg.value, msg.timestamp) == (8, b"ts-8", BASE_TS + 8000)
         finally:
@@ -338,7 +341,7 @@ def test_out_of_range_position_resets_to_earliest(broker: BrokerProcess, topic_n
         try:
             consumer.assign([tp])
             consumer.seek(tp, 1000)  # past the end: OFFSET_OUT_OF_RANGE, then the reset
-            got = []
+            got: list[Any] = []
             while len(got) < 4:
                 batches = await asyncio.wait_for(consumer.getmany(tp, timeout_ms=200), 15)
                 got += batches.get(tp, [])

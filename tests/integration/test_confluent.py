@@ -238,7 +238,8 @@ def test_large_record_near_one_megabyte(broker: BrokerProcess, topic_name: str) 
     acked = confluent_produce(broker.bootstrap, topic_name, sends, conf=conf)
     assert [a.offset for a in acked] == [0, 1, 2]
     consumed = confluent_consume(broker.bootstrap, topic_name, [0, 1], conf={"fetch.message.max.bytes": 1048576})
-    assert len(consumed[1].value) == LARGE_VALUE_SIZE
+    large = consumed[1].value
+    assert large is not None and len(large) == LARGE_VALUE_SIZE
     check_log(sends, acked, consumed)
 
 

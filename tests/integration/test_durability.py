@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +192,8 @@ def run_load_and_kill(broker: BrokerProcess, topic: str, partitions: int, acks: 
     return load.acked
 
 
-def verify_acked(broker: BrokerProcess, topic: str, partitions: int, acked: list[tuple[int, int, bytes]]) -> dict[int, int]:
+def verify_acked(broker: BrokerProcess, topic: str, partitions: int,
+                 acked: Sequence[tuple[int, int, bytes | None]]) -> dict[int, int]:
     """Every acked record at its offset; offsets contiguous from 0; time lookups agree
     with the records (the time indexes were rebuilt right); returns the end offsets."""
     consumed = confluent_consume(broker.bootstrap, topic, range(partitions), timeout=60)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from snakafka.testing.process import BrokerProcess
 
@@ -32,13 +33,29 @@ def member(bootstrap: str, group: str, **conf: Any) -> Consumer:
     })
 
 
+def position(m: Message) -> tuple[int, int]:
+    """(partition, offset) of a consumed record: both are set unless it is an error event."""
+    partition, offset = m.partition(), m.offset()
+    assert partition is not None and offset is not None
+    return partition, offset
+
+
 def pump(consumers: list[Consumer], seconds: float, sink: list[tuple[int, int, int]] | None = None) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         for i, c in enumerate(consumers):
             m = c.poll(0.05)
             if m is not None and not m.error() and sink is not None:
-                sink.append((i, m.partition(), m.offset()))
+                sink.append((i, *position(m)))
+
+
+def pumping(consumers: list[Consumer], condition: Callable[[], object],
+            sink: list[tuple[int, int, int]] | None = None) -> Callable[[], object]:
+    """A wait_until predicate: pump the consumers for 0.2 s, then check `condition`."""
+    def predicate() -> object:
+        pump(consumers, 0.2, sink)
+        return condition()
+    return predicate
 
 
 def assignments(consumers: list[Consumer]) -> list[set[int]]:
@@ -107,9 +124,9 @@ def test_commit_and_resume_in_the_same_group(broker: BrokerProcess, topic_name: 
     while len(seen) < 20 and time.monotonic() < deadline:
         m = c.poll(0.2)
         if m is not None and not m.error():
-            seen.append((m.partition(), m.offset()))
+            seen.append(position(m))
     assert len(seen) == 20
-    committed = {}
+    committed: dict[int, int] = {}
     for p, o in seen:
         committed[p] = max(committed.get(p, -1), o + 1)
     c.commit(offsets=[TopicPartition(topic_name, p, o) for p, o in committed.items()], asynchronous=False)
@@ -121,7 +138,7 @@ def test_commit_and_resume_in_the_same_group(broker: BrokerProcess, topic_name: 
     while len(rest) < 20 and time.monotonic() < deadline:
         m = again.poll(0.2)
         if m is not None and not m.error():
-            rest.append((m.partition(), m.offset()))
+            rest.append(position(m))
     again.close()
     assert sorted(seen + rest) == sorted((p, o) for p in range(2) for o in range(20)), "no loss, no duplicate"
     for p, o in rest:
@@ -175,12 +192,12 @@ def test_killed_member_is_replaced_after_the_session_timeout(broker: BrokerProce
     try:
         survivor.subscribe([topic_name])
         assert child.stdout is not None
-        wait_until(lambda: (pump([survivor], 0.2), assignments([survivor])[0] and len(assignments([survivor])[0]) == 1)[1],
+        wait_until(pumping([survivor], lambda: assignments([survivor])[0] and len(assignments([survivor])[0]) == 1),
                    30, message="both members assigned")
         child.kill()  # SIGKILL: no LeaveGroup
         child.wait(10)
         killed_at = time.monotonic()
-        wait_until(lambda: (pump([survivor], 0.2), assignments([survivor])[0] == {0, 1})[1], 40,
+        wait_until(pumping([survivor], lambda: assignments([survivor])[0] == {0, 1}), 40,
                    message="survivor takes over")
         waited = time.monotonic() - killed_at
         assert waited >= SESSION_MS / 1000 * 0.8, f"reassigned after {waited:.1f}s, before the session timeout"
@@ -243,7 +260,7 @@ def test_restarted_static_member_gets_its_partitions_back_without_a_rebalance(br
     again = static("a")
     try:
         again.subscribe([topic_name])
-        wait_until(lambda: (pump([again, other], 0.2), assignments([again])[0] == before[0])[1], 8,
+        wait_until(pumping([again, other], lambda: assignments([again])[0] == before[0]), 8,
                    message="the restarted static member gets its partitions back within the session timeout")
         pump([again, other], 2.0)  # long enough for any rebalance to reach the other member
         assert assignments([again, other]) == before
@@ -273,7 +290,7 @@ def test_a_live_group_rides_out_a_broker_restart(tmp_path: Path) -> None:
         before = settle(members, {0, 1}, [1, 1])
         produce(b.bootstrap, topic, 10, 2)
         got: list[tuple[int, int, int]] = []
-        wait_until(lambda: (pump(members, 0.2, got), len(got) == 10)[1], 30, message="the first ten records")
+        wait_until(pumping(members, lambda: len(got) == 10, got), 30, message="the first ten records")
         for m in members:
             m.commit(asynchronous=False)
         seen = list(events)
@@ -282,7 +299,7 @@ def test_a_live_group_rides_out_a_broker_restart(tmp_path: Path) -> None:
         pump(members, 1.0)  # the members notice the coordinator is gone
         b.start()
         produce(b.bootstrap, topic, 10, 2)
-        wait_until(lambda: (pump(members, 0.2, got), len(got) == 20)[1], 30, message="ten more after the restart")
+        wait_until(pumping(members, lambda: len(got) == 20, got), 30, message="ten more after the restart")
         for m in members:
             m.commit(asynchronous=False)
         pump(members, 1.0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition as AioTP
@@ -105,7 +106,7 @@ def test_aiokafka_group(broker: BrokerProcess, topic_name: str) -> None:
                                  enable_auto_commit=False, session_timeout_ms=SESSION_MS)
         await again.start()
         try:
-            records = []
+            records: list[Any] = []
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not any(r.partition == 1 for r in records):
                 batch = await again.getmany(timeout_ms=200)

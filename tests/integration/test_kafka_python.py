@@ -216,7 +216,8 @@ def test_large_record_near_one_megabyte(broker: BrokerProcess, topic_name: str) 
     acked = produce(broker.bootstrap, topic_name, sends, max_request_size=1_048_576 + 1024, linger_ms=0)
     assert [a.offset for a in acked] == [0, 1, 2]
     consumed = consume(broker.bootstrap, topic_name, [0])
-    assert len(consumed[1].value) == LARGE_VALUE_SIZE
+    large = consumed[1].value
+    assert large is not None and len(large) == LARGE_VALUE_SIZE
     check_log(sends, acked, consumed)
 
 
@@ -267,10 +268,16 @@ def test_offsets_for_times_and_end_offsets(broker: BrokerProcess, topic_name: st
         assert c.end_offsets([tp0, tp1], timeout_ms=TIMEOUT_MS) == {tp0: 10, tp1: 0}
         # seek to a looked-up offset and read from there
         c.assign([tp0])
-        c.seek(tp0, lookup(BASE_TS + 6500)[0])
+        found = lookup(BASE_TS + 6500)
+        assert found is not None
+        c.seek(tp0, found[0])
         got: list[Any] = []
-        wait_until(lambda: got.extend(r for rs in c.poll(timeout_ms=200).values() for r in rs) or len(got) >= 3, 10,
-                   message="records after seek")
+
+        def three_polled() -> bool:
+            got.extend(r for rs in c.poll(timeout_ms=200).values() for r in rs)
+            return len(got) >= 3
+
+        wait_until(three_polled, 10, message="records after seek")
         assert [(r.offset, r.value, r.timestamp) for r in got] == [(7, b"ts-7", BASE_TS + 7000), (8, b"ts-8", BASE_TS + 8000),
                                                                     (9, b"ts-9", BASE_TS + 9000)]
     finally:
@@ -286,8 +293,12 @@ def test_out_of_range_position_resets_to_earliest(broker: BrokerProcess, topic_n
         c.assign([tp])
         c.seek(tp, 1000)  # past the end: the broker answers OFFSET_OUT_OF_RANGE, the client resets
         got: list[Any] = []
-        wait_until(lambda: got.extend(r for rs in c.poll(timeout_ms=200).values() for r in rs) or len(got) >= 4, 15,
-                   message="records after the reset")
+
+        def four_polled() -> bool:
+            got.extend(r for rs in c.poll(timeout_ms=200).values() for r in rs)
+            return len(got) >= 4
+
+        wait_until(four_polled, 15, message="records after the reset")
         assert [(r.offset, r.value) for r in got] == [(i, b"r%d" % i) for i in range(4)]
     finally:
         c.close()

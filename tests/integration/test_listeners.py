@@ -47,7 +47,9 @@ def test_two_listeners_each_advertise_their_own_endpoint(tmp_path: Path, topic_n
             def read() -> bool:
                 msg = consumer.poll(0.2)
                 if msg is not None and msg.error() is None:
-                    got.append(msg.value())
+                    value = msg.value()
+                    assert value is not None
+                    got.append(value)
                 return len(got) == 10
 
             wait_until(read, 30, message="all ten records through the PLAINTEXT listener")

@@ -25,7 +25,8 @@ from kio.schema.produce.v9.request import (
     ProduceRequest,
     TopicProduceData,
 )
-from kio.static.primitive import i16, i32, i32Timedelta
+from kio.schema.types import TopicName
+from kio.static.primitive import Records, i16, i32, i32Timedelta
 
 from integration.helpers import (
     BASE_TS,
@@ -54,8 +55,9 @@ def produce_request(topic: str, partitions: dict[int, bytes | None], acks: int =
         transactional_id=None,
         acks=i16(acks),
         timeout=i32Timedelta.parse(datetime.timedelta(seconds=5)),
-        topic_data=(TopicProduceData(name=topic, partition_data=tuple(
-            PartitionProduceData(index=i32(p), records=records) for p, records in partitions.items())),),
+        topic_data=(TopicProduceData(name=TopicName(topic), partition_data=tuple(
+            PartitionProduceData(index=i32(p), records=None if records is None else Records(records))
+            for p, records in partitions.items())),),
     )
 
 

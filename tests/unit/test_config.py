@@ -355,7 +355,7 @@ def test_every_topic_synonym_is_a_broker_key() -> None:
 def test_validate_topic_configs() -> None:
     validate_topic_configs({"retention.ms": "-1", "cleanup.policy": "compact,delete", "max.message.bytes": "10"})
     validate_topic_configs({})
-    cases = [
+    cases: list[tuple[dict[str, str | None], str, str]] = [
         ({"retention.ms": "soon"}, "retention.ms", "Invalid value soon for configuration retention.ms: Not a number of type LONG"),
         ({"retention.ms": "-2"}, "retention.ms", "Invalid value -2 for configuration retention.ms: Value must be at least -1"),
         ({"cleanup.policy": "shred"}, "cleanup.policy", "String must be one of: compact, delete"),

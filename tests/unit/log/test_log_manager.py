@@ -42,15 +42,15 @@ def test_clean_shutdown_skips_recovery_and_unclean_does_not(tmp_path: Path, cloc
 
     lm = manager([tmp_path], clock)  # clean: no scan, the bad CRC goes unnoticed
     assert not (tmp_path / ".kafka_cleanshutdown").exists()
-    log = lm.get_log("orders", 0)
-    assert log is not None and log.log_end_offset == 10
+    loaded = lm.get_log("orders", 0)
+    assert loaded is not None and loaded.log_end_offset == 10
     for logs in lm.all_logs():
         logs.close()  # a crash: no shutdown, no marker
 
     lm = manager([tmp_path], clock)  # unclean: the last segment is scanned and cut
-    log = lm.get_log("orders", 0)
-    assert log is not None and log.log_end_offset == 8
-    assert log.append(make_batch(1)).first_offset == 8
+    recovered = lm.get_log("orders", 0)
+    assert recovered is not None and recovered.log_end_offset == 8
+    assert recovered.append(make_batch(1)).first_offset == 8
 
 
 def test_checkpoints_carry_log_start_offsets(tmp_path: Path, clock: ManualClock) -> None:

@@ -13,6 +13,7 @@ from kio.schema.offset_commit.v4.request import (
     OffsetCommitRequestPartition,
     OffsetCommitRequestTopic,
 )
+from kio.schema.types import GroupId, TopicName
 from kio.static.primitive import i32, i64, i64Timedelta
 
 from snakafka.protocol import codec
@@ -23,9 +24,9 @@ LIMIT_MS = (2**63 - 1) // 1000
 def _commit_frame(retention_ms: int) -> bytes:
     """An OffsetCommit v4 frame whose retention_time is any int64, as a Java client may send."""
     request = OffsetCommitRequest(
-        group_id="g", generation_id_or_member_epoch=i32(3), member_id="m",
+        group_id=GroupId("g"), generation_id_or_member_epoch=i32(3), member_id="m",
         retention_time=i64Timedelta.parse(datetime.timedelta(milliseconds=-1)),
-        topics=(OffsetCommitRequestTopic(name="t", partitions=(OffsetCommitRequestPartition(
+        topics=(OffsetCommitRequestTopic(name=TopicName("t"), partitions=(OffsetCommitRequestPartition(
             partition_index=i32(0), committed_offset=i64(42), committed_metadata=None),)),),
     )
     frame = bytearray(codec.encode_request(7, request, client_id="c"))

@@ -13,6 +13,7 @@ from kio.static.primitive import i32, i64
 from snakafka.protocol import codec
 from snakafka.protocol.fetch_response import (
     PartitionPayload,
+    Sized,
     TopicPayload,
     encode_fetch_response,
 )
@@ -48,8 +49,15 @@ def kio_bytes(version: int, correlation_id: int, topics: list[TopicPayload]) -> 
     return codec.encode_response(1, version, correlation_id, response)
 
 
-def join(parts: list[object]) -> bytes:
-    return b"".join(p if isinstance(p, bytes) else p.data for p in parts)  # type: ignore[attr-defined]
+def join(parts: list[bytes | Sized]) -> bytes:
+    return b"".join(part_bytes(p) for p in parts)
+
+
+def part_bytes(part: bytes | Sized) -> bytes:
+    if isinstance(part, bytes):
+        return part
+    assert isinstance(part, Slice)  # the only records given as something other than bytes
+    return part.data
 
 
 partitions = st.builds(

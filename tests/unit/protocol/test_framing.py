@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snakafka.protocol.framing import FrameDecoder, FrameError, FrameTooLarge, frame
+from snakafka.protocol.framing import (
+    Frame,
+    FrameDecoder,
+    FrameError,
+    FrameTooLarge,
+    frame,
+)
 
 
 @given(st.lists(st.binary(max_size=300), max_size=20), st.data())
@@ -14,7 +20,7 @@ def test_frames_survive_any_chunking(payloads: list[bytes], data: st.DataObject)
     stream = b"".join(frame(p) for p in payloads)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
     decoder = FrameDecoder(max_size=1000)
-    out: list[bytes] = []
+    out: list[Frame] = []
     prev = 0
     for cut in cuts + [len(stream)]:
         out += decoder.feed(stream[prev:cut])

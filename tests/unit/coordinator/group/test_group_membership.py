@@ -25,11 +25,13 @@ from snakafka.coordinator.offsets_schema import (
 
 
 def group_records(env) -> list[GroupMetadataValue | None]:
-    out = []
+    out: list[GroupMetadataValue | None] = []
     for key, value in env.log.all_records():
         k = decode_key(key)
         if isinstance(k, GroupMetadataKey):
-            out.append(decode_value(k, value))
+            decoded = decode_value(k, value)  # None for a tombstone
+            assert decoded is None or isinstance(decoded, GroupMetadataValue)
+            out.append(decoded)
     return out
 
 
@@ -201,6 +203,7 @@ def test_static_member_rejoins_without_rebalance() -> None:
         assert env.coord.describe_group("g").state == "Stable"
         record = group_records(env)[-1]
         assert len(group_records(env)) == records_before + 1
+        assert record is not None
         assert [m.member_id for m in record.members] == [ids[0], new_id]
         synced = await env.sync("g", gen, new_id, instance="inst-1")
         assert (synced.error_code, synced.assignment) == (E.none, b"a1")
