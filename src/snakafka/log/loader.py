@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
 
 from snakafka.log.checkpoint import TMP_SUFFIX
 from snakafka.log.files import (
@@ -27,26 +28,37 @@ from snakafka.log.files import (
     parse_segment_file,
 )
 from snakafka.log.leader_epoch import LeaderEpochCache
+from snakafka.log.log_config import LogConfig
 from snakafka.log.segment import LogSegment
-
-if TYPE_CHECKING:
-    from snakafka.log.partition_log import PartitionLog
 
 log = logging.getLogger(__name__)
 
 
-def load_log(plog: PartitionLog, *, recovery_point: int, log_start_offset: int, needs_recovery: bool) -> None:
-    """Fill `plog` (fresh, no segments) from its directory."""
-    directory = plog.directory
+@dataclass(slots=True)
+class LoadedLog:
+    """What a partition log starts from: its segments (never empty) and offsets, all
+    recovered; the recovery point is the log end offset."""
+
+    segments: list[LogSegment]
+    log_start_offset: int
+    leader_epoch_cache: LeaderEpochCache
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.segments[-1].next_offset
+
+
+def load_log(directory: Path, name: str, config: LogConfig, *, recovery_point: int, log_start_offset: int,
+             needs_recovery: bool) -> LoadedLog:
+    """Open the log in `directory` (made if missing), recovering it if `needs_recovery`."""
     directory.mkdir(parents=True, exist_ok=True)
-    config, name = plog.config, plog.name
-    plog.leader_epoch_cache = LeaderEpochCache.load(directory / LEADER_EPOCH_CHECKPOINT, name)
+    epochs = LeaderEpochCache.load(directory / LEADER_EPOCH_CHECKPOINT, name)
 
     def open_segment(base: int, state: str = "") -> LogSegment:
         return LogSegment(directory, base, index_interval_bytes=config.index_interval_bytes,
                           max_index_bytes=config.segment_index_bytes, state=state)
 
-    logs, swaps = _clean_directory(plog)
+    logs, swaps = _clean_directory(directory, name)
     for base in swaps:
         swap = open_segment(base, SWAP_SUFFIX)
         swap.recover(allow_gaps=True)
@@ -84,39 +96,37 @@ def load_log(plog: PartitionLog, *, recovery_point: int, log_start_offset: int, 
         segments.append(LogSegment.create(directory, max(log_start_offset, 0),
                                           index_interval_bytes=config.index_interval_bytes,
                                           max_index_bytes=config.segment_index_bytes))
-    plog._set_segments(segments)
-    end = plog.log_end_offset
-    plog.log_start_offset = min(max(log_start_offset, segments[0].base_offset), end)
-    cache = plog.leader_epoch_cache
-    cache.truncate_from_end(end)
-    cache.truncate_from_start(plog.log_start_offset)
-    plog.recovery_point = end
+    end = segments[-1].next_offset
+    start = min(max(log_start_offset, segments[0].base_offset), end)
+    epochs.truncate_from_end(end)
+    epochs.truncate_from_start(start)
     for segment in recovered:
         if not segment.closed:
             segment.flush()  # what recovery kept must be durable before the recovery point says so
     if recovered:
         log.info("%s: recovered %d segment(s); log end offset %d", name, len(recovered), end)
+    return LoadedLog(segments, start, epochs)
 
 
-def _clean_directory(plog: PartitionLog) -> tuple[list[int], list[int]]:
+def _clean_directory(directory: Path, name: str) -> tuple[list[int], list[int]]:
     """Remove leftovers; return the base offsets of live `.log` files and of `.swap` logs."""
     logs: list[int] = []
     swaps: list[int] = []
     indexes: dict[int, list[str]] = {}
-    for entry in os.scandir(plog.directory):
+    for entry in os.scandir(directory):
         if entry.name.endswith(TMP_SUFFIX):
-            _unlink(plog, entry.path)
+            _unlink(name, entry.path)
             continue
         parsed = parse_segment_file(entry.name)
         if parsed is None:
             continue
         if parsed.state in (DELETED_SUFFIX, CLEANED_SUFFIX):
-            _unlink(plog, entry.path)
+            _unlink(name, entry.path)
         elif parsed.state == SWAP_SUFFIX:
             if parsed.kind == LOG_SUFFIX:
                 swaps.append(parsed.base_offset)
             else:
-                _unlink(plog, entry.path)  # swap indexes are rebuilt by recovery
+                _unlink(name, entry.path)  # swap indexes are rebuilt by recovery
         elif parsed.kind == LOG_SUFFIX:
             logs.append(parsed.base_offset)
         else:
@@ -124,12 +134,12 @@ def _clean_directory(plog: PartitionLog) -> tuple[list[int], list[int]]:
     for base, paths in indexes.items():
         if base not in logs:
             for path in paths:
-                _unlink(plog, path)  # an orphan index: its log was deleted
+                _unlink(name, path)  # an orphan index: its log was deleted
     return logs, swaps
 
 
-def _unlink(plog: PartitionLog, path: str) -> None:
-    log.debug("%s: removing leftover %s", plog.name, path)
+def _unlink(name: str, path: str) -> None:
+    log.debug("%s: removing leftover %s", name, path)
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -137,7 +137,12 @@ class PartitionLog:
         are validated batch by batch and truncated at the first torn or corrupt batch;
         later segments are dropped. See snakafka.log.loader."""
         self = cls(directory, topic, partition, config, clock)
-        load_log(self, recovery_point=recovery_point, log_start_offset=log_start_offset, needs_recovery=needs_recovery)
+        loaded = load_log(directory, self.name, config, recovery_point=recovery_point,
+                          log_start_offset=log_start_offset, needs_recovery=needs_recovery)
+        self._set_segments(loaded.segments)
+        self.log_start_offset = loaded.log_start_offset
+        self.leader_epoch_cache = loaded.leader_epoch_cache
+        self.recovery_point = loaded.log_end_offset
         return self
 
     # -- state ----------------------------------------------------------------------

@@ -12,15 +12,13 @@ import datetime
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kio.index import load_payload_module
 from kio.static.constants import EntityType
 
 from snakafka.protocol.codec import RequestHeader
-
-if TYPE_CHECKING:
-    from snakafka.server.broker import Broker
+from snakafka.server.services import BrokerServices
 
 ZERO = datetime.timedelta(0)
 
@@ -28,7 +26,7 @@ ZERO = datetime.timedelta(0)
 @dataclass(slots=True)
 class RequestContext:
     header: RequestHeader
-    broker: Broker
+    broker: BrokerServices
     client_host: str
     connection_id: str
     listener: str  # the listener the request came in on: answers name brokers by its endpoints

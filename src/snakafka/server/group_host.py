@@ -9,7 +9,6 @@ answers which broker coordinates a group.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from snakafka.cluster.controller import NewTopic
 from snakafka.cluster.model import BrokerInfo
@@ -18,9 +17,7 @@ from snakafka.coordinator.group.coordinator import GroupCoordinator
 from snakafka.coordinator.internal_topic_log import InternalTopicLog
 from snakafka.coordinator.offsets_schema import partition_for_group
 from snakafka.protocol.errors import ErrorCode, KafkaError
-
-if TYPE_CHECKING:
-    from snakafka.server.broker import Broker
+from snakafka.server.services import BrokerServices
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +25,7 @@ OFFSETS_TOPIC = "__consumer_offsets"
 
 
 class GroupHost:
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: BrokerServices) -> None:
         self.broker = broker
         config = broker.config
         self.config = GroupConfig(

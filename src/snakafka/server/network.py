@@ -12,7 +12,6 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from snakafka.protocol import codec
 from snakafka.protocol.framing import Frame, FrameDecoder, FrameError
@@ -20,9 +19,7 @@ from snakafka.server.context import RequestContext
 from snakafka.server.dispatch import CloseConnection, Dispatcher
 from snakafka.server.handlers.api_versions import unsupported_version_response
 from snakafka.server.response import Response
-
-if TYPE_CHECKING:
-    from snakafka.server.broker import Broker
+from snakafka.server.services import BrokerServices
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +28,7 @@ _ids = itertools.count(1)
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, broker: Broker, dispatcher: Dispatcher, listener: str, max_request_size: int,
+    def __init__(self, broker: BrokerServices, dispatcher: Dispatcher, listener: str, max_request_size: int,
                  on_close: Callable[[Connection], None]) -> None:
         self.broker = broker
         self.dispatcher = dispatcher
@@ -153,7 +150,7 @@ class Connection(asyncio.Protocol):
 class SocketServer:
     """Accepts the connections of one listener."""
 
-    def __init__(self, broker: Broker, dispatcher: Dispatcher, listener: str, host: str, port: int,
+    def __init__(self, broker: BrokerServices, dispatcher: Dispatcher, listener: str, host: str, port: int,
                  max_request_size: int) -> None:
         self.broker = broker
         self.dispatcher = dispatcher

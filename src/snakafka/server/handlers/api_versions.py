@@ -7,7 +7,7 @@ the broker listing Produce v2 and would otherwise silently stop compressing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kio.schema.api_versions.v0.response import ApiVersion as ApiVersionV0
 from kio.schema.api_versions.v0.response import (
@@ -18,15 +18,12 @@ from kio.static.primitive import i16
 
 from snakafka.protocol import codec
 from snakafka.server.context import ZERO, RequestContext, build
-
-if TYPE_CHECKING:
-    from snakafka.server.dispatch import Api, Dispatcher
-
+from snakafka.server.services import ApiRange, ApiTable
 
 PRODUCE_KEY = 0
 
 
-def advertised_min_version(api: Api) -> int:
+def advertised_min_version(api: ApiRange) -> int:
     return 0 if api.key == PRODUCE_KEY else int(api.min_version)
 
 
@@ -49,7 +46,7 @@ async def handle_api_versions(ctx: RequestContext, request: Any) -> Any:
     )
 
 
-def unsupported_version_response(correlation_id: int, dispatcher: Dispatcher) -> bytes:
+def unsupported_version_response(correlation_id: int, dispatcher: ApiTable) -> bytes:
     """Kafka's fallback: a v0 response with UNSUPPORTED_VERSION and our ranges."""
     keys = tuple(
         ApiVersionV0(api_key=i16(api.key), min_version=i16(advertised_min_version(api)), max_version=i16(api.max_version))
