@@ -65,13 +65,7 @@ def serve(config_file: Path | None, overrides: tuple[str, ...], log_level: str) 
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     try:
         config = BrokerConfig.load(config_file, _parse_overrides(overrides))
-        if config.zookeeper_connect:
-            raise ConfigError(
-                "Invalid value for configuration zookeeper.connect: cluster mode (ZooKeeper) is not implemented yet; "
-                "unset it to run a single broker"
-            )
-        if config.broker_id < 0:
-            raise ConfigError("Invalid value -1 for configuration broker.id: broker id generation needs cluster mode")
+        config.require_single_broker()
     except ConfigError as exc:
         click.echo(f"snakafka: {exc}", err=True)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
@@ -91,8 +85,8 @@ async def _serve(config: BrokerConfig) -> int:
     try:
         await broker.start()
     except OSError as exc:  # e.g. the port is taken: one line, as for a config error
-        # No stop(): the broker is half-built; the process exits, and without the
-        # clean-shutdown marker the next start simply runs log recovery.
+        # start() released what it had opened; without the clean-shutdown marker the
+        # next start runs log recovery.
         click.echo(f"snakafka: cannot start the broker: {exc}", err=True)
         return START_ERROR_EXIT
     stop_requested = asyncio.Event()

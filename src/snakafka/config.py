@@ -300,6 +300,17 @@ class BrokerConfig:
         """A key's parsed value as DescribeConfigs text (passwords included: callers hide them)."""
         return BROKER_CONFIGS[name].to_text(self.get(name))
 
+    def require_single_broker(self) -> None:
+        """Refuse, with Kafka's kind of message, the settings that need cluster mode,
+        which snakafka does not run yet: a broker would otherwise start as something else."""
+        if self.zookeeper_connect:
+            raise ConfigError(
+                "Invalid value for configuration zookeeper.connect: cluster mode (ZooKeeper) is not implemented yet; "
+                "unset it to run a single broker"
+            )
+        if self.broker_id < 0:
+            raise ConfigError("Invalid value -1 for configuration broker.id: broker id generation needs cluster mode")
+
     def log_all(self) -> None:
         """Log every key's value at start-up, as Kafka's "KafkaConfig values:" block does."""
         lines = [f"\t{name} = {'[hidden]' if d.is_sensitive and self.get(name) is not None else d.to_text(self.get(name))}"

@@ -66,6 +66,17 @@ class Broker:
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Load the logs, serve every listener, register, start the background work. A
+        failed start (a taken port, the log dir of another broker) raises after releasing
+        what it opened, so a process that goes on (an embedded broker) keeps no sockets or
+        open files."""
+        try:
+            await self._start()
+        except BaseException:
+            await self._release_failed_start()
+            raise
+
+    async def _start(self) -> None:
         config = self.config
         for d in config.log_dirs:
             Path(d).mkdir(parents=True, exist_ok=True)
@@ -111,6 +122,23 @@ class Broker:
             )
         log.info("broker %d started (cluster %s) on %s", config.broker_id, self.store.cluster_id,
                  ", ".join(f"{s.listener} port {s.port}" for s in self.servers))
+
+    async def _release_failed_start(self) -> None:
+        """Close what start() had opened before it failed. The logs are closed without the
+        clean-shutdown marker: the next start runs recovery, as after a crash."""
+        try:
+            for task in self._tasks:
+                task.cancel()
+            for server in self.servers:
+                await server.stop()
+            opened = vars(self)  # start() sets these one after another
+            if "log_manager" in opened:
+                for partition_log in self.log_manager.logs.values():
+                    partition_log.close()
+            if "store" in opened:
+                await self.store.close()
+        except Exception:
+            log.exception("broker %d: releasing a failed start", self.config.broker_id)
 
     async def stop(self) -> None:
         if self._stopping:
