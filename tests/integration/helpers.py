@@ -8,6 +8,7 @@
   in order, with keys, values, headers and timestamps as sent.
 - confluent-kafka helpers used by several files (kcat creates its topics through them,
   the robustness and durability tests produce and consume through them).
+- Consumer-group helpers (members, settling) live next door in group_clients.py.
 - `RawConnection`: a plain socket speaking Kafka framing, for hand-built requests.
 - `wait_until()`: polling with a deadline instead of sleeps.
 """
@@ -19,7 +20,7 @@ import socket
 import struct
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -80,6 +81,12 @@ class Rec:
     headers: Headers = ()
     timestamp: int = -1
     timestamp_type: str = CREATE_TIME
+
+
+def timestamp_type_name(code: int) -> str:
+    """A record's timestamp type as kafka-python and aiokafka give it (Kafka's attribute
+    bit: 0 CreateTime, 1 LogAppendTime) in the names `Rec` uses."""
+    return {0: CREATE_TIME, 1: LOG_APPEND_TIME}.get(code, f"type-{code}")
 
 
 def norm_headers(headers: Iterable[tuple[str, Any]] | None) -> Headers:
@@ -216,9 +223,13 @@ def confluent_create_topic(bootstrap: str, name: str, partitions: int = 1, confi
     wait_until(lambda: _confluent_partition_count(admin, name) == partitions, timeout, message=f"{name} in metadata")
 
 
+def confluent_topic_metadata(admin: Any, name: str) -> Any:
+    """The topic's TopicMetadata from a metadata request for it alone (None if not listed)."""
+    return admin.list_topics(topic=name, timeout=5).topics.get(name)
+
+
 def _confluent_partition_count(admin: Any, name: str) -> int:
-    md = admin.list_topics(topic=name, timeout=5)
-    t = md.topics.get(name)
+    t = confluent_topic_metadata(admin, name)
     if t is None or t.error is not None:
         return -1
     return len(t.partitions)
@@ -267,19 +278,22 @@ def confluent_produce(bootstrap: str, topic: str, sends: Sequence[Send], *, conf
         assert rep is not None, f"no delivery report for message {i}"
         err, msg = rep
         assert err is None, f"delivery of message {i} failed: {err}"
-        ts_type, ts = msg.timestamp()
-        out.append(Rec(msg.partition(), msg.offset(), msg.key(), msg.value(), norm_headers(msg.headers()), ts,
-                       _confluent_ts_type(ts_type)))
+        out.append(confluent_rec(msg))
     return out
 
 
-def _confluent_ts_type(ts_type: int) -> str:
+def confluent_rec(msg: Any) -> Rec:
+    """A confluent-kafka Message (consumed, or in a delivery report) as a `Rec`."""
     from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
 
-    return {TIMESTAMP_CREATE_TIME: CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME: LOG_APPEND_TIME}.get(ts_type, f"type-{ts_type}")
+    ts_type, ts = msg.timestamp()
+    type_name = {TIMESTAMP_CREATE_TIME: CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME: LOG_APPEND_TIME}.get(ts_type, f"type-{ts_type}")
+    return Rec(msg.partition(), msg.offset(), msg.key(), msg.value(), norm_headers(msg.headers()), ts, type_name)
 
 
 def confluent_consumer(bootstrap: str, conf: dict[str, Any] | None = None) -> Any:
+    """A consumer for assign() with explicit start offsets and no commits: librdkafka
+    requires a group.id, but the tests that use it never touch the group APIs."""
     from confluent_kafka import Consumer
 
     full = {"bootstrap.servers": bootstrap, "group.id": "snakafka-it-assign", "enable.auto.commit": False,
@@ -303,29 +317,34 @@ def confluent_consume(bootstrap: str, topic: str, partitions: Iterable[int], *, 
                       start: int = 0, conf: dict[str, Any] | None = None) -> list[Rec]:
     """Read every partition from `start` (assign, no group) up to its end, as seen by
     partition-EOF events; returns records in consumption order."""
+    return confluent_consume_topics(bootstrap, {topic: partitions}, timeout=timeout, start=start, conf=conf)[topic]
+
+
+def confluent_consume_topics(bootstrap: str, partitions: Mapping[str, Iterable[int]], *, timeout: float = 20.0,
+                             start: int = 0, conf: dict[str, Any] | None = None) -> dict[str, list[Rec]]:
+    """`confluent_consume` of several topics by one consumer: topic -> its records in
+    consumption order."""
     from confluent_kafka import KafkaError, TopicPartition
 
-    parts = list(partitions)
+    parts = [(topic, p) for topic, ps in partitions.items() for p in ps]
     c = confluent_consumer(bootstrap, conf)
-    out: list[Rec] = []
+    out: dict[str, list[Rec]] = {topic: [] for topic in partitions}
     try:
-        c.assign([TopicPartition(topic, p, start) for p in parts])
-        at_eof: set[int] = set()
+        c.assign([TopicPartition(topic, p, start) for topic, p in parts])
+        at_eof: set[tuple[str, int]] = set()
         deadline = time.monotonic() + timeout
         while at_eof != set(parts):
-            assert time.monotonic() < deadline, f"consume of {topic} timed out; partitions at end: {sorted(at_eof)} of {parts}"
+            assert time.monotonic() < deadline, f"consume of {sorted(out)} timed out; partitions at end: {sorted(at_eof)} of {parts}"
             msg = c.poll(0.2)
             if msg is None:
                 continue
             if msg.error() is not None:
                 if msg.error().code() == KafkaError._PARTITION_EOF:
-                    at_eof.add(msg.partition())
+                    at_eof.add((msg.topic(), msg.partition()))
                     continue
                 raise AssertionError(f"consumer error: {msg.error()}")
-            at_eof.discard(msg.partition())
-            ts_type, ts = msg.timestamp()
-            out.append(Rec(msg.partition(), msg.offset(), msg.key(), msg.value(), norm_headers(msg.headers()), ts,
-                           _confluent_ts_type(ts_type)))
+            at_eof.discard((msg.topic(), msg.partition()))
+            out[msg.topic()].append(confluent_rec(msg))
     finally:
         c.close()
     return out

@@ -33,6 +33,7 @@ from integration.helpers import (
     norm_headers,
     now_ms,
     offsets_for_times_sends,
+    timestamp_type_name,
     workload,
 )
 from snakafka.testing.process import BrokerProcess
@@ -49,10 +50,6 @@ def run(coro_fn: Callable[[], Awaitable[T]], timeout: float = 60) -> T:
     async def bounded() -> T:
         return await asyncio.wait_for(coro_fn(), timeout)
     return asyncio.run(bounded())
-
-
-def _ts_type(code: int) -> str:
-    return {0: CREATE_TIME, 1: LOG_APPEND_TIME}.get(code, f"type-{code}")
 
 
 async def admin_client(bootstrap: str) -> AIOKafkaAdminClient:
@@ -96,7 +93,7 @@ async def produce(bootstrap: str, topic: str, sends: Sequence[Send], **conf: Any
         for s, f in zip(sends, futures, strict=True):
             md = await f
             out.append(Rec(md.partition, md.offset, s.key, s.value, norm_headers(s.headers), md.timestamp,
-                           _ts_type(md.timestamp_type)))
+                           timestamp_type_name(md.timestamp_type)))
         return out
     finally:
         await producer.stop()
@@ -124,7 +121,7 @@ async def consume(bootstrap: str, topic: str, partitions: Iterable[int], timeout
             for records in batches.values():
                 for r in records:
                     out.append(Rec(r.partition, r.offset, r.key, r.value, norm_headers(r.headers), r.timestamp,
-                                   _ts_type(r.timestamp_type)))
+                                   timestamp_type_name(r.timestamp_type)))
         return out
     finally:
         await consumer.stop()
@@ -314,7 +311,7 @@ def test_offsets_for_times(broker: BrokerProcess, topic_name: str) -> None:
             assert await lookup(BASE_TS + 5500) == (6, BASE_TS + 6000)  # first of the second batch
             assert await lookup(BASE_TS + 1) == (1, BASE_TS + 1000)
             assert await lookup(BASE_TS + 8000) == (8, BASE_TS + 8000)
-            assert await lookup(-0) == (0, BASE_TS)
+            assert await lookup(0) == (0, BASE_TS)
             assert await lookup(BASE_TS + 10_000) is None
             assert await lookup(BASE_TS, tp0) is None
             assert await consumer.beginning_offsets([tp0, tp1]) == {tp0: 0, tp1: 0}

@@ -5,75 +5,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from snakafka.testing.process import BrokerProcess
 
+from .group_clients import (
+    SESSION_MS,
+    assignments,
+    member,
+    poll_positions,
+    produce_numbered,
+    pump,
+    pumping,
+    settle,
+)
 from .helpers import confluent_create_topic, wait_until
-
-SESSION_MS = 6000
-
-
-def produce(bootstrap: str, topic: str, count: int, partitions: int) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
-    for i in range(count):
-        p.produce(topic, value=b"%d" % i, partition=i % partitions)
-    assert p.flush(20) == 0
-
-
-def member(bootstrap: str, group: str, **conf: Any) -> Consumer:
-    return Consumer({
-        "bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-        "session.timeout.ms": SESSION_MS, "heartbeat.interval.ms": 500, "enable.auto.commit": False, **conf,
-    })
-
-
-def position(m: Message) -> tuple[int, int]:
-    """(partition, offset) of a consumed record: both are set unless it is an error event."""
-    partition, offset = m.partition(), m.offset()
-    assert partition is not None and offset is not None
-    return partition, offset
-
-
-def pump(consumers: list[Consumer], seconds: float, sink: list[tuple[int, int, int]] | None = None) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        for i, c in enumerate(consumers):
-            m = c.poll(0.05)
-            if m is not None and not m.error() and sink is not None:
-                sink.append((i, *position(m)))
-
-
-def pumping(consumers: list[Consumer], condition: Callable[[], object],
-            sink: list[tuple[int, int, int]] | None = None) -> Callable[[], object]:
-    """A wait_until predicate: pump the consumers for 0.2 s, then check `condition`."""
-    def predicate() -> object:
-        pump(consumers, 0.2, sink)
-        return condition()
-    return predicate
-
-
-def assignments(consumers: list[Consumer]) -> list[set[int]]:
-    return [{tp.partition for tp in c.assignment()} for c in consumers]
-
-
-def settle(consumers: list[Consumer], expect: set[int], sizes: list[int], timeout: float = 30.0) -> list[set[int]]:
-    """Poll until the members' assignments are disjoint, cover `expect`, and have the
-    balanced sizes (sorted) a group of this many joined members gets."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pump(consumers, 0.3)
-        got = assignments(consumers)
-        union = set().union(*got)
-        if union == expect and sum(len(a) for a in got) == len(expect) and sorted(len(a) for a in got) == sizes:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"assignments never settled: {got}")
 
 
 @pytest.mark.parametrize("strategy", ["range", "roundrobin", "cooperative-sticky"])
@@ -115,16 +64,11 @@ def test_fourth_member_idles_and_a_leaving_member_is_replaced(broker: BrokerProc
 
 def test_commit_and_resume_in_the_same_group(broker: BrokerProcess, topic_name: str) -> None:
     confluent_create_topic(broker.bootstrap, topic_name, 2)
-    produce(broker.bootstrap, topic_name, 40, 2)
+    produce_numbered(broker.bootstrap, topic_name, 40, 2)
     group = f"g-{uuid.uuid4().hex[:8]}"
     c = member(broker.bootstrap, group)
     c.subscribe([topic_name])
-    seen: list[tuple[int, int]] = []
-    deadline = time.monotonic() + 20
-    while len(seen) < 20 and time.monotonic() < deadline:
-        m = c.poll(0.2)
-        if m is not None and not m.error():
-            seen.append(position(m))
+    seen = poll_positions(c, 20, timeout=20)
     assert len(seen) == 20
     committed: dict[int, int] = {}
     for p, o in seen:
@@ -133,12 +77,7 @@ def test_commit_and_resume_in_the_same_group(broker: BrokerProcess, topic_name: 
     c.close()
     again = member(broker.bootstrap, group)
     again.subscribe([topic_name])
-    rest: list[tuple[int, int]] = []
-    deadline = time.monotonic() + 20
-    while len(rest) < 20 and time.monotonic() < deadline:
-        m = again.poll(0.2)
-        if m is not None and not m.error():
-            rest.append(position(m))
+    rest = poll_positions(again, 20, timeout=20)
     again.close()
     assert sorted(seen + rest) == sorted((p, o) for p in range(2) for o in range(20)), "no loss, no duplicate"
     for p, o in rest:
@@ -158,7 +97,7 @@ def test_queue_and_broadcast(broker: BrokerProcess, topic_name: str) -> None:
             c.subscribe([topic_name])
         settle(queue, set(range(4)), [2, 2])
         settle(other, set(range(4)), [4])
-        produce(broker.bootstrap, topic_name, 200, 4)
+        produce_numbered(broker.bootstrap, topic_name, 200, 4)
         deadline = time.monotonic() + 30
         while (len(got_queue) < 200 or len(got_other) < 200) and time.monotonic() < deadline:
             pump(queue, 0.1, got_queue)
@@ -214,7 +153,7 @@ def test_committed_offsets_survive_a_broker_restart(tmp_path: Path) -> None:
     try:
         topic = f"restart-{uuid.uuid4().hex[:6]}"
         confluent_create_topic(b.bootstrap, topic, 1)
-        produce(b.bootstrap, topic, 10, 1)
+        produce_numbered(b.bootstrap, topic, 10, 1)
         c = member(b.bootstrap, "g-restart")
         c.subscribe([topic])
         wait_until(lambda: c.assignment() or (c.poll(0.2) and False), 30, message="assigned")
@@ -288,7 +227,7 @@ def test_a_live_group_rides_out_a_broker_restart(tmp_path: Path) -> None:
             m.subscribe([topic], on_assign=lambda c, ps: events.append("assign"),
                         on_revoke=lambda c, ps: events.append("revoke"))
         before = settle(members, {0, 1}, [1, 1])
-        produce(b.bootstrap, topic, 10, 2)
+        produce_numbered(b.bootstrap, topic, 10, 2)
         got: list[tuple[int, int, int]] = []
         wait_until(pumping(members, lambda: len(got) == 10, got), 30, message="the first ten records")
         for m in members:
@@ -298,7 +237,7 @@ def test_a_live_group_rides_out_a_broker_restart(tmp_path: Path) -> None:
         b.stop()
         pump(members, 1.0)  # the members notice the coordinator is gone
         b.start()
-        produce(b.bootstrap, topic, 10, 2)
+        produce_numbered(b.bootstrap, topic, 10, 2)
         wait_until(pumping(members, lambda: len(got) == 20, got), 30, message="ten more after the restart")
         for m in members:
             m.commit(asynchronous=False)

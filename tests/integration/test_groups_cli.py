@@ -12,15 +12,14 @@ from confluent_kafka import (
     ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
-    Producer,
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
 
 from snakafka.testing.process import BrokerProcess
 
+from .group_clients import member, produce_numbered, settle
 from .helpers import confluent_create_topic
-from .test_groups_basic import member, settle
 
 
 def cli(broker: BrokerProcess, *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,10 +29,7 @@ def cli(broker: BrokerProcess, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_list_describe_lag_reset_and_delete(broker: BrokerProcess, topic_name: str) -> None:
     confluent_create_topic(broker.bootstrap, topic_name, 2)
-    p = Producer({"bootstrap.servers": broker.bootstrap})
-    for i in range(10):
-        p.produce(topic_name, value=b"%d" % i, partition=i % 2)
-    assert p.flush(10) == 0
+    produce_numbered(broker.bootstrap, topic_name, 10, 2)
     group = f"adm-{uuid.uuid4().hex[:8]}"
     c = member(broker.bootstrap, group)
     c.subscribe([topic_name])
@@ -76,5 +72,8 @@ def test_list_describe_lag_reset_and_delete(broker: BrokerProcess, topic_name: s
     deadline = time.monotonic() + 10
     while group in {g.group_id for g in admin.list_consumer_groups().result(20).valid} and time.monotonic() < deadline:
         time.sleep(0.1)
-    offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(20)
+    assert group not in {g.group_id for g in admin.list_consumer_groups().result(20).valid}
+    asked = [TopicPartition(topic_name, 0), TopicPartition(topic_name, 1)]
+    offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, asked)])[group].result(20)
+    assert len(offsets.topic_partitions) == 2
     assert all(tp.offset < 0 for tp in offsets.topic_partitions), "a deleted group has no committed offsets"

@@ -8,32 +8,17 @@ always returns the last value committed for each partition).
 from __future__ import annotations
 
 import random
-import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from snakafka.testing.process import BrokerProcess
 
+from .group_clients import member, produce_numbered, settle
 from .helpers import confluent_create_topic
-from .test_groups_basic import member, pump
 
 PARTITIONS = 4
-
-
-def settled(consumers: list[Consumer], timeout: float = 30.0) -> list[set[int]]:
-    """Poll until assignments are disjoint, cover every partition and are balanced."""
-    deadline = time.monotonic() + timeout
-    got: list[set[int]] = []
-    while time.monotonic() < deadline:
-        pump(consumers, 0.2)
-        got = [{tp.partition for tp in c.assignment()} for c in consumers]
-        sizes = sorted(len(a) for a in got)
-        balanced = sizes[-1] - sizes[0] <= 1 if sizes else True
-        if set().union(*got) == set(range(PARTITIONS)) and sum(map(len, got)) == PARTITIONS and balanced:
-            return got
-    raise AssertionError(f"group never settled: {got}")
 
 
 @pytest.mark.slow
@@ -41,10 +26,7 @@ def settled(consumers: list[Consumer], timeout: float = 30.0) -> list[set[int]]:
 def test_random_membership_and_commits(broker: BrokerProcess, topic_name: str, seed: int) -> None:
     rng = random.Random(seed)
     confluent_create_topic(broker.bootstrap, topic_name, PARTITIONS)
-    p = Producer({"bootstrap.servers": broker.bootstrap})
-    for i in range(200):
-        p.produce(topic_name, value=b"%d" % i, partition=i % PARTITIONS)
-    assert p.flush(10) == 0
+    produce_numbered(broker.bootstrap, topic_name, 200, PARTITIONS)
     group = f"fuzz-{uuid.uuid4().hex[:8]}"
     members: list[Consumer] = []
     committed: dict[int, int] = {}
@@ -58,7 +40,7 @@ def test_random_membership_and_commits(broker: BrokerProcess, topic_name: str, s
             elif action == "leave" and len(members) > 1:
                 members.pop(rng.randrange(len(members))).close()
             elif action == "commit":
-                owners = settled(members)
+                owners = settle(members, set(range(PARTITIONS)))
                 i = rng.randrange(len(members))
                 mine = sorted(owners[i])
                 if mine:
@@ -66,7 +48,7 @@ def test_random_membership_and_commits(broker: BrokerProcess, topic_name: str, s
                     offset = committed.get(part, 0) + rng.randint(1, 10)
                     members[i].commit(offsets=[TopicPartition(topic_name, part, offset)], asynchronous=False)
                     committed[part] = offset
-            settled(members)
+            settle(members, set(range(PARTITIONS)))
             probe = members[0].committed([TopicPartition(topic_name, q) for q in range(PARTITIONS)], timeout=20)
             assert {tp.partition: tp.offset for tp in probe if tp.offset >= 0} == committed, "a committed offset was lost"
     finally:

@@ -10,22 +10,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition as AioTP
-from confluent_kafka import Producer
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KpTP
 
 from snakafka.testing.process import BrokerProcess
 
+from .group_clients import SESSION_MS, is_settled, produce_numbered
 from .helpers import confluent_create_topic
-
-SESSION_MS = 6000
-
-
-def produce(bootstrap: str, topic: str, count: int, partitions: int) -> None:
-    p = Producer({"bootstrap.servers": bootstrap})
-    for i in range(count):
-        p.produce(topic, value=b"%d" % i, partition=i % partitions)
-    assert p.flush(20) == 0
 
 
 def test_kafka_python_group(broker: BrokerProcess, topic_name: str) -> None:
@@ -34,7 +25,7 @@ def test_kafka_python_group(broker: BrokerProcess, topic_name: str) -> None:
     import threading
 
     confluent_create_topic(broker.bootstrap, topic_name, 6)
-    produce(broker.bootstrap, topic_name, 60, 6)
+    produce_numbered(broker.bootstrap, topic_name, 60, 6)
     group = f"kp-{uuid.uuid4().hex[:8]}"
     cs = [KafkaConsumer(topic_name, bootstrap_servers=broker.bootstrap, group_id=group, auto_offset_reset="earliest",
                         enable_auto_commit=False, session_timeout_ms=SESSION_MS, heartbeat_interval_ms=500)
@@ -53,8 +44,7 @@ def test_kafka_python_group(broker: BrokerProcess, topic_name: str) -> None:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            got = list(assigned)
-            if sorted(len(a) for a in got) == [2, 2, 2] and set().union(*got) == set(range(6)):
+            if is_settled(list(assigned), set(range(6)), [2, 2, 2]):
                 break
             time.sleep(0.1)
         else:
@@ -72,13 +62,17 @@ def test_kafka_python_group(broker: BrokerProcess, topic_name: str) -> None:
     again = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False)
     try:
         assert again.committed(KpTP(topic_name, 0)) == 4
+        again.assign([KpTP(topic_name, 0)])
+        assert again.position(KpTP(topic_name, 0)) == 4, "a member of the group resumes at the committed offset"
+        resumed = again.poll(timeout_ms=10_000, max_records=1)
+        assert [r.offset for rs in resumed.values() for r in rs] == [4]
     finally:
         again.close()
 
 
 def test_aiokafka_group(broker: BrokerProcess, topic_name: str) -> None:
     confluent_create_topic(broker.bootstrap, topic_name, 6)
-    produce(broker.bootstrap, topic_name, 60, 6)
+    produce_numbered(broker.bootstrap, topic_name, 60, 6)
     group = f"ak-{uuid.uuid4().hex[:8]}"
 
     async def run() -> None:
@@ -93,7 +87,7 @@ def test_aiokafka_group(broker: BrokerProcess, topic_name: str) -> None:
             while time.monotonic() < deadline:
                 await asyncio.gather(*(c.getmany(timeout_ms=100) for c in cs))
                 got = [{tp.partition for tp in c.assignment()} for c in cs]
-                if sorted(len(a) for a in got) == [2, 2, 2] and set().union(*got) == set(range(6)):
+                if is_settled(got, set(range(6)), [2, 2, 2]):
                     break
             else:
                 raise AssertionError(f"aiokafka group never settled: {got}")

@@ -27,7 +27,6 @@ from kafka.errors import (
 from integration.helpers import (
     BASE_TS,
     CODECS,
-    CREATE_TIME,
     LARGE_VALUE_SIZE,
     LOG_APPEND_TIME,
     Rec,
@@ -38,6 +37,7 @@ from integration.helpers import (
     norm_headers,
     now_ms,
     offsets_for_times_sends,
+    timestamp_type_name,
     wait_until,
     workload,
 )
@@ -77,10 +77,6 @@ def produce(bootstrap: str, topic: str, sends: Sequence[Send], **conf: Any) -> l
         producer.close(timeout=5)
 
 
-def _ts_type(code: int) -> str:
-    return {0: CREATE_TIME, 1: LOG_APPEND_TIME}.get(code, f"type-{code}")
-
-
 def consumer(bootstrap: str, **conf: Any) -> KafkaConsumer:
     config: dict[str, Any] = {"bootstrap_servers": bootstrap, "group_id": None, "enable_auto_commit": False,
                               "request_timeout_ms": TIMEOUT_MS, "fetch_max_wait_ms": 100, "auto_offset_reset": "earliest"}
@@ -103,7 +99,7 @@ def consume(bootstrap: str, topic: str, partitions: Iterable[int], timeout: floa
             for records in c.poll(timeout_ms=200).values():
                 for r in records:
                     out.append(Rec(r.partition, r.offset, r.key, r.value, norm_headers(r.headers), r.timestamp,
-                                   _ts_type(r.timestamp_type)))
+                                   timestamp_type_name(r.timestamp_type)))
         return out
     finally:
         c.close()
