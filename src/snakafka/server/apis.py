@@ -27,7 +27,10 @@ from snakafka.server.handlers.groups import (
     handle_offset_fetch,
     handle_sync_group,
 )
-from snakafka.server.handlers.list_offsets import handle_list_offsets
+from snakafka.server.handlers.list_offsets import (
+    handle_list_offsets,
+    handle_offset_for_leader_epoch,
+)
 from snakafka.server.handlers.metadata import handle_metadata
 from snakafka.server.handlers.produce import handle_produce
 from snakafka.server.handlers.producer import handle_init_producer_id
@@ -56,6 +59,7 @@ BROKER_APIS: list[Api] = [
     Api(19, 2, 7, handle_create_topics),
     Api(20, 1, 6, handle_delete_topics),
     Api(22, 0, 4, handle_init_producer_id),
+    Api(23, 2, 4, handle_offset_for_leader_epoch),
     Api(32, 1, 4, handle_describe_configs),
     Api(33, 0, 2, handle_alter_configs),
     Api(37, 0, 3, handle_create_partitions),

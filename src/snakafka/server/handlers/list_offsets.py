@@ -1,4 +1,6 @@
-"""ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or first offset at a time."""
+"""Offset lookups: ListOffsets (earliest (-2), latest (-1), max timestamp (-3) or first
+offset at a time) and OffsetForLeaderEpoch (where a leader epoch ended, from the leader
+epoch cache: how consumers and followers detect a log truncated under them, KIP-101/320)."""
 
 from __future__ import annotations
 
@@ -54,3 +56,26 @@ async def handle_list_offsets(ctx: RequestContext, request: Any) -> Any:
             ))
         topics.append(build(schema.ListOffsetsTopicResponse, name=t.name, partitions=tuple(partitions)))
     return build(schema.ListOffsetsResponse, throttle_time=ZERO, topics=tuple(topics))
+
+
+async def handle_offset_for_leader_epoch(ctx: RequestContext, request: Any) -> Any:
+    """Kafka's answer from the leader: for the largest epoch <= the one asked, where it
+    ended (the next epoch's start offset, or the log end offset for the latest); -1 / -1
+    when no such epoch is known. current_leader_epoch fences stale callers."""
+    schema = ctx.schema
+    replica_manager = ctx.broker.replica_manager
+    topics = []
+    for t in request.topics:
+        partitions = []
+        for p in t.partitions:
+            error = ErrorCode.none
+            epoch, end_offset = -1, -1
+            try:
+                part = replica_manager.leader_partition(t.topic, p.partition, p.current_leader_epoch)
+                epoch, end_offset = part.log.end_offset_for_epoch(p.leader_epoch)
+            except KafkaError as exc:
+                error = exc.code
+            partitions.append(build(schema.EpochEndOffset, error_code=error, partition=i32(p.partition),
+                                    leader_epoch=i32(epoch), end_offset=i64(end_offset)))
+        topics.append(build(schema.OffsetForLeaderTopicResult, topic=t.topic, partitions=tuple(partitions)))
+    return build(schema.OffsetForLeaderEpochResponse, throttle_time=ZERO, topics=tuple(topics))
