@@ -21,8 +21,14 @@ from .helpers import confluent_create_topic
 
 def test_kafka_python_group(broker: BrokerProcess, topic_name: str) -> None:
     """kafka-python joins inside poll(), blocking until the rebalance completes, so each
-    member polls in its own thread (as each would in its own service)."""
+    member polls in its own thread (as each would in its own service). The owner of
+    partition 0 commits from its own thread while all keep polling: a consumer is not
+    thread-safe, and a rebalance (the leader rejoins when it first sees the topic's
+    metadata) only completes while every member polls."""
     import threading
+
+    from kafka.errors import CommitFailedError
+    from kafka.structs import OffsetAndMetadata
 
     confluent_create_topic(broker.bootstrap, topic_name, 6)
     produce_numbered(broker.bootstrap, topic_name, 60, 6)
@@ -30,13 +36,20 @@ def test_kafka_python_group(broker: BrokerProcess, topic_name: str) -> None:
     cs = [KafkaConsumer(topic_name, bootstrap_servers=broker.bootstrap, group_id=group, auto_offset_reset="earliest",
                         enable_auto_commit=False, session_timeout_ms=SESSION_MS, heartbeat_interval_ms=500)
           for _ in range(3)]
-    stop = threading.Event()
+    stop, commit_now, committed = threading.Event(), threading.Event(), threading.Event()
     assigned: list[set[int]] = [set(), set(), set()]
+    retried: list[str] = []
 
     def loop(i: int) -> None:
         while not stop.is_set():
             cs[i].poll(timeout_ms=100)
             assigned[i] = {tp.partition for tp in cs[i].assignment()}
+            if commit_now.is_set() and not committed.is_set() and 0 in assigned[i]:
+                try:
+                    cs[i].commit({KpTP(topic_name, 0): OffsetAndMetadata(4, "", -1)})
+                    committed.set()
+                except CommitFailedError as exc:  # a rebalance began: poll on, then commit again
+                    retried.append(str(exc))
 
     threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(3)]
     for t in threads:
@@ -49,14 +62,12 @@ def test_kafka_python_group(broker: BrokerProcess, topic_name: str) -> None:
             time.sleep(0.1)
         else:
             raise AssertionError(f"kafka-python group never settled: {assigned}")
+        commit_now.set()
+        assert committed.wait(30), f"partition 0's owner could not commit: {retried}"
     finally:
         stop.set()
         for t in threads:
             t.join(10)
-    owner = next(c for c in cs if KpTP(topic_name, 0) in c.assignment())
-    from kafka.structs import OffsetAndMetadata
-
-    owner.commit({KpTP(topic_name, 0): OffsetAndMetadata(4, "", -1)})
     for c in cs:
         c.close()
     again = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False)
