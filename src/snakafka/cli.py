@@ -65,7 +65,7 @@ def serve(config_file: Path | None, overrides: tuple[str, ...], log_level: str) 
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     try:
         config = BrokerConfig.load(config_file, _parse_overrides(overrides))
-        config.require_single_broker()
+        config.require_broker_id()
     except ConfigError as exc:
         click.echo(f"snakafka: {exc}", err=True)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
@@ -79,12 +79,17 @@ def serve(config_file: Path | None, overrides: tuple[str, ...], log_level: str) 
 async def _serve(config: BrokerConfig) -> int:
     """Start the broker, wait for a signal or for the broker to close, stop it cleanly
     (stop() writes the clean-shutdown marker). Returns the exit status."""
+    from snakafka.cluster.store.zookeeper import (
+        BrokerIdInUseError,
+        ZooKeeperUnreachableError,
+    )
     from snakafka.server.broker import Broker  # the heavy layers load only when serving
 
     broker = Broker(config)
     try:
         await broker.start()
-    except OSError as exc:  # e.g. the port is taken: one line, as for a config error
+    except (OSError, BrokerIdInUseError, ZooKeeperUnreachableError) as exc:
+        # e.g. the port is taken, the broker id is in use: one line, as for a config error
         # start() released what it had opened; without the clean-shutdown marker the
         # next start runs log recovery.
         click.echo(f"snakafka: cannot start the broker: {exc}", err=True)
@@ -114,9 +119,11 @@ async def _serve(config: BrokerConfig) -> int:
     return 0
 
 
+from snakafka.cli_cluster import local_cluster
 from snakafka.cli_groups import groups
 
 main.add_command(groups)
+main.add_command(local_cluster)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("num.replica.fetchers", I, 1, None, HIGH, "Fetcher tasks per source broker.", DYN),
     ConfigDef("controlled.shutdown.enable", B, True, None, MEDIUM, "On a clean stop, move leadership away before closing."),
     # -- cluster mode -----------------------------------------------------------------------
-    ConfigDef("zookeeper.connect", S, None, None, HIGH, "ZooKeeper host:port[,...][/chroot]; unset: a single broker with the embedded metadata store."),
+    ConfigDef("zookeeper.connect", S, None, None, HIGH, "ZooKeeper host:port[,...][/chroot]: brokers sharing it form a cluster; unset: a single broker with the embedded metadata store."),
     ConfigDef("zookeeper.session.timeout.ms", I, 18000, None, HIGH, "ZooKeeper session timeout."),
     ConfigDef("zookeeper.connection.timeout.ms", I, None, None, HIGH, "Longest wait to connect to ZooKeeper; unset: zookeeper.session.timeout.ms."),
 ])
@@ -301,14 +301,22 @@ class BrokerConfig:
         return BROKER_CONFIGS[name].to_text(self.get(name))
 
     def require_single_broker(self) -> None:
-        """Refuse, with Kafka's kind of message, the settings that need cluster mode,
-        which snakafka does not run yet: a broker would otherwise start as something else."""
+        """Refuse, with Kafka's kind of message, the settings that need cluster mode, for a
+        broker that runs only alone (EmbeddedBroker): it would otherwise start as something else."""
         if self.zookeeper_connect:
             raise ConfigError(
-                "Invalid value for configuration zookeeper.connect: cluster mode (ZooKeeper) is not implemented yet; "
-                "unset it to run a single broker"
+                "Invalid value for configuration zookeeper.connect: an embedded broker runs alone; "
+                "unset it, or run brokers with `snakafka serve` to form a cluster"
             )
+        self.require_broker_id()
+
+    def require_broker_id(self) -> None:
+        """broker.id -1 asks Kafka to generate an id (from ZooKeeper's /brokers/seqid),
+        which snakafka does not do: refuse it in one line rather than start without an id."""
         if self.broker_id < 0:
+            if self.zookeeper_connect:
+                raise ConfigError("Invalid value -1 for configuration broker.id: broker id generation is not "
+                                  "implemented yet; set broker.id to a number >= 0")
             raise ConfigError("Invalid value -1 for configuration broker.id: broker id generation needs cluster mode")
 
     def log_all(self) -> None:

@@ -1,16 +1,21 @@
-"""Fixtures for the cluster tests: one real ZooKeeper server per test session, and a
-chroot of its own for every test, so tests never see each other's znodes."""
+"""Fixtures for the cluster tests: one real ZooKeeper server per test session, a chroot of
+its own for every store test, so tests never see each other's znodes, and clusters of
+broker processes (each in a chroot of its own): one shared by the tests that leave it
+intact, and `new_cluster` for a test that kills brokers."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from support.zookeeper import ZooKeeperServer, zookeeper_available
+
+from snakafka.testing.cluster import LocalCluster
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +61,27 @@ def zk(zookeeper_server: ZooKeeperServer) -> Iterator[ZkChroot]:
     finally:
         raw.stop()
         raw.close()
+
+
+# -- clusters of broker processes ---------------------------------------------------------
+
+# Fast enough for tests: groups rebalance at once, a small offsets topic loads quickly.
+CLUSTER_OVERRIDES = {
+    "group.initial.rebalance.delay.ms": "0",
+    "offsets.topic.num.partitions": "12",
+    "log.flush.scheduler.interval.ms": "200",
+}
+
+
+def new_cluster(server: ZooKeeperServer, directory: Path, **overrides: str) -> LocalCluster:
+    """Three brokers (ids 0, 1, 2) in a fresh chroot of the shared ZooKeeper server."""
+    chroot = f"/c-{uuid.uuid4().hex[:12]}"
+    return LocalCluster(directory, brokers=3, zookeeper_connect=f"{server.connect}{chroot}",
+                        overrides={**CLUSTER_OVERRIDES, **overrides})
+
+
+@pytest.fixture(scope="session")
+def cluster(zookeeper_server: ZooKeeperServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One 3-broker cluster shared by the tests that do not disturb it (no kills)."""
+    with new_cluster(zookeeper_server, tmp_path_factory.mktemp("cluster")) as started:  # starts, then stops
+        yield started

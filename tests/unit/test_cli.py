@@ -77,3 +77,49 @@ def test_start_failure_exits_1(fake_broker: type[FakeBroker], monkeypatch: pytes
     result = CliRunner().invoke(main, ["serve"])
     assert result.exit_code == 1
     assert "snakafka: cannot start the broker: [Errno 98] Address already in use" in result.stderr
+
+
+def test_zookeeper_connect_starts_a_cluster_broker(fake_broker: type[FakeBroker]) -> None:
+    result = CliRunner().invoke(main, ["serve", "--override", "zookeeper.connect=127.0.0.1:2181/kafka",
+                                       "--override", "broker.id=2", "--log-level", "warning"])
+    assert result.exit_code == 0, result.output + result.stderr
+    (broker,) = fake_broker.instances
+    assert broker.config.zookeeper_connect == "127.0.0.1:2181/kafka" and broker.config.broker_id == 2
+
+
+@pytest.mark.parametrize("zookeeper", [False, True])
+def test_generated_broker_id_is_refused_in_one_line(zookeeper: bool, fake_broker: type[FakeBroker]) -> None:
+    args = ["serve", "--override", "broker.id=-1"]
+    if zookeeper:
+        args += ["--override", "zookeeper.connect=127.0.0.1:2181"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and not fake_broker.instances
+    reason = "broker id generation is not implemented yet" if zookeeper else "broker id generation needs cluster mode"
+    assert result.stderr.strip().splitlines() == [f"snakafka: Invalid value -1 for configuration broker.id: {reason}"
+                                                  + ("; set broker.id to a number >= 0" if zookeeper else "")]
+
+
+def test_duplicate_broker_id_exits_1_with_one_line(fake_broker: type[FakeBroker],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from snakafka.cluster.store.zookeeper import BrokerIdInUseError
+
+    async def refuse(self: FakeBroker) -> None:
+        raise BrokerIdInUseError("Error while creating ephemeral at /brokers/ids/0, node already exists")
+
+    monkeypatch.setattr(FakeBroker, "start", refuse)
+    result = CliRunner().invoke(main, ["serve", "--override", "zookeeper.connect=127.0.0.1:2181"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "snakafka: cannot start the broker: Error while creating ephemeral at /brokers/ids/0, node already exists")
+
+
+def test_local_cluster_without_zookeeper_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from snakafka.testing import zookeeper
+
+    monkeypatch.setattr(zookeeper, "JAR", str(tmp_path / "missing.jar"))
+    result = CliRunner().invoke(main, ["local-cluster", "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"snakafka: ZooKeeper is not installed ({tmp_path / 'missing.jar'} is missing): install the Debian package zookeeper"
+    ]
+    assert not (tmp_path / "data").exists()

@@ -29,6 +29,7 @@ class MetadataCache:
         self.brokers = {b.broker_id: b for b in await self.store.brokers()}
         self.topics = await self.store.topics()
         self.topic_ids = {t.topic_id: name for name, t in self.topics.items()}
+        self.controller_id = await self.store.controller_id()
 
     def partition(self, topic: str, partition: int) -> PartitionState | None:
         info = self.topics.get(topic)

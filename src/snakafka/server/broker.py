@@ -16,8 +16,10 @@ from typing import Any
 
 from snakafka.clock import Clock, SystemClock
 from snakafka.cluster.controller import Controller
+from snakafka.cluster.controller_role import ControllerRole
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo, Endpoint
+from snakafka.cluster.store.base import MetadataStore
 from snakafka.cluster.store.local import LocalMetadataStore
 from snakafka.config import BrokerConfig
 from snakafka.coordinator.producer_ids import ProducerIdManager
@@ -53,10 +55,19 @@ class Broker:
         self._pending_deletes: list[tuple[int, Callable[[], None]]] = []
         self._closed = asyncio.Event()
         self._stopping = False
+        # With zookeeper.connect the broker is one of a cluster (ZooKeeper metadata store,
+        # controller election); without it, a single broker that is its own controller.
+        self.cluster_mode = bool(config.zookeeper_connect)
+        self.controller_role: ControllerRole | None = None
+        # Metadata refreshes run one at a time (a refresh reads the whole store, then
+        # applies it); store notifications queue at most one more.
+        self._metadata_lock = asyncio.Lock()
+        self._refresh_queued = False
+        self._refresh_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def controller_id(self) -> int:
-        return self.config.broker_id
+        return self.cache.controller_id if self.cluster_mode else self.config.broker_id
 
     @property
     def port(self) -> int:
@@ -80,7 +91,7 @@ class Broker:
         config = self.config
         for d in config.log_dirs:
             Path(d).mkdir(parents=True, exist_ok=True)
-        self.store = LocalMetadataStore(Path(config.log_dirs[0]))
+        self.store = self._new_store()
         await self.store.start()
         _write_meta_properties(config.log_dirs, config.broker_id, self.store.cluster_id)
         self.producer_ids = ProducerIdManager(self.store)
@@ -95,7 +106,11 @@ class Broker:
             default_replication_factor=config.default_replication_factor,
             validate_configs=_validate_configs,
             on_change=self._metadata_changed,
+            replication_supported=not self.cluster_mode,
         )
+        if self.cluster_mode:
+            self.controller_role = ControllerRole(config.broker_id, self.store, self.cache,
+                                                  lambda: self.config.unclean_leader_election_enable)
         self.replica_manager = ReplicaManager(config.broker_id, self.log_manager, self.cache, self.log_config_for_topic)
         self.cleaner = LogCleaner(self.clock, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
         self.group_host = GroupHost(self)
@@ -105,6 +120,7 @@ class Broker:
         for server in self.servers:
             await server.start()
         await self.store.register_broker(BrokerInfo(config.broker_id, self._endpoints()))
+        self.store.on_change(self._store_changed)
         await self._metadata_changed()
         self._tasks = [
             asyncio.create_task(self._every(config.log_retention_check_interval_ms, self._retention), name="retention"),
@@ -127,7 +143,7 @@ class Broker:
         """Close what start() had opened before it failed. The logs are closed without the
         clean-shutdown marker: the next start runs recovery, as after a crash."""
         try:
-            for task in self._tasks:
+            for task in self._tasks + list(self._refresh_tasks):
                 task.cancel()
             for server in self.servers:
                 await server.stop()
@@ -148,9 +164,9 @@ class Broker:
         log.info("broker %d shutting down", self.config.broker_id)
         for server in self.servers:
             await server.stop()
-        for task in self._tasks:
+        for task in self._tasks + list(self._refresh_tasks):
             task.cancel()
-        for task in self._tasks:
+        for task in self._tasks + list(self._refresh_tasks):
             try:
                 await task
             except asyncio.CancelledError:
@@ -175,11 +191,57 @@ class Broker:
         return tuple(Endpoint(a.name, a.host or "127.0.0.1", a.port or bound[a.name])
                      for a in self.config.advertised_listeners)
 
+    def _new_store(self) -> MetadataStore:
+        config = self.config
+        if not self.cluster_mode:
+            return LocalMetadataStore(Path(config.log_dirs[0]))
+        # kazoo loads only for a cluster
+        from snakafka.cluster.store.zookeeper import ZooKeeperMetadataStore
+
+        assert config.zookeeper_connect is not None
+        return ZooKeeperMetadataStore(
+            config.zookeeper_connect,
+            session_timeout_ms=config.zookeeper_session_timeout_ms,
+            connection_timeout_ms=config.zookeeper_connection_timeout_ms,
+            listener_security_protocols=config.listener_security_protocol_map,
+        )
+
     async def _metadata_changed(self) -> None:
+        """Refresh the metadata cache from the store and apply it (the controller's own
+        writes, a store notification): one refresh at a time."""
+        async with self._metadata_lock:
+            await self._refresh_and_apply()
+
+    async def _refresh_and_apply(self) -> None:
         await self.cache.refresh()
+        if self.controller_role is not None and await self.controller_role.on_metadata():
+            await self.cache.refresh()  # read back what the controller role just wrote
         for removal in self.replica_manager.apply_metadata():
             self._delete_later(removal)
         await self.group_host.on_metadata()
+
+    def _store_changed(self) -> None:
+        """The store's change callback (on the loop; another broker or our own write
+        changed ZooKeeper): queue one refresh unless one is queued already."""
+        if self._refresh_queued or self._stopping:
+            return
+        self._refresh_queued = True
+        task = asyncio.create_task(self._refresh_from_store(), name="metadata-refresh")
+        self._refresh_tasks.add(task)
+        task.add_done_callback(self._refresh_tasks.discard)
+
+    async def _refresh_from_store(self) -> None:
+        try:
+            async with self._metadata_lock:
+                self._refresh_queued = False
+                await self._refresh_and_apply()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # ZooKeeper unreachable for a moment, say: keep the last view and try again.
+            log.exception("broker %d: metadata refresh failed; retrying in 1 s", self.config.broker_id)
+            await asyncio.sleep(1)
+            self._store_changed()
 
     async def group_coordinator_node(self, group_id: str) -> tuple[ErrorCode, BrokerInfo | None]:
         return await self.group_host.coordinator_for(group_id)

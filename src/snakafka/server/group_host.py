@@ -52,6 +52,14 @@ class GroupHost:
             return
         config = self.broker.config
         replication = min(config.offsets_topic_replication_factor, max(len(self.broker.cache.brokers), 1))
+        if not self.broker.controller.replication_supported:
+            # A cluster without follower replication yet: one replica per partition (each
+            # group then lives on one broker, unavailable while that broker is down).
+            if replication > 1:
+                log.warning("broker %d: creating %s with replication factor 1, not offsets.topic.replication.factor"
+                            "=%d: snakafka has no follower replication yet", config.broker_id, OFFSETS_TOPIC,
+                            config.offsets_topic_replication_factor)
+            replication = 1
         try:
             await self.broker.controller.create_topic(NewTopic(
                 OFFSETS_TOPIC,
@@ -76,7 +84,7 @@ class GroupHost:
         partition = partition_for_group(group_id, self.num_partitions)
         state = self.broker.cache.partition(OFFSETS_TOPIC, partition)
         node = self.broker.cache.brokers.get(state.leader) if state else None
-        if node is None:
+        if node is None:  # no leader, or the leader's broker is down
             return ErrorCode.coordinator_not_available, None
         return ErrorCode.none, node
 

@@ -43,11 +43,25 @@ class BrokerProcess:
             cmd += ["--override", f"{key}={value}"]
         return cmd
 
+    @property
+    def log_path(self) -> Path:
+        return self.log_file or self.data_dir.parent / f"broker-{self.port}.log"
+
     def start(self, timeout: float = 30.0) -> Self:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> Self:
+        """Start the process without waiting (several brokers then start side by side)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_file or self.data_dir.parent / f"broker-{self.port}.log"
-        with open(log_path, "ab") as out:
+        with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> Self:
+        """Wait until the broker accepts connections; RuntimeError with its log's tail if
+        it exited, TimeoutError (after killing it) if it took too long."""
+        assert self.proc is not None, "launch() first"
+        log_path = self.log_path
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -29,6 +29,13 @@ class MetadataStore(Protocol):
 
     async def brokers(self) -> list[BrokerInfo]: ...
 
+    async def controller_id(self) -> int:
+        """The active controller's broker id, or -1 while there is none."""
+
+    async def try_become_controller(self, broker_id: int) -> int | None:
+        """Controller election: the new controller epoch if `broker_id` won, None if
+        another broker is controller."""
+
     async def topics(self) -> dict[str, TopicInfo]: ...
 
     async def create_topic(self, topic: TopicInfo) -> None:

@@ -47,6 +47,13 @@ class LocalMetadataStore:
     async def register_broker(self, broker: BrokerInfo) -> None:
         self._brokers[broker.broker_id] = broker
 
+    async def controller_id(self) -> int:
+        """The single broker is always the controller."""
+        return next(iter(self._brokers), -1)
+
+    async def try_become_controller(self, broker_id: int) -> int | None:
+        return 1
+
     async def brokers(self) -> list[BrokerInfo]:
         return list(self._brokers.values())
 

@@ -30,6 +30,9 @@ CONFIG_CHANGES_PATH = "/config/changes"
 CONFIG_CHANGE_PREFIX = "config_change_"
 DELETE_TOPICS_PATH = "/admin/delete_topics"
 PRODUCER_ID_BLOCK_PATH = "/latest_producer_id_block"
+CONTROLLER_PATH = "/controller"
+CONTROLLER_EPOCH_PATH = "/controller_epoch"
+NO_CONTROLLER = -1
 # KafkaZkClient.createTopLevelPaths (ZkData.PersistentZkPaths): a broker makes sure these
 # exist at startup, so tools and watches can rely on them.
 PERSISTENT_PATHS = (
@@ -177,3 +180,29 @@ def state_json(state: PartitionState, controller_epoch: int) -> bytes:
         "leader_epoch": state.leader_epoch,
         "isr": list(state.isr),
     })
+
+
+def controller_json(broker_id: int, timestamp_ms: int) -> bytes:
+    """ControllerZNode.encode: {"version":1,"brokerid":N,"timestamp":"<ms>"}."""
+    return encode_json({"version": 1, "brokerid": broker_id, "timestamp": str(timestamp_ms)})
+
+
+def parse_controller(data: bytes | None) -> int:
+    """ControllerZNode.decode: the controller's broker id (NO_CONTROLLER for an empty or
+    unreadable znode, which Kafka likewise treats as "no controller")."""
+    if not data:
+        return NO_CONTROLLER
+    try:
+        return int(json.loads(data)["brokerid"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("unreadable /controller znode: %r", data[:200])
+        return NO_CONTROLLER
+
+
+def controller_epoch_bytes(epoch: int) -> bytes:
+    """ControllerEpochZNode.encode: the epoch as decimal text, not JSON."""
+    return str(epoch).encode()
+
+
+def parse_controller_epoch(data: bytes | None) -> int:
+    return int(data.decode()) if data else 0

@@ -21,6 +21,7 @@ from kazoo.recipe.watchers import ChildrenWatch, DataWatch  # type: ignore[impor
 from snakafka.cluster.store.zk_data import (
     BROKER_IDS_PATH,
     CONFIG_CHANGES_PATH,
+    CONTROLLER_PATH,
     TOPICS_PATH,
     state_path,
 )
@@ -39,13 +40,24 @@ class ClusterWatches:
         self._partition_watches: dict[str, ChildrenWatch] = {}
 
     def arm(self) -> None:
-        """Arm the watches: children of /brokers/ids, /brokers/topics and /config/changes,
+        """Arm the watches: /controller, children of /brokers/ids, /brokers/topics and /config/changes,
         and per topic its znode, its partitions and each partition's state. kazoo re-arms
         them after every event and after a new session; each calls its function once at
         registration, which is not a change and is skipped."""
         client = self._client
         ChildrenWatch(client, BROKER_IDS_PATH, _skip_first(lambda _children: self._notify()))
         ChildrenWatch(client, CONFIG_CHANGES_PATH, _skip_first(lambda _children: self._notify()))
+        controller_first = [True]
+
+        def controller_changed(_data: bytes | None, _stat: ZnodeStat | None, _event: Any = None) -> None:
+            # Created, changed or deleted (the controller's session ended): every broker
+            # refreshes its view, and tries to take the role when nobody holds it.
+            if controller_first[0]:
+                controller_first[0] = False
+                return
+            self._notify()
+
+        DataWatch(client, CONTROLLER_PATH, controller_changed)
         first = [True]
 
         def topics_changed(children: list[str]) -> None:

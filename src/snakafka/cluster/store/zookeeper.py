@@ -11,6 +11,8 @@ zookeeper-shell habits) read a snakafka cluster like a Kafka one:
     /config/topics/<topic>                       topic config overrides (ConfigEntityZNode)
     /config/changes/config_change_<seq>          config change notifications
     /latest_producer_id_block                    the last producer id block handed out
+    /controller                     (ephemeral)  the active controller (zk_controller.py)
+    /controller_epoch                            how many controllers there have been
 
 kazoo is synchronous and threaded: every ZooKeeper round trip runs in a worker thread
 (asyncio.to_thread) so the event loop never blocks, and watch events, which arrive on
@@ -37,6 +39,7 @@ from kazoo.exceptions import (  # type: ignore[import-untyped]
     NotEmptyError,
     RolledBackError,
 )
+from kazoo.handlers.threading import KazooTimeoutError  # type: ignore[import-untyped]
 
 from snakafka.cluster.model import (
     NO_LEADER,
@@ -46,6 +49,7 @@ from snakafka.cluster.model import (
     kafka_uuid,
 )
 from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.store.zk_controller import read_controller_id, register_controller
 from snakafka.cluster.store.zk_data import (
     BROKER_IDS_PATH,
     CLUSTER_ID_PATH,
@@ -80,6 +84,11 @@ _MAX_CAS_ATTEMPTS = 1000
 
 class BrokerIdInUseError(Exception):
     """Another live session holds /brokers/ids/<id>: Kafka refuses a duplicate broker id."""
+
+
+class ZooKeeperUnreachableError(Exception):
+    """No ZooKeeper session within zookeeper.connection.timeout.ms (Kafka's
+    ZooKeeperClientTimeoutException)."""
 
 
 class ZooKeeperMetadataStore:
@@ -131,7 +140,12 @@ class ZooKeeperMetadataStore:
         """Connect (creating the chroot if needed), make Kafka's top-level paths, read or
         create the cluster id and start watching for changes by other brokers."""
         self._loop = asyncio.get_running_loop()
-        await asyncio.to_thread(self._start_sync)
+        try:
+            await asyncio.to_thread(self._start_sync)
+        except KazooTimeoutError:
+            raise ZooKeeperUnreachableError(
+                f"Timed out waiting for connection to zookeeper {self.connect} "
+                f"({self.connection_timeout_ms} ms)") from None
         log.info("connected to zookeeper %s: cluster id %s", self.connect, self.cluster_id)
 
     def _start_sync(self) -> None:
@@ -434,6 +448,21 @@ class ZooKeeperMetadataStore:
                 return
             log.debug("config update of %s raced with another writer (%r); retrying", topic, failure)
         raise RuntimeError(f"could not set configs of {topic}: too much contention")
+
+    # -- controller -------------------------------------------------------------------------
+
+    async def controller_id(self) -> int:
+        """The broker id in /controller, or -1 while there is no controller."""
+        return await asyncio.to_thread(read_controller_id, self.client)
+
+    async def try_become_controller(self, broker_id: int) -> int | None:
+        """Run Kafka's controller election for `broker_id`: the new controller epoch if it
+        won (partition states written from now on carry it), None if another broker is
+        controller."""
+        epoch = await asyncio.to_thread(register_controller, self.client, broker_id)
+        if epoch is not None:
+            self.controller_epoch = epoch
+        return epoch
 
     # -- producer ids --------------------------------------------------------------------
 

@@ -1,0 +1,169 @@
+"""A local snakafka cluster in child processes: one ZooKeeper (optional) and N brokers.
+
+Shared by `snakafka local-cluster` and the cluster tests, so both start, wait for and
+stop a cluster the same way. Every process is stopped by its own PID, never by name.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+# kazoo ships no type information.
+from kazoo.client import KazooClient  # type: ignore[import-untyped]
+from kazoo.exceptions import NoNodeError  # type: ignore[import-untyped]
+
+from snakafka.cluster.store.zk_data import parse_controller, split_chroot
+from snakafka.testing.process import BrokerProcess, free_port
+from snakafka.testing.zookeeper import ZooKeeperServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalCluster:
+    """`brokers` brokers with ids 0..n-1 sharing `zookeeper_connect` (with its chroot, if
+    any); `ports[i]` is broker i's PLAINTEXT port. With `zookeeper_dir` set and no connect
+    string, start() also runs a ZooKeeper server of its own there."""
+
+    data_dir: Path
+    brokers: int = 3
+    zookeeper_connect: str | None = None
+    zookeeper_dir: Path | None = None
+    zookeeper_port: int | None = None
+    ports: list[int] = field(default_factory=list)
+    overrides: dict[str, str] = field(default_factory=dict)
+    zookeeper: ZooKeeperServer | None = None
+    processes: list[BrokerProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.ports:
+            self.ports = [free_port() for _ in range(self.brokers)]
+        if len(self.ports) != self.brokers:
+            raise ValueError(f"{self.brokers} brokers need {self.brokers} ports, got {self.ports}")
+        self.processes = [self._broker(i) for i in range(self.brokers)]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(p.bootstrap for p in self.processes)
+
+    def _broker(self, broker_id: int) -> BrokerProcess:
+        return BrokerProcess(self.data_dir / f"broker-{broker_id}", port=self.ports[broker_id],
+                             log_file=self.data_dir / f"broker-{broker_id}.log")
+
+    def _broker_overrides(self, broker_id: int) -> dict[str, str]:
+        assert self.zookeeper_connect is not None
+        return {"zookeeper.connect": self.zookeeper_connect, "broker.id": str(broker_id), **self.overrides}
+
+    def start(self, timeout: float = 60.0) -> Self:
+        """Start ZooKeeper (if ours), then every broker side by side; return once all are
+        registered in ZooKeeper. Stops what it started if anything fails."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.zookeeper_connect is None:
+                self.zookeeper = ZooKeeperServer(self.zookeeper_dir or self.data_dir / "zookeeper",
+                                                 port=self.zookeeper_port)
+                self.zookeeper.directory.mkdir(parents=True, exist_ok=True)
+                self.zookeeper.start(timeout=timeout)
+                self.zookeeper_connect = self.zookeeper.connect
+            for i, process in enumerate(self.processes):
+                process.overrides = self._broker_overrides(i)
+                process.launch()
+            for process in self.processes:
+                process.wait_ready(timeout)
+            self.wait_registered(set(range(self.brokers)), timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_broker(self, broker_id: int, timeout: float = 30.0) -> BrokerProcess:
+        """(Re)start one broker, same id, port and data dir; wait until it registered."""
+        process = self._broker(broker_id)
+        process.overrides = self._broker_overrides(broker_id)
+        self.processes[broker_id] = process.start(timeout)
+        self.wait_registered({broker_id}, timeout, exact=False)
+        return process
+
+    def registered(self) -> set[int]:
+        """The broker ids in /brokers/ids right now."""
+        return {int(c) for c in self._children("/brokers/ids")}
+
+    def controller(self) -> int:
+        """The broker id in /controller right now, -1 if there is no controller."""
+        return parse_controller(self._read("/controller"))
+
+    def _zk(self) -> tuple[KazooClient, str]:
+        assert self.zookeeper_connect is not None
+        hosts, chroot = split_chroot(self.zookeeper_connect)
+        client = KazooClient(hosts=hosts, timeout=10.0)
+        client.start(timeout=10.0)
+        return client, chroot
+
+    def _children(self, path: str) -> list[str]:
+        client, chroot = self._zk()
+        try:
+            return list(client.get_children(f"{chroot}{path}"))
+        except NoNodeError:
+            return []
+        finally:
+            client.stop()
+            client.close()
+
+    def _read(self, path: str) -> bytes | None:
+        client, chroot = self._zk()
+        try:
+            data, _ = client.get(f"{chroot}{path}")
+            return bytes(data)
+        except NoNodeError:
+            return None
+        finally:
+            client.stop()
+            client.close()
+
+    def wait_registered(self, ids: set[int], timeout: float, *, exact: bool = True) -> None:
+        """Wait until `ids` (exactly, or at least) are registered and a controller is elected."""
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.registered()
+            if ((current == ids) if exact else ids <= current) and self.controller() in current:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"brokers {sorted(ids)} not registered with a controller within {timeout}s "
+                                   f"(now: {sorted(current)}, controller {self.controller()})")
+            time.sleep(0.1)
+
+    def pids(self) -> dict[str, int]:
+        """Name -> PID of every process started and still known."""
+        result = {f"broker-{i}": p.pid for i, p in enumerate(self.processes) if p.proc is not None}
+        if self.zookeeper is not None and self.zookeeper.pid is not None:
+            result["zookeeper"] = self.zookeeper.pid
+        return result
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM every broker at once (escalating to SIGKILL after `timeout`), then stop
+        ZooKeeper if it is ours."""
+        for process in self.processes:
+            if process.proc is not None and process.proc.poll() is None:
+                process.proc.terminate()
+        deadline = time.monotonic() + timeout
+        for process in self.processes:
+            if process.proc is None:
+                continue
+            try:  # not process.stop(): a second SIGTERM makes a broker skip its clean shutdown
+                process.proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                log.warning("broker pid %d ignored SIGTERM for %.0f s; killing it", process.pid, timeout)
+                process.kill()
+        if self.zookeeper is not None:
+            self.zookeeper.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
