@@ -16,25 +16,15 @@ from pathlib import Path
 
 import click
 
+from snakafka.cli_options import (
+    CONFIG_ERROR_EXIT,
+    LOG_FORMAT,
+    START_ERROR_EXIT,
+    parse_overrides,
+)
 from snakafka.config import BrokerConfig, ConfigError
 
 log = logging.getLogger("snakafka.cli")
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-CONFIG_ERROR_EXIT = 2
-START_ERROR_EXIT = 1
-
-
-def _parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
-    """`--override key=value` pairs, as kafka-server-start.sh takes them (value may hold '=')."""
-    result = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--override")
-        result[key.strip()] = value
-    return result
-
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop when installed (faster sockets), else asyncio's default."""
@@ -64,7 +54,7 @@ def serve(config_file: Path | None, overrides: tuple[str, ...], log_level: str) 
     """
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     try:
-        config = BrokerConfig.load(config_file, _parse_overrides(overrides))
+        config = BrokerConfig.load(config_file, parse_overrides(overrides))
         config.require_broker_id()
     except ConfigError as exc:
         click.echo(f"snakafka: {exc}", err=True)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from snakafka.cli import LOG_FORMAT, START_ERROR_EXIT, _parse_overrides
+from snakafka.cli_options import LOG_FORMAT, START_ERROR_EXIT, parse_overrides
 
 if TYPE_CHECKING:
     from snakafka.testing.cluster import LocalCluster
@@ -52,7 +52,7 @@ def local_cluster(brokers: int, first_port: int, zookeeper_port: int, data_dir: 
         raise SystemExit(START_ERROR_EXIT)
     data_dir = data_dir.resolve()
     cluster = LocalCluster(data_dir, brokers=brokers, zookeeper_port=zookeeper_port or None,
-                           ports=[first_port + i for i in range(brokers)], overrides=_parse_overrides(overrides))
+                           ports=[first_port + i for i in range(brokers)], overrides=parse_overrides(overrides))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
