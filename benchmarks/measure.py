@@ -29,16 +29,17 @@ def stamp_of(value: bytes) -> int:
 
 
 class CpuMeter:
-    """User+system CPU seconds of a broker process and its descendants (None when no PID is known)."""
+    """User+system CPU seconds of broker processes and their descendants (None when no PID is
+    known): one PID for a single broker, several for a cluster (summed)."""
 
-    def __init__(self, pid: int | None) -> None:
-        self._proc = psutil.Process(pid) if pid is not None else None
+    def __init__(self, pid: int | None, *more: int) -> None:
+        self._procs = [psutil.Process(p) for p in (pid, *more) if p is not None]
 
     def seconds(self) -> float | None:
-        if self._proc is None:
+        if not self._procs:
             return None
         total = 0.0
-        for proc in [self._proc, *self._children()]:
+        for proc in [*self._procs, *self._children()]:
             try:
                 times = proc.cpu_times()
             except psutil.NoSuchProcess:
@@ -66,11 +67,13 @@ class CpuMeter:
         return last
 
     def _children(self) -> list[psutil.Process]:
-        assert self._proc is not None
-        try:
-            return self._proc.children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
+        children: list[psutil.Process] = []
+        for proc in self._procs:
+            try:
+                children += proc.children(recursive=True)
+            except psutil.NoSuchProcess:
+                pass
+        return children
 
 
 @dataclass

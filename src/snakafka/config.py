@@ -111,8 +111,8 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("log.cleaner.max.compaction.lag.ms", L, LONG_MAX, at_least(1), MEDIUM, "Oldest age a record may reach uncompacted.", DYN),
     # -- group coordinator --------------------------------------------------------------
     ConfigDef("offsets.topic.num.partitions", I, 50, at_least(1), HIGH, "Partitions of __consumer_offsets (fixed once the topic exists)."),
-    ConfigDef("offsets.topic.replication.factor", SH, 1, at_least(1), HIGH,
-              "Replication factor of __consumer_offsets (Kafka's default is 3; snakafka's 1 lets one broker create it)."),
+    ConfigDef("offsets.topic.replication.factor", SH, 3, at_least(1), HIGH,
+              "Replication factor of __consumer_offsets; fewer if fewer brokers are alive when it is created (Kafka refuses instead)."),
     ConfigDef("offsets.topic.segment.bytes", I, 104857600, at_least(1), HIGH, "Segment size of __consumer_offsets, kept small for fast loading."),
     ConfigDef("offsets.retention.minutes", I, 10080, at_least(1), HIGH, "Committed offsets of an empty group expire after this."),
     ConfigDef("offsets.retention.check.interval.ms", L, 600000, at_least(1), HIGH, "How often stale offsets are expired."),
@@ -123,9 +123,9 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("group.max.size", I, INT_MAX, at_least(1), MEDIUM, "Most members a consumer group may have."),
     # -- transactions and idempotence ----------------------------------------------------
     ConfigDef("transaction.state.log.num.partitions", I, 50, at_least(1), HIGH, "Partitions of __transaction_state (fixed once the topic exists)."),
-    ConfigDef("transaction.state.log.replication.factor", SH, 1, at_least(1), HIGH,
-              "Replication factor of __transaction_state (Kafka's default is 3; snakafka's 1 suits one broker)."),
-    ConfigDef("transaction.state.log.min.isr", I, 1, at_least(1), HIGH, "min.insync.replicas of __transaction_state (Kafka's default is 2; snakafka's 1 suits one broker)."),
+    ConfigDef("transaction.state.log.replication.factor", SH, 3, at_least(1), HIGH,
+              "Replication factor of __transaction_state; fewer if fewer brokers are alive when it is created (Kafka refuses instead)."),
+    ConfigDef("transaction.state.log.min.isr", I, 2, at_least(1), HIGH, "min.insync.replicas of __transaction_state (capped at its replication factor)."),
     ConfigDef("transaction.state.log.segment.bytes", I, 104857600, at_least(1), HIGH, "Segment size of __transaction_state."),
     ConfigDef("transaction.max.timeout.ms", I, 900000, at_least(1), HIGH, "Largest transaction timeout a producer may ask for."),
     ConfigDef("transactional.id.expiration.ms", I, 604800000, at_least(1), HIGH, "A transactional id with no activity for this long expires."),
@@ -140,6 +140,8 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("replica.fetch.min.bytes", I, 1, None, HIGH, "Bytes a follower's fetch waits for."),
     ConfigDef("replica.fetch.backoff.ms", I, 1000, at_least(0), MEDIUM, "Sleep of a follower after a fetch error."),
     ConfigDef("num.replica.fetchers", I, 1, None, HIGH, "Fetcher tasks per source broker.", DYN),
+    ConfigDef("replica.fetch.response.max.bytes", I, 10485760, at_least(0), MEDIUM, "Bytes a follower's whole fetch response may hold."),
+    ConfigDef("inter.broker.listener.name", S, None, None, MEDIUM, "Listener followers fetch from; unset: the first listener."),
     ConfigDef("controlled.shutdown.enable", B, True, None, MEDIUM, "On a clean stop, move leadership away before closing."),
     # -- cluster mode -----------------------------------------------------------------------
     ConfigDef("zookeeper.connect", S, None, None, HIGH, "ZooKeeper host:port[,...][/chroot]: brokers sharing it form a cluster; unset: a single broker with the embedded metadata store."),
@@ -251,6 +253,8 @@ class BrokerConfig:
     replica_fetch_min_bytes: int
     replica_fetch_backoff_ms: int
     num_replica_fetchers: int
+    replica_fetch_response_max_bytes: int
+    inter_broker_listener_name: str | None
     controlled_shutdown_enable: bool
     zookeeper_connect: str | None
     zookeeper_session_timeout_ms: int

@@ -1,8 +1,8 @@
 """Three broker processes forming a cluster through a real ZooKeeper, driven by real
 clients (confluent-kafka): membership and the controller, topics spread over every
-broker, produce and consume across them, a consumer group on its coordinator, the
-replication factor refused while there is no follower replication, and a duplicate
-broker id refused at start-up."""
+broker, produce and consume across them, a consumer group on its coordinator, a
+replication factor above the number of brokers refused, and a duplicate broker id
+refused at start-up."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 
 import pytest
 from confluent_kafka import (
@@ -65,13 +66,9 @@ def create_topic(cluster: LocalCluster, name: str, partitions: int) -> dict[int,
     return leaders
 
 
-def produce(bootstrap: str, topic: str, count: int, prefix: str = "",
-            partitions: list[int] | None = None) -> dict[tuple[int, int], bytes]:
-    """Keyed records with acks=all (to `partitions` in turn if given, else where the key
-    hashes); (partition, offset) -> value of every acknowledged one. Fails on any error."""
-    acked: dict[tuple[int, int], bytes] = {}
-    errors: list[str] = []
 
+def delivery_recorder(acked: dict[tuple[int, int], bytes], errors: list[str]) -> Callable[[KafkaError | None, object], None]:
+    """A delivery callback filling `acked` ((partition, offset) -> value) and `errors`."""
     def delivered(err: KafkaError | None, msg: object) -> None:
         from confluent_kafka import Message
 
@@ -82,6 +79,15 @@ def produce(bootstrap: str, topic: str, count: int, prefix: str = "",
         partition, offset, value = msg.partition(), msg.offset(), msg.value()
         assert partition is not None and offset is not None and isinstance(value, bytes)
         acked[(partition, offset)] = value
+    return delivered
+
+def produce(bootstrap: str, topic: str, count: int, prefix: str = "",
+            partitions: list[int] | None = None) -> dict[tuple[int, int], bytes]:
+    """Keyed records with acks=all (to `partitions` in turn if given, else where the key
+    hashes); (partition, offset) -> value of every acknowledged one. Fails on any error."""
+    acked: dict[tuple[int, int], bytes] = {}
+    errors: list[str] = []
+    delivered = delivery_recorder(acked, errors)
 
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
                          "message.timeout.ms": 30000})
@@ -167,7 +173,8 @@ def test_consumer_group_on_its_coordinator(cluster: LocalCluster) -> None:
     finally:
         consumer.close()
     offsets = admin(cluster).list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"].partitions
-    assert len(offsets) == 12 and all(len(m.replicas) == 1 for m in offsets.values())
+    # offsets.topic.replication.factor is Kafka's 3: every broker holds every partition
+    assert len(offsets) == 12 and all(sorted(m.replicas) == [0, 1, 2] for m in offsets.values())
     assert {m.leader for m in offsets.values()} == {0, 1, 2}
     expected = offsets[partition_for_group(group, len(offsets))].leader
     client = admin(cluster)
@@ -175,14 +182,14 @@ def test_consumer_group_on_its_coordinator(cluster: LocalCluster) -> None:
     assert description.coordinator.id == expected
 
 
-def test_replication_factor_above_one_is_refused(cluster: LocalCluster) -> None:
+def test_replication_factor_above_the_broker_count_is_refused(cluster: LocalCluster) -> None:
     client = admin(cluster)
-    futures = client.create_topics([NewTopic("replicated", num_partitions=1, replication_factor=3)])
+    futures = client.create_topics([NewTopic("replicated", num_partitions=1, replication_factor=4)])
     with pytest.raises(KafkaException) as caught:
         futures["replicated"].result(15)
     error = caught.value.args[0]
     assert error.code() == KafkaError.INVALID_REPLICATION_FACTOR
-    assert "replication factor above 1 needs follower replication, which snakafka does not have yet" in error.str()
+    assert "larger than available brokers: 3" in error.str()
     assert "replicated" not in admin(cluster).list_topics(timeout=10).topics
 
 

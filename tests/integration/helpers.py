@@ -40,7 +40,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, message: str = "condition") -> T:
+def wait_until(predicate: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05, message: str = "condition") -> T:
     """Poll `predicate` until it returns something truthy (which is returned) or fail."""
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None

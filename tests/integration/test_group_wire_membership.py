@@ -12,7 +12,6 @@ versions are exercised only here. Helpers: group_wire.py.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -32,7 +31,6 @@ from .group_wire import (
     MAX_SESSION_MS,
     MIN_SESSION_MS,
     RANGE,
-    TRANSACTION_KEY,
     Member,
     call,
     create_topic,
@@ -73,25 +71,6 @@ def test_find_coordinator_v4_batched_keys(broker: BrokerProcess) -> None:
     assert [(c.key, c.error_code, c.node_id, c.host, c.port) for c in resp.coordinators] == [
         (key, ErrorCode.none, 0, "127.0.0.1", broker.port) for key in keys
     ]
-
-
-def test_find_coordinator_transaction_key_is_not_available(broker: BrokerProcess) -> None:
-    """Transactions are not built yet: the broker has no transaction coordinator, and says
-    so with COORDINATOR_NOT_AVAILABLE and no node (Kafka's answer when it cannot find one)."""
-    transactional_id = f"gw-tx-{uuid.uuid4().hex[:8]}"
-
-    async def scenario(conn: BrokerConnection) -> tuple[Any, Any]:
-        single = await call(conn, schema("find_coordinator", 3).FindCoordinatorRequest(
-            key=transactional_id, key_type=i8(TRANSACTION_KEY)))
-        batched = await call(conn, schema("find_coordinator", 4).FindCoordinatorRequest(
-            key_type=i8(TRANSACTION_KEY), coordinator_keys=(transactional_id,)))
-        return single, batched
-
-    single, batched = run(broker, scenario)
-    assert (single.error_code, single.node_id, single.host, single.port) == (
-        ErrorCode.coordinator_not_available, -1, "", -1)
-    assert [(c.key, c.error_code, c.node_id, c.host, c.port) for c in batched.coordinators] == [
-        (transactional_id, ErrorCode.coordinator_not_available, -1, "", -1)]
 
 
 # -- JoinGroup -----------------------------------------------------------------------------

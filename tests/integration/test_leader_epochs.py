@@ -51,7 +51,7 @@ def test_end_offsets_of_leader_epochs(broker: BrokerProcess, topic_name: str, ve
         fenced = answers(await call(conn, epoch_request(version, topic_name, (0, 1, 0), (1, -1, 0))))
         assert fenced == [
             (0, ErrorCode.unknown_leader_epoch, -1, -1),  # the caller knows a newer leader than this one
-            (1, ErrorCode.none, -1, -1),  # an empty partition has no epoch yet
+            (1, ErrorCode.none, 0, 0),  # a leader's epoch starts at its log end when it takes over, empty or not
         ]
         missing = answers(await call(conn, epoch_request(version, f"missing-{uuid.uuid4().hex[:8]}", (0, -1, 0))))
         assert missing == [(0, ErrorCode.unknown_topic_or_partition, -1, -1)]

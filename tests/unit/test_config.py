@@ -59,7 +59,7 @@ def test_defaults_follow_kafka_with_snakafka_single_broker_choices() -> None:
     assert c.log_cleanup_policy == ["delete"] and c.log_cleaner_enable
     assert (c.log_cleaner_backoff_ms, c.log_cleaner_delete_retention_ms) == (15000, 86400000)
     assert c.log_cleaner_min_cleanable_ratio == 0.5 and c.log_cleaner_min_compaction_lag_ms == 0
-    assert (c.offsets_topic_num_partitions, c.offsets_topic_replication_factor) == (50, 1)
+    assert (c.offsets_topic_num_partitions, c.offsets_topic_replication_factor) == (50, 3)
     assert c.offsets_topic_segment_bytes == 104857600
     assert (c.offsets_retention_minutes, c.offsets_retention_check_interval_ms) == (10080, 600000)
     assert c.offset_metadata_max_bytes == 4096
@@ -70,7 +70,8 @@ def test_defaults_follow_kafka_with_snakafka_single_broker_choices() -> None:
     assert c.zookeeper_connect is None
     assert c.zookeeper_session_timeout_ms == c.zookeeper_connection_timeout_ms == 18000
     assert c.controlled_shutdown_enable
-    assert (c.transaction_state_log_num_partitions, c.transaction_state_log_replication_factor) == (50, 1)
+    assert (c.transaction_state_log_num_partitions, c.transaction_state_log_replication_factor) == (50, 3)
+    assert c.transaction_state_log_min_isr == 2
     assert c.transaction_max_timeout_ms == 900000
     assert c.transactional_id_expiration_ms == 604800000 and c.producer_id_expiration_ms == 86400000
     assert (c.num_network_threads, c.num_io_threads) == (3, 8)
@@ -83,7 +84,7 @@ def test_every_key_has_a_typed_attribute_and_a_doc() -> None:
     assert attributes == {name.replace(".", "_") for name in BROKER_CONFIGS}
     assert all(d.doc and "\n" not in d.doc for d in BROKER_CONFIGS.values())
     assert "single broker" in BROKER_CONFIGS["zookeeper.connect"].doc
-    assert "Kafka's default is 3" in BROKER_CONFIGS["offsets.topic.replication.factor"].doc
+    assert "fewer brokers are alive" in BROKER_CONFIGS["offsets.topic.replication.factor"].doc
     assert "ignored" in BROKER_CONFIGS["num.io.threads"].doc
 
 

@@ -20,8 +20,6 @@ from snakafka.protocol.errors import ErrorCode, KafkaError
 
 log = logging.getLogger(__name__)
 
-NO_REPLICATION_MESSAGE = "replication factor above 1 needs follower replication, which snakafka does not have yet"
-
 
 @dataclass(slots=True)
 class NewTopic:
@@ -42,7 +40,6 @@ class Controller:
         default_replication_factor: int,
         validate_configs: Callable[[dict[str, str]], None],
         on_change: Callable[[], Awaitable[None]],
-        replication_supported: bool = True,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -50,9 +47,6 @@ class Controller:
         self.default_replication_factor = default_replication_factor
         self._validate_configs = validate_configs
         self._on_change = on_change
-        # False in a cluster until followers replicate: a second replica would never get
-        # the data, so a topic with one would look safe and not be.
-        self.replication_supported = replication_supported
 
     async def create_topic(self, spec: NewTopic, *, validate_only: bool = False) -> TopicInfo:
         """Raises KafkaError with Kafka's CreateTopics error codes."""
@@ -72,7 +66,6 @@ class Controller:
             if sorted(assignment) != list(range(len(assignment))):
                 raise KafkaError(ErrorCode.invalid_replica_assignment, "Partitions should be a consecutive 0-based integer sequence")
             for replicas in assignment.values():
-                self._check_replication_factor(len(replicas))
                 if not replicas or len(set(replicas)) != len(replicas) or any(b not in self.cache.brokers for b in replicas):
                     raise KafkaError(ErrorCode.invalid_replica_assignment, f"Invalid replica assignment {list(replicas)}")
         else:
@@ -82,7 +75,6 @@ class Controller:
                 raise KafkaError(ErrorCode.invalid_partitions, "Number of partitions must be larger than 0.")
             if rf <= 0:
                 raise KafkaError(ErrorCode.invalid_replication_factor, "Replication factor must be larger than 0.")
-            self._check_replication_factor(rf)
             try:
                 assignment = assign_replicas(brokers, partitions, rf)
             except AssignmentError as exc:
@@ -104,10 +96,6 @@ class Controller:
         log.info("created topic %s with %d partitions", spec.name, len(topic.partitions))
         await self._on_change()
         return topic
-
-    def _check_replication_factor(self, rf: int) -> None:
-        if rf > 1 and not self.replication_supported:
-            raise KafkaError(ErrorCode.invalid_replication_factor, NO_REPLICATION_MESSAGE)
 
     async def delete_topic(self, name: str) -> None:
         if name not in self.cache.topics:
@@ -132,8 +120,6 @@ class Controller:
             if len(assignments) != count - current:
                 raise KafkaError(ErrorCode.invalid_replica_assignment, "Increasing the number of partitions needs an assignment for each new partition")
             new = {current + i: tuple(r) for i, r in enumerate(assignments)}
-            for replicas in new.values():
-                self._check_replication_factor(len(replicas))
             if any(b not in self.cache.brokers for r in new.values() for b in r):
                 raise KafkaError(ErrorCode.invalid_replica_assignment, "Unknown broker in replica assignment")
         else:

@@ -122,12 +122,20 @@ class LogCleaner:
             self._dirty_dirs.add(log_dir)
 
     def _cleanable(self, plog: PartitionLog, now_ms: int, upper_bound: int | None) -> tuple[int, int]:
-        """(first dirty offset, number of leading segments that may be cleaned)."""
+        """(first dirty offset, number of leading segments that may be cleaned). Never a
+        segment reaching the active one, `upper_bound` (the high watermark) or the first
+        offset of an open transaction: with the high watermark, that is Kafka's last
+        stable offset bound. (A completed transaction whose marker is not yet below the
+        high watermark needs no cap: its marker is outside the range, and clean() copies
+        a transaction's batches as they are until it sees the marker.)"""
         segments = plog.segments
         first_dirty = self.first_dirty_offset(plog)
         end = segments[-1].base_offset
         if upper_bound is not None:
             end = min(end, upper_bound)
+        unstable = plog.producer_state.first_undecided_offset
+        if unstable is not None:
+            end = min(end, unstable)
         lag = plog.config.min_compaction_lag_ms
         count = 0
         for i in range(len(segments) - 1):

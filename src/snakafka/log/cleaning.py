@@ -33,7 +33,10 @@ Transactions. Control batches (transaction markers) are never removed. A transac
 batch whose producer's next marker in the cleanable range is a commit is cleaned like
 any other; an abort marker drops it (its records are not in the map); without a marker
 yet (an open transaction, or a marker above the cleanable range) it is copied as it is
-and its records stay out of the map, so nothing is removed in its favour.
+and its records stay out of the map, so nothing is removed in its favour. The cleaner
+never plans past the first offset of an open transaction (cleaner.py). A cleaned segment
+takes over the `.txnindex` entries of the segments it replaces (their ABORT markers all
+stay), so READ_COMMITTED fetches still learn of aborted transactions whose data remains.
 
 The key map holds keys as bytes; `dedupe_buffer_size` (log.cleaner.dedupe.buffer.size)
 bounds it, counting each key's length plus MAP_ENTRY_OVERHEAD bytes: when a cleaning's
@@ -61,6 +64,7 @@ from typing import TYPE_CHECKING
 
 from snakafka.log.files import CLEANED_SUFFIX, segment_paths
 from snakafka.log.segment import LogSegment
+from snakafka.log.txn_index import AbortedTxn
 from snakafka.protocol.batch import (
     ATTRIBUTES_OFFSET,
     COMPRESSION_MASK,
@@ -473,8 +477,9 @@ class _Output:
             self.stats.bytes_written += len(self.buffer)
             self.buffer = bytearray()
 
-    def finish(self) -> LogSegment | None:
-        """The finished, fsynced segment; None if the (single) input is unchanged."""
+    def finish(self, aborted: list[AbortedTxn]) -> LogSegment | None:
+        """The finished, fsynced segment, holding the inputs' `aborted` transaction
+        index entries; None if the (single) input is unchanged."""
         if self.segment is None:
             if self.lazy:
                 return None
@@ -482,6 +487,8 @@ class _Output:
         self._write()
         segment = self.segment
         assert segment is not None
+        for entry in aborted:
+            segment.txn_index.append(entry)
         segment.mark_inactive()
         segment.flush()
         return segment
@@ -522,7 +529,7 @@ def _clean_group(plan: CleanPlan, members: list[Source], scan: _Scan, stats: Cle
                     held = (source, pos, data, header)
         if held is not None:
             _keep_empty(out, *held)
-        return out.finish()
+        return out.finish([entry for m in members for entry in list(m.segment.txn_index.entries)])
     except BaseException:
         out.abandon()
         raise

@@ -2,7 +2,7 @@
 
 A log dir holds one `<topic>-<partition>` directory per partition; each holds segments
 named by their base offset, zero-padded to 20 digits (`00000000000000000000.log`,
-`.index`, `.timeindex`), and the partition's `leader-epoch-checkpoint`. Files may carry
+`.index`, `.timeindex`, `.txnindex`: aborted transactions), and the partition's `leader-epoch-checkpoint`. Files may carry
 a second suffix while they change state: `.deleted` (detached, removed after a delay),
 `.cleaned` and `.swap` (a compacted segment being swapped in). A partition directory
 being deleted is renamed `<topic>-<partition>.<unique>-delete` first, so a crash midway
@@ -17,6 +17,7 @@ from typing import NamedTuple
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
+TXN_INDEX_SUFFIX = ".txnindex"
 DELETED_SUFFIX = ".deleted"
 CLEANED_SUFFIX = ".cleaned"
 SWAP_SUFFIX = ".swap"
@@ -30,7 +31,7 @@ LEADER_EPOCH_CHECKPOINT = "leader-epoch-checkpoint"
 CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"  # per log dir: where each log's dirty part starts
 
 _OFFSET_DIGITS = 20
-_SEGMENT_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX)
+_SEGMENT_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)
 _STATE_SUFFIXES = (DELETED_SUFFIX, CLEANED_SUFFIX, SWAP_SUFFIX)
 
 
@@ -38,6 +39,7 @@ class SegmentPaths(NamedTuple):
     log: Path
     offset_index: Path
     time_index: Path
+    txn_index: Path
 
 
 class SegmentFileName(NamedTuple):
@@ -45,7 +47,7 @@ class SegmentFileName(NamedTuple):
     (42, ".log", ".swap")."""
 
     base_offset: int
-    kind: str  # LOG_SUFFIX, INDEX_SUFFIX or TIME_INDEX_SUFFIX
+    kind: str  # LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX or TXN_INDEX_SUFFIX
     state: str  # "" or one of DELETED_SUFFIX, CLEANED_SUFFIX, SWAP_SUFFIX
 
 
@@ -54,12 +56,13 @@ def offset_name(offset: int) -> str:
 
 
 def segment_paths(directory: Path, base_offset: int, state: str = "") -> SegmentPaths:
-    """The three files of the segment at `base_offset`, with an optional state suffix."""
+    """The four files of the segment at `base_offset`, with an optional state suffix."""
     stem = offset_name(base_offset)
     return SegmentPaths(
         directory / f"{stem}{LOG_SUFFIX}{state}",
         directory / f"{stem}{INDEX_SUFFIX}{state}",
         directory / f"{stem}{TIME_INDEX_SUFFIX}{state}",
+        directory / f"{stem}{TXN_INDEX_SUFFIX}{state}",
     )
 
 

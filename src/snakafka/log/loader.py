@@ -9,6 +9,12 @@ the recovery point is validated batch by batch (CRC-32C, framing, offsets) and t
 at the first torn or corrupt batch; segments after a truncated one are deleted, so the
 log is always a clean prefix of what was written. After a clean shutdown nothing is
 scanned beyond each segment's tail after its last index entry.
+
+The aborted-transaction index (`.txnindex`) of a recovered segment, of a segment swapped
+in by an interrupted compaction, or of one whose file fails its checks cannot be rebuilt
+from the segment alone (an entry needs the transaction's first offset): LoadedLog lists
+them and the partition log rebuilds them while it replays its producer state
+(txn_state.replay).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class LoadedLog:
     segments: list[LogSegment]
     log_start_offset: int
     leader_epoch_cache: LeaderEpochCache
+    rebuild_txn_indexes: set[int]  # base offsets of segments whose `.txnindex` must be rebuilt
 
     @property
     def log_end_offset(self) -> int:
@@ -69,6 +76,7 @@ def load_log(directory: Path, name: str, config: LogConfig, *, recovery_point: i
         swap.close()
         swap.rename_state("")
         logs.append(base)
+    rebuild_txn_indexes = set(swaps)
     logs.sort()
 
     segments: list[LogSegment] = []
@@ -86,6 +94,8 @@ def load_log(directory: Path, name: str, config: LogConfig, *, recovery_point: i
             truncated = True
         if recover:
             recovered.append(segment)
+        if recover or not segment.txn_index_valid:
+            rebuild_txn_indexes.add(base)
         if segment.size == 0 and i + 1 < len(logs) and not truncated:
             log.info("%s: deleting empty segment %d", name, base)
             segment.delete()
@@ -105,7 +115,7 @@ def load_log(directory: Path, name: str, config: LogConfig, *, recovery_point: i
             segment.flush()  # what recovery kept must be durable before the recovery point says so
     if recovered:
         log.info("%s: recovered %d segment(s); log end offset %d", name, len(recovered), end)
-    return LoadedLog(segments, start, epochs)
+    return LoadedLog(segments, start, epochs, rebuild_txn_indexes)
 
 
 def _clean_directory(directory: Path, name: str) -> tuple[list[int], list[int]]:

@@ -122,7 +122,7 @@ class LogManager:
         self._dir_of.pop(tp, None)
         if partition_log is None:
             return lambda: None
-        partition_log.close()
+        partition_log.close(snapshot=False)  # its files are going: no producer snapshot
         source = partition_log.directory
         target = source.with_name(delete_dir_name(topic, partition, uuid.uuid4().hex))
         source.rename(target)

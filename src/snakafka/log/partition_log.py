@@ -7,6 +7,12 @@ before writing anything, rewrite base offsets in one copy of the request's bytes
 write with one write() call; reads return FileSlices the broker can sendfile() from.
 Loading from disk and crash recovery live in `snakafka.log.loader`.
 
+It also owns the producer state (idempotence and ongoing transactions, as Kafka's
+UnifiedLog does): every append, leader's or follower's, feeds it; an ABORT marker adds an
+entry to the active segment's `.txnindex`; opening the log and truncating it rebuild it
+from the batches (see txn_state.py). `first_unstable_offset` is where the earliest open
+transaction begins: the partition's last stable offset is it, capped by the high watermark.
+
 Segments removed from the log (retention, DeleteRecords, truncation, compaction) are
 renamed `.deleted` and returned to the caller, who deletes them (`segment.delete()`)
 after file.delete.delay.ms, in a thread if it likes: fetches in flight keep their fds.
@@ -24,15 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snakafka.clock import Clock
-from snakafka.log import timestamps
+from snakafka.log import producer_snapshot, timestamps, txn_state
 from snakafka.log.checkpoint import fsync_dir
 from snakafka.log.files import CLEANED_SUFFIX, LEADER_EPOCH_CHECKPOINT, SWAP_SUFFIX
 from snakafka.log.flush import FlushTask
 from snakafka.log.leader_epoch import LeaderEpochCache
 from snakafka.log.loader import load_log
 from snakafka.log.log_config import LogConfig
+from snakafka.log.producer_state import ProducerStateManager
 from snakafka.log.recompress import recompress, target_codec
 from snakafka.log.segment import INT32_MAX, FileSlice, LogSegment
+from snakafka.log.txn_index import AbortedTxn
 from snakafka.protocol.batch import (
     BatchError,
     BatchHeader,
@@ -97,6 +105,7 @@ class AppendInfo:
 class ReadResult:
     fetch_offset: int
     slice: FileSlice | None  # None: nothing to return
+    upper_bound: int = -1  # the returned data lies below this offset (the read's segment's end, or the limit)
 
 
 class PartitionLog:
@@ -115,6 +124,8 @@ class PartitionLog:
         self._last_flush_ms = clock.time_ms()
         self._generation = 0  # bumped by truncations: flushes begun before one are void
         self._dir_dirty = False  # files created or renamed since the last directory fsync
+        self.producer_state = ProducerStateManager()
+        self._states_at_roll = txn_state.StatesAtRoll()  # so a truncation replays only the log's tail
 
     def __repr__(self) -> str:
         return f"PartitionLog({self.name}, start={self.log_start_offset}, end={self.log_end_offset})"
@@ -143,6 +154,12 @@ class PartitionLog:
         self.log_start_offset = loaded.log_start_offset
         self.leader_epoch_cache = loaded.leader_epoch_cache
         self.recovery_point = loaded.log_end_offset
+        snapshot = producer_snapshot.take(directory, self.log_end_offset, self.name)
+        if snapshot is not None and not needs_recovery and not loaded.rebuild_txn_indexes:
+            self.producer_state = snapshot  # a clean shutdown's: no replay needed
+        else:
+            txn_state.replay(self.producer_state, self.segments, self.log_start_offset, loaded.rebuild_txn_indexes,
+                             self.name)
         return self
 
     # -- state ----------------------------------------------------------------------
@@ -158,6 +175,28 @@ class PartitionLog:
     @property
     def size_in_bytes(self) -> int:
         return sum(s.size for s in self.segments)
+
+    @property
+    def first_unstable_offset(self) -> int | None:
+        """First offset of the earliest transaction still open or whose marker is not yet
+        known to be below the high watermark (never below the log start offset, as Kafka
+        clamps it); None when there is none."""
+        first = self.producer_state.first_unstable_offset
+        return None if first is None else max(first, self.log_start_offset)
+
+    def last_stable_offset(self, high_watermark: int) -> int:
+        """min(first unstable offset, high watermark), after forgetting the transactions
+        whose markers the high watermark has passed."""
+        self.producer_state.on_high_watermark(high_watermark)
+        first = self.first_unstable_offset
+        return high_watermark if first is None else min(first, high_watermark)
+
+    def rebuild_producer_state(self) -> None:
+        """Replay the producer state after a truncation: from the newest copy kept at a
+        segment roll still within the log, else from the log start."""
+        state, start = self._states_at_roll.restore(self.log_start_offset, self.log_end_offset)
+        txn_state.replay(state, self.segments, start, set(), self.name)
+        self.producer_state = state
 
     def update_config(self, config: LogConfig) -> None:
         self.config = config
@@ -214,10 +253,13 @@ class PartitionLog:
 
     def append(self, data: bytes | bytearray | memoryview, *, leader_epoch: int = 0) -> AppendInfo:
         """Append as leader: validate, assign offsets from the log end offset, stamp the
-        leader epoch (and LogAppendTime if configured), write."""
+        leader epoch (and LogAppendTime if configured), write. Transaction markers are
+        checked against the producer state first (ProducerStateError if fenced); whether
+        the caller may write control batches at all is the caller's rule."""
         batches = self._validate(data, from_client=True)
         if self.config.compact:
             self._check_keys(data, batches)
+        txn_state.check_markers(self.producer_state, data, batches)
         codec = target_codec(self.config.compression_type)
         if codec is not None:
             recompressed = recompress(data, codec)
@@ -228,7 +270,9 @@ class PartitionLog:
         first = offset = self.log_end_offset
         append_time = self.clock.time_ms() if self.config.message_timestamp_type == "LogAppendTime" else -1
         max_ts, offset_of_max, records = -1, first, 0
+        offsets: list[int] = []
         for pos, header in batches:
+            offsets.append(offset)
             set_base_offset(buf, pos, offset)
             set_partition_leader_epoch(buf, pos, leader_epoch)
             ts = header.max_timestamp
@@ -241,6 +285,7 @@ class PartitionLog:
             records += header.records_count
         self.leader_epoch_cache.assign(leader_epoch, first)
         self._write(buf, first, offset - 1, max_ts, offset_of_max)
+        txn_state.track_append(self.producer_state, self.active_segment, buf, batches, offsets, self.name)
         return AppendInfo(first, offset - 1, append_time, max_ts, records, len(buf), self.log_start_offset)
 
     def append_as_follower(self, data: bytes | bytearray | memoryview) -> AppendInfo:
@@ -261,6 +306,8 @@ class PartitionLog:
         for _, header in batches:
             self.leader_epoch_cache.assign(header.partition_leader_epoch, header.base_offset)
         self._write(data, first, last, max_ts, offset_of_max)
+        txn_state.track_append(self.producer_state, self.active_segment, data, batches,
+                               [h.base_offset for _, h in batches], self.name)
         return AppendInfo(first, last, -1, max_ts, records, len(data), self.log_start_offset)
 
     def _write(self, data: bytes | bytearray | memoryview, first: int, last: int, max_ts: int, offset_of_max: int) -> None:
@@ -304,6 +351,7 @@ class PartitionLog:
         segment = self._new_segment(base)
         self.segments.append(segment)
         self._base_offsets.append(base)
+        self._states_at_roll.remember(base, self.producer_state)
         log.debug("%s: rolled a new segment at offset %d", self.name, base)
         return segment
 
@@ -330,9 +378,16 @@ class PartitionLog:
             max_position = segment.size if limit >= segment.next_offset else segment.position_of(limit)
             result = segment.read(fetch_offset, max_bytes, max_position, min_one_batch)
             if result is not None or limit <= segment.next_offset:
-                return ReadResult(fetch_offset, result)
+                return ReadResult(fetch_offset, result, min(limit, self._upper_bound(i)))
             i += 1  # the offset is at this segment's end, or in a gap left by compaction
         return ReadResult(fetch_offset, None)
+
+    def aborted_transactions(self, fetch_offset: int, upper_bound: int) -> list[AbortedTxn]:
+        """The aborted transactions a READ_COMMITTED fetch of [fetch_offset, upper_bound)
+        must report (from the segments' `.txnindex` files)."""
+        if upper_bound <= fetch_offset:
+            return []
+        return txn_state.collect_aborted(self.segments, self._segment_index(fetch_offset), fetch_offset, upper_bound)
 
     def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record with a timestamp >= `timestamp_ms`, for
@@ -426,6 +481,7 @@ class PartitionLog:
         self.leader_epoch_cache.truncate_from_end(self.log_end_offset)
         self._generation += 1
         self._dir_dirty = self._dir_dirty or bool(doomed)
+        self.rebuild_producer_state()
         log.info("%s: truncated to offset %d (%d segment(s) and %d bytes removed)", self.name, self.log_end_offset,
                  len(doomed), removed)
         return doomed
@@ -440,6 +496,8 @@ class PartitionLog:
         self.log_start_offset = self.recovery_point = offset
         self.leader_epoch_cache.clear()
         self._generation += 1
+        self.producer_state.truncate()
+        self._states_at_roll.clear()
         log.info("%s: truncated fully, log now starts at offset %d", self.name, offset)
         return doomed
 
@@ -488,7 +546,8 @@ class PartitionLog:
             segment.index.flush()
             segment.time_index.flush()
             task.fds.append(segment.fd)
-            task.paths += [segment.index.file.path, segment.time_index.file.path]
+            segment.txn_index.flush()
+            task.paths += [segment.index.file.path, segment.time_index.file.path, segment.txn_index.file.path]
         if self._dir_dirty:
             task.directory = self.directory
             self._dir_dirty = False
@@ -524,12 +583,18 @@ class PartitionLog:
         if up_to is not None:
             self.flush(up_to)
 
-    def close(self) -> None:
-        """Write indexes out and close every segment (flush first for durability)."""
+    def close(self, *, snapshot: bool = True) -> None:
+        """Write indexes out and close every segment (flush first for durability), after
+        a producer-state snapshot at the log end offset that the next open may start from."""
+        if snapshot and not self.active_segment.closed:
+            try:
+                producer_snapshot.write(self.directory, self.log_end_offset, self.producer_state)
+            except OSError as exc:  # the next open replays the log instead
+                log.warning("%s: cannot write the producer snapshot: %s", self.name, exc)
         for segment in self.segments:
             segment.close()
 
     def delete(self) -> None:
         """Close and remove the whole partition directory."""
-        self.close()
+        self.close(snapshot=False)
         shutil.rmtree(self.directory, ignore_errors=True)

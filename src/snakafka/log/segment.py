@@ -1,4 +1,6 @@
-"""One segment: a `.log` file of record batches plus its offset and time indexes.
+"""One segment: a `.log` file of record batches plus its offset, time and transaction
+indexes (the `.txnindex` of aborted transactions, see txn_index.py: the partition log
+appends to it when it writes an ABORT marker, and rebuilds it in recovery).
 
 The `.log` file is opened once, O_APPEND, and its descriptor stays open until the segment
 is deleted or the log closes: reads are positional (os.pread), and fetches hand out
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from snakafka.log.files import DELETED_SUFFIX, segment_paths
 from snakafka.log.index import IndexCorruptError, OffsetIndex, TimeIndex
+from snakafka.log.txn_index import TransactionIndex
 from snakafka.protocol.batch import (
     HEADER_SIZE,
     LOG_OVERHEAD,
@@ -80,6 +83,13 @@ class LogSegment:
         self.size = os.fstat(self.fd).st_size
         self.index = OffsetIndex(paths.offset_index, base_offset, max_index_bytes, create=create)
         self.time_index = TimeIndex(paths.time_index, base_offset, max_index_bytes, create=create)
+        self.txn_index_valid = True  # False: the `.txnindex` file failed its checks; the loader rebuilds it
+        try:
+            self.txn_index = TransactionIndex(paths.txn_index, create=create)
+        except IndexCorruptError as exc:
+            log.warning("%s: %s; the transaction index will be rebuilt", self.log_path, exc)
+            self.txn_index = TransactionIndex(paths.txn_index, create=True)
+            self.txn_index_valid = False
         self.next_offset = base_offset  # one past the last offset in this segment
         self.max_timestamp = -1  # largest batch max timestamp so far
         self.offset_of_max_timestamp = base_offset  # base offset of the batch that reached it
@@ -178,11 +188,13 @@ class LogSegment:
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
             self.index.flush()
             self.time_index.flush()
+        self.txn_index.flush()
 
     def flush(self) -> None:
         """fsync the log file and the index files."""
         self.index.flush(fsync=True)
         self.time_index.flush(fsync=True)
+        self.txn_index.flush(fsync=True)
         os.fsync(self.fd)
         self.dirty = False
 
@@ -383,6 +395,7 @@ class LogSegment:
         self.size = position
         self.index.truncate_to_position(position)
         self.time_index.truncate_to_offset(offset)
+        self.txn_index.truncate_to(offset)
         self.max_timestamp, self.offset_of_max_timestamp = self.time_index.last_entry
         _, index_position = self.index.last_entry
         self.next_offset = self.base_offset
@@ -406,7 +419,7 @@ class LogSegment:
         os.close(self.fd)
 
     def rename_state(self, state: str) -> None:
-        """Move the three files to another state suffix ("" / .deleted / .cleaned /
+        """Move the segment's files to another state suffix ("" / .deleted / .cleaned /
         .swap); the open descriptor stays valid."""
         paths = segment_paths(self.directory, self.base_offset, state)
         try:
@@ -416,6 +429,7 @@ class LogSegment:
         self.log_path = paths.log
         self.index.file.rename(paths.offset_index)
         self.time_index.file.rename(paths.time_index)
+        self.txn_index.rename(paths.txn_index)
         self.state = state
 
     def rename_deleted(self) -> None:
@@ -432,6 +446,7 @@ class LogSegment:
             pass
         self.index.file.delete()
         self.time_index.file.delete()
+        self.txn_index.delete()
         if not self.closed:
             self.closed = True
             os.close(self.fd)

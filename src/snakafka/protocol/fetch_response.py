@@ -28,6 +28,7 @@ class PartitionPayload:
     aborted: list[tuple[int, int]] | None = None
     preferred_read_replica: int = -1
     records: Sized | bytes | None = None
+    diverging_epoch: tuple[int, int] | None = None  # v12+ tagged field 0: (epoch, end offset)
 
 
 @dataclass(slots=True)
@@ -42,6 +43,7 @@ _PART_FIXED = struct.Struct(">ihqqq")  # partition, error, hw, lso, log start (v
 _PART_FIXED_V4 = struct.Struct(">ihqq")
 _ABORTED = struct.Struct(">qq")
 _HEAD_V7 = struct.Struct(">iihi")  # correlation id, throttle, error, session
+_EPOCH_END = struct.Struct(">iqB")  # EpochEndOffset: epoch, end offset, empty tagged fields
 
 
 def _uvarint(n: int) -> bytes:
@@ -109,7 +111,10 @@ def encode_fetch_response(
                     parts.append(records)  # type: ignore[arg-type]
                     total += size
             if flexible:
-                buf += b"\0"  # partition tagged fields
+                if p.diverging_epoch is None:
+                    buf += b"\0"  # partition tagged fields: none
+                else:  # one tagged field, tag 0 (DivergingEpoch), of 13 bytes
+                    buf += b"\x01\x00" + _uvarint(_EPOCH_END.size) + _EPOCH_END.pack(*p.diverging_epoch, 0)
         if flexible:
             buf += b"\0"  # topic tagged fields
     if flexible:

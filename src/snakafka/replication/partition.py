@@ -2,7 +2,15 @@
 
 The leader owns the high watermark: the offset below which every in-sync replica has
 the data, and the limit of what consumers may read. With an ISR of one (a single broker,
-or replication factor 1) the high watermark follows the log end offset at once.
+or replication factor 1) the high watermark follows the log end offset at once; with
+followers it moves as their fetches report their log end offsets (isr.py has the rules).
+A follower keeps the leader's high watermark (capped at its own log end) so that it
+starts from it if it becomes leader.
+
+The last stable offset (KIP-98) is the high watermark, or lower while a transaction is
+open: the first offset of the earliest open transaction. READ_COMMITTED consumers read
+below it. The log's producer state tracks open transactions on leaders and followers
+alike (followers replay the leader's batches and markers), so a new leader knows its LSO.
 """
 
 from __future__ import annotations
@@ -15,6 +23,12 @@ from snakafka.log.partition_log import PartitionLog, ReadResult
 from snakafka.log.producer_state import ProducerStateError, ProducerStateManager
 from snakafka.protocol.batch import NO_PRODUCER_ID, iter_batches, read_header
 from snakafka.protocol.errors import ErrorCode, KafkaError
+from snakafka.replication.isr import (
+    FollowerState,
+    high_watermark,
+    may_join_isr,
+    out_of_sync,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +41,7 @@ class LeaderAppend:
     log_append_time: int
     log_start_offset: int
     duplicate: bool = False
-
-
-@dataclass(slots=True)
-class ReplicaProgress:
-    """What the leader knows of a follower: its log end offset and when it was caught up."""
-
-    log_end_offset: int = 0
-    last_caught_up_ms: int = 0
+    last_offset: int = -1  # acks=all waits until the high watermark passes it
 
 
 class Partition:
@@ -47,9 +54,12 @@ class Partition:
         self.high_watermark = log_.log_end_offset if state.isr == (broker_id,) else min(
             log_.log_end_offset, getattr(log_, "recovery_point", 0)
         )
-        self.followers: dict[int, ReplicaProgress] = {}
-        self.producer_state = ProducerStateManager()
-        self._load_producer_state()
+        self.followers: dict[int, FollowerState] = {}
+        # Where this broker's leadership epoch began (Kafka's leaderEpochStartOffsetOpt): a
+        # follower joins the ISR only once it has everything written before it.
+        self.leader_epoch_start_offset = -1
+        self._led_epoch = -1  # the leader epoch become_leader last started (-1: not leading)
+        self.isr_change_pending = False  # one ISR write to the store at a time
 
     def __repr__(self) -> str:
         return f"Partition({self.topic}-{self.partition}, epoch={self.state.leader_epoch})"
@@ -62,16 +72,88 @@ class Partition:
     def leader_epoch(self) -> int:
         return self.state.leader_epoch
 
-    def become_leader(self, state: PartitionState) -> None:
+    @property
+    def producer_state(self) -> ProducerStateManager:
+        """The log's producer state (idempotence and open transactions)."""
+        return self.log.producer_state
+
+    @property
+    def last_stable_offset(self) -> int:
+        """min(first offset of the earliest transaction open or not yet replicated, high
+        watermark): derived whenever asked, so it follows appends, markers and high
+        watermark moves on leaders and followers alike."""
+        return self.log.last_stable_offset(self.high_watermark)
+
+    def become_leader(self, state: PartitionState, now_ms: int = 0) -> None:
+        """Take (or keep) leadership. A new leader epoch starts at the log end offset in
+        the leader epoch cache (Kafka's maybeAssignEpochStartOffset) and every follower
+        gets a fresh state with one lag period of grace; an ISR-only change under the same
+        epoch keeps what the leader knows of its followers."""
+        new_epoch = self._led_epoch != state.leader_epoch
         self.state = state
-        self.followers = {b: ReplicaProgress() for b in state.replicas if b != self.broker_id}
+        if new_epoch:
+            self._led_epoch = state.leader_epoch
+            self.log.leader_epoch_cache.assign(state.leader_epoch, self.log.log_end_offset)
+            self.leader_epoch_start_offset = self.log.log_end_offset
+            self.followers = {b: FollowerState.new(now_ms) for b in state.replicas if b != self.broker_id}
+            self.isr_change_pending = False
+            log.info("broker %d: %s-%d leader for epoch %d from offset %d, isr %s", self.broker_id, self.topic,
+                     self.partition, state.leader_epoch, self.leader_epoch_start_offset, list(state.isr))
+        else:
+            for b in state.replicas:
+                if b != self.broker_id and b not in self.followers:
+                    self.followers[b] = FollowerState.new(now_ms)
         self._maybe_advance_hw()
 
-    def update_state(self, state: PartitionState) -> None:
+    def update_state(self, state: PartitionState, now_ms: int = 0) -> None:
         if state.leader == self.broker_id:
-            self.become_leader(state)
+            self.become_leader(state, now_ms)
         else:
             self.state = state
+            self.followers = {}
+            self.isr_change_pending = False
+            self._led_epoch = -1
+
+    # -- the leader's view of its followers ------------------------------------------
+
+    def on_follower_fetch(self, replica: int, fetch_offset: int, now_ms: int) -> tuple[bool, tuple[int, ...] | None]:
+        """Record a follower's fetch. Returns (high watermark moved, the ISR to propose
+        if the follower may join it now, else None)."""
+        follower = self.followers.get(replica)
+        if follower is None:
+            follower = self.followers[replica] = FollowerState.new(now_ms)
+        follower.on_fetch(fetch_offset, self.log.log_end_offset, now_ms)
+        moved = self._maybe_advance_hw()
+        expand = None
+        if (replica not in self.state.isr and not self.isr_change_pending
+                and may_join_isr(follower, self.high_watermark, self.leader_epoch_start_offset)):
+            expand = (*self.state.isr, replica)
+        return moved, expand
+
+    def isr_to_shrink(self, now_ms: int, lag_time_max_ms: int) -> tuple[int, ...] | None:
+        """The ISR without the followers that have not caught up for too long, or None."""
+        if not self.is_leader or self.isr_change_pending:
+            return None
+        lagging = out_of_sync(self.broker_id, self.state.isr, self.followers, now_ms, lag_time_max_ms)
+        if not lagging:
+            return None
+        return tuple(r for r in self.state.isr if r not in lagging)
+
+    def follower_high_watermark(self, leader_high_watermark: int) -> None:
+        """A follower's high watermark: the leader's, capped at what this replica holds."""
+        if leader_high_watermark >= 0:
+            self.high_watermark = min(leader_high_watermark, self.log.log_end_offset)
+            self.log.producer_state.on_high_watermark(self.high_watermark)  # replicated markers make txns stable
+
+    def reload_producer_state(self) -> None:
+        """After a truncation the producer state may remember removed batches. Nothing to
+        do here: PartitionLog.truncate_to rebuilds it from what remains."""
+
+    def append_as_follower(self, data: bytes) -> None:
+        """Append the leader's batches verbatim; the log keeps its producer state current
+        (idempotence and open transactions) so that this replica deduplicates retries and
+        knows its last stable offset if it becomes leader."""
+        self.log.append_as_follower(data)
 
     def check_leader(self, leader_epoch: int | None = None) -> None:
         if not self.is_leader:
@@ -82,8 +164,13 @@ class Partition:
             if leader_epoch > self.state.leader_epoch:
                 raise KafkaError(ErrorCode.unknown_leader_epoch)
 
-    def append_as_leader(self, data: bytes, required_acks: int) -> LeaderAppend:
+    def append_as_leader(self, data: bytes, required_acks: int, *, allow_control: bool = False) -> LeaderAppend:
+        """Append on the leader. Only the transaction coordinator's marker path passes
+        `allow_control`: clients may not write control batches (INVALID_RECORD, as Kafka's
+        LogValidator answers)."""
         self.check_leader()
+        if not allow_control and any(h.is_control for _, h in iter_batches(data)):
+            raise KafkaError(ErrorCode.invalid_record, "Clients are not allowed to write control records")
         if required_acks == -1 and len(self.state.isr) < self.log.config.min_insync_replicas:
             raise KafkaError(
                 ErrorCode.not_enough_replicas,
@@ -95,14 +182,13 @@ class Partition:
             duplicate = self._check_producer(data)
             if duplicate is not None:
                 return duplicate
-        info = self.log.append(data, leader_epoch=self.state.leader_epoch)
-        if idempotent:
-            offset = info.first_offset
-            for _, header in iter_batches(data):
-                self.producer_state.update(header, offset)
-                offset += header.last_offset_delta + 1
+        try:
+            info = self.log.append(data, leader_epoch=self.state.leader_epoch)  # also feeds the producer state
+        except ProducerStateError as exc:
+            raise KafkaError(ErrorCode(exc.error_code), str(exc)) from exc
         self._maybe_advance_hw()
-        return LeaderAppend(info.first_offset, info.log_append_time, info.log_start_offset)
+        return LeaderAppend(info.first_offset, info.log_append_time, info.log_start_offset,
+                            last_offset=info.last_offset)
 
     def _check_producer(self, data: bytes) -> LeaderAppend | None:
         """Sequence checks of idempotent batches; a retried batch gets its first answer."""
@@ -114,44 +200,30 @@ class Partition:
             first = duplicates[0]
             assert first is not None
             log.info("%s: duplicate batch from an idempotent producer, answered with offset %d", self, first.first_offset)
-            return LeaderAppend(first.first_offset, -1, self.log.log_start_offset, duplicate=True)
+            last = duplicates[-1]
+            assert last is not None
+            return LeaderAppend(first.first_offset, -1, self.log.log_start_offset, duplicate=True,
+                                last_offset=last.last_offset)
         return None
 
-    def _load_producer_state(self) -> None:
-        """Rebuild idempotence state from batch headers (never record contents).
-
-        Only the last two segments are scanned: a retry can only repeat one of a
-        producer's last five batches, which sit at the end of the log, and a full scan
-        would make start-up time grow with the size of the log."""
-        recent = self.log.segments[-2:]
-        offset = max(self.log.log_start_offset, recent[0].base_offset)
-        end = self.log.log_end_offset
-        while offset < end:
-            result = self.log.read(offset, 4 << 20, min_one_batch=True)
-            if result.slice is None:
-                break
-            data = result.slice.read_bytes()
-            advanced = False
-            for _, header in iter_batches(data):
-                if header.next_offset > offset:
-                    self.producer_state.update(header, header.base_offset)
-                    offset = header.next_offset
-                    advanced = True
-            if not advanced:
-                break
-
     def _maybe_advance_hw(self) -> bool:
-        """The high watermark is the smallest log end offset across the ISR."""
-        leo = self.log.log_end_offset
-        new_hw = leo
-        for replica in self.state.isr:
-            if replica != self.broker_id:
-                new_hw = min(new_hw, self.followers.get(replica, ReplicaProgress()).log_end_offset)
+        """The high watermark is the smallest log end offset across the ISR (isr.py)."""
+        if not self.is_leader:
+            return False
+        new_hw = high_watermark(self.high_watermark, self.broker_id, self.log.log_end_offset, self.state.isr,
+                                self.followers)
         if new_hw > self.high_watermark:
             self.high_watermark = new_hw
+            self.log.producer_state.on_high_watermark(new_hw)  # replicated markers make txns stable
             return True
         return False
 
-    def read(self, fetch_offset: int, max_bytes: int, *, committed_only: bool, min_one_batch: bool) -> ReadResult:
-        max_offset = self.high_watermark if committed_only else None
+    def read(self, fetch_offset: int, max_bytes: int, *, committed_only: bool, min_one_batch: bool,
+             read_committed: bool = False) -> ReadResult:
+        """Consumers read below the high watermark (`committed_only`), READ_COMMITTED
+        ones below the last stable offset; followers up to the log end."""
+        if read_committed:
+            max_offset: int | None = self.last_stable_offset
+        else:
+            max_offset = self.high_watermark if committed_only else None
         return self.log.read(fetch_offset, max_bytes, max_offset=max_offset, min_one_batch=min_one_batch)

@@ -1,8 +1,12 @@
 """Routes appends and fetches to the partitions this broker holds.
 
 It creates and drops Partition objects as metadata changes, appends produce data on the
-leader (answering acks=0/1/-1), serves fetches from leaders (long poll on max_wait_ms /
-min_bytes, response and partition byte limits), and wakes waiting fetches on appends.
+leader (answering acks=0/1/-1; acks=-1 waits for the high watermark), serves fetches from
+leaders (long poll on max_wait_ms / min_bytes, response and partition byte limits), and
+wakes waiting fetches on appends. Fetches from followers (replica_id >= 0) move the
+high watermark and the ISR (Kafka's ZooKeeper-mode design: the leader writes its ISR
+changes to the metadata store with a compare-and-set); the partitions this broker
+follows are fetched by the ReplicaFetcherManager (fetcher.py).
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from snakafka.cluster.metadata_cache import MetadataCache
+from snakafka.cluster.model import NO_LEADER, PartitionState
+from snakafka.cluster.store.base import MetadataStore
 from snakafka.log.log_config import LogConfig
 from snakafka.log.log_manager import LogManager
 from snakafka.log.partition_log import FileSlice, OffsetOutOfRangeError
 from snakafka.protocol.batch import BatchError
+from snakafka.protocol.control import TxnMarker, encode_marker_batch
 from snakafka.protocol.errors import ErrorCode, KafkaError
+from snakafka.replication.fetcher import FetcherConfig, ReplicaFetcherManager
 from snakafka.replication.partition import LeaderAppend, Partition
 from snakafka.replication.purgatory import Watchers, wait_until
 
@@ -34,6 +42,7 @@ class ProduceResult:
     log_append_time: int = -1
     log_start_offset: int = -1
     message: str | None = None
+    last_offset: int = -1
 
 
 @dataclass(slots=True)
@@ -43,6 +52,7 @@ class FetchRequestPartition:
     fetch_offset: int
     max_bytes: int
     current_leader_epoch: int = -1
+    last_fetched_epoch: int = -1  # a follower's (Fetch v12+): checked for divergence
 
 
 @dataclass(slots=True)
@@ -55,6 +65,7 @@ class FetchResult:
     log_start_offset: int = -1
     records: FileSlice | None = None
     aborted: list[tuple[int, int]] = field(default_factory=list)
+    diverging_epoch: tuple[int, int] | None = None  # (epoch, end offset) for a diverged follower
 
     @property
     def size(self) -> int:
@@ -68,13 +79,26 @@ class ReplicaManager:
         log_manager: LogManager,
         cache: MetadataCache,
         config_for: Callable[[str], LogConfig],
+        *,
+        store: MetadataStore | None = None,
+        fetcher_config: FetcherConfig | None = None,
+        lag_time_max_ms: int = 30000,
+        time_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.broker_id = broker_id
         self.log_manager = log_manager
         self.cache = cache
         self.config_for = config_for
+        self.store = store
+        self.lag_time_max_ms = lag_time_max_ms
+        self.time_ms = time_ms
         self.partitions: dict[TopicPartition, Partition] = {}
         self.fetch_watchers = Watchers()
+        self.ack_watchers = Watchers()  # acks=all produces, woken when the high watermark or ISR moves
+        self.fetchers = ReplicaFetcherManager(
+            fetcher_config or FetcherConfig(broker_id, "PLAINTEXT"), self.partitions.get,
+            lambda broker: self.cache.brokers.get(broker))  # the cache replaces its dicts on refresh
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- metadata -------------------------------------------------------------------
 
@@ -83,6 +107,8 @@ class ReplicaManager:
         here are detached at once (directory renamed `-delete`); the returned callables
         remove their files, for the caller to run later and off the loop."""
         wanted: set[TopicPartition] = set()
+        follow: dict[TopicPartition, tuple[int, int]] = {}
+        now = self.time_ms()
         for name, topic in self.cache.topics.items():
             config = self.config_for(name)
             for p, state in topic.partitions.items():
@@ -94,19 +120,27 @@ class ReplicaManager:
                 if part is None:
                     log_ = self.log_manager.get_or_create_log(name, p, config)
                     part = Partition(name, p, self.broker_id, log_, state)
-                    part.update_state(state)
+                    part.update_state(state, now)
                     self.partitions[tp] = part
                 else:
                     if part.log.config != config:
                         part.log.update_config(config)
                     if part.state != state:
-                        part.update_state(state)
+                        part.update_state(state, now)
+                        self._wake(tp)  # the ISR or leadership moved: waiting acks re-check
+                if state.leader != self.broker_id and state.leader != NO_LEADER:
+                    follow[tp] = (state.leader, state.leader_epoch)
+        self.fetchers.update({tp: target for tp, target in follow.items() if target[0] in self.cache.brokers})
         removals = []
         for tp in [tp for tp in self.partitions if tp not in wanted]:
             del self.partitions[tp]
             removals.append(self.log_manager.detach_log(*tp))
-            self.fetch_watchers.wake(tp)
+            self._wake(tp)
         return removals
+
+    def _wake(self, tp: TopicPartition) -> None:
+        self.fetch_watchers.wake(tp)
+        self.ack_watchers.wake(tp)
 
     def get_partition(self, topic: str, partition: int) -> Partition:
         part = self.partitions.get((topic, partition))
@@ -142,17 +176,110 @@ class ReplicaManager:
                 base_offset=info.first_offset,
                 log_append_time=info.log_append_time,
                 log_start_offset=info.log_start_offset,
+                last_offset=info.last_offset,
             )
             if not info.duplicate:
                 self.fetch_watchers.wake(tp)
         return results
 
+    async def append_and_wait(
+        self, acks: int, entries: dict[TopicPartition, bytes], timeout_ms: int
+    ) -> dict[TopicPartition, ProduceResult]:
+        """Append, then for acks=-1 wait (up to timeout_ms) until every appended
+        partition's high watermark passes its last offset (Kafka's DelayedProduce)."""
+        results = self.append_records(acks, entries)
+        if acks != -1:
+            return results
+        required = {tp: r.last_offset + 1 for tp, r in results.items() if r.error == ErrorCode.none}
+        for tp, error in (await self._await_high_watermarks(required, timeout_ms)).items():
+            if error != ErrorCode.none:
+                results[tp] = ProduceResult(error=error)
+        return results
+
+    async def write_txn_markers(self, marker: TxnMarker, partitions: list[tuple[str, int]], timeout_ms: int
+                                ) -> dict[tuple[str, int], ErrorCode]:
+        """Append one control batch (COMMIT or ABORT end-transaction marker of
+        marker.producer_id at marker.producer_epoch, with marker.coordinator_epoch) to each
+        partition this broker leads, then wait like acks=-1 (high watermark past the
+        marker) up to timeout_ms. Per partition: ErrorCode.none, or NOT_LEADER_OR_FOLLOWER /
+        UNKNOWN_TOPIC_OR_PARTITION / INVALID_PRODUCER_EPOCH / TRANSACTION_COORDINATOR_FENCED /
+        NOT_ENOUGH_REPLICAS / REQUEST_TIMED_OUT. Fetches waiting on these partitions are
+        woken: a marker moves the last stable offset that READ_COMMITTED consumers wait on."""
+        data = encode_marker_batch(marker, self.time_ms())
+        errors: dict[TopicPartition, ErrorCode] = {}
+        required: dict[TopicPartition, int] = {}
+        kind = "COMMIT" if marker.commit else "ABORT"
+        for tp in dict.fromkeys(partitions):
+            try:
+                part = self.leader_partition(*tp)
+                info = part.append_as_leader(data, -1, allow_control=True)
+            except KafkaError as exc:
+                log.info("broker %d: %s-%d: %s marker for producer %d epoch %d refused: %s", self.broker_id, tp[0],
+                         tp[1], kind, marker.producer_id, marker.producer_epoch, exc.message or exc.code.name)
+                errors[tp] = exc.code
+                continue
+            except BatchError as exc:
+                errors[tp] = ErrorCode(exc.error_code)
+                continue
+            log.debug("broker %d: %s-%d: %s marker for producer %d at offset %d", self.broker_id, tp[0], tp[1], kind,
+                      marker.producer_id, info.first_offset)
+            self.fetch_watchers.wake(tp)
+            required[tp] = info.last_offset + 1
+        errors.update(await self._await_high_watermarks(required, timeout_ms))
+        return errors
+
+    async def _await_high_watermarks(self, required: dict[TopicPartition, int], timeout_ms: int
+                                     ) -> dict[TopicPartition, ErrorCode]:
+        """Wait until each partition's high watermark reaches its required offset (Kafka's
+        DelayedProduce completion rule, _acks_error) or timeout_ms passes."""
+        results: dict[TopicPartition, ErrorCode] = {}
+        waiting = dict(required)
+        deadline = time.monotonic() + max(timeout_ms, 0) / 1000
+        while waiting:
+            for tp in list(waiting):
+                error = self._acks_error(tp, waiting[tp])
+                if error is not None:
+                    results[tp] = error
+                    del waiting[tp]
+            remaining = deadline - time.monotonic()
+            if not waiting:
+                break
+            if remaining <= 0:
+                for tp in waiting:
+                    log.info("broker %d: %s-%d: acks=all write timed out waiting for the ISR (hw %s)", self.broker_id,
+                             tp[0], tp[1], getattr(self.partitions.get(tp), "high_watermark", None))
+                    results[tp] = ErrorCode.request_timed_out
+                break
+            keys = list(waiting)
+            waiter = self.ack_watchers.watch(keys)
+            try:
+                await wait_until(waiter, remaining)
+            finally:
+                self.ack_watchers.unwatch(keys, waiter)
+        return results
+
+    def _acks_error(self, tp: TopicPartition, required_offset: int) -> ErrorCode | None:
+        """Kafka's checkEnoughReplicasReachOffset: None while still waiting."""
+        part = self.partitions.get(tp)
+        if part is None or not part.is_leader:
+            return ErrorCode.not_leader_or_follower
+        if part.high_watermark < required_offset:
+            return None
+        if len(part.state.isr) < part.log.config.min_insync_replicas:
+            return ErrorCode.not_enough_replicas_after_append
+        return ErrorCode.none
+
     # -- fetch ----------------------------------------------------------------------
 
     def read_once(
-        self, requests: list[FetchRequestPartition], max_bytes: int, *, committed_only: bool, replica_id: int = -1
+        self, requests: list[FetchRequestPartition], max_bytes: int, *, committed_only: bool, replica_id: int = -1,
+        read_committed: bool = False,
     ) -> tuple[list[FetchResult], int, bool]:
-        """One pass over the partitions: (results, bytes, any error)."""
+        """One pass over the partitions: (results, bytes, any error or divergence).
+        A follower's read (replica_id >= 0) goes up to the log end and records where the
+        follower is, which may move the high watermark and grow the ISR. A
+        READ_COMMITTED read stops at the last stable offset and lists the aborted
+        transactions overlapping the data returned."""
         results: list[FetchResult] = []
         total = 0
         errored = False
@@ -162,15 +289,26 @@ class ReplicaManager:
             try:
                 part = self.leader_partition(req.topic, req.partition, req.current_leader_epoch)
                 log_ = part.log
-                res.high_watermark = part.high_watermark
-                res.last_stable_offset = part.high_watermark
                 res.log_start_offset = log_.log_start_offset
+                if replica_id >= 0:
+                    if replica_id not in part.state.replicas:
+                        raise KafkaError(ErrorCode.not_leader_or_follower)
+                    if req.last_fetched_epoch >= 0 and self._diverged(part, req, res):
+                        errored = True
+                        continue
+                    self._follower_fetched(part, replica_id, req.fetch_offset)
+                res.high_watermark = part.high_watermark
+                res.last_stable_offset = part.last_stable_offset
                 limit = min(req.max_bytes, max_bytes - total)
                 if limit <= 0 and total > 0:
                     continue
-                read = part.read(req.fetch_offset, max(limit, 0), committed_only=committed_only, min_one_batch=total == 0)
+                read = part.read(req.fetch_offset, max(limit, 0), committed_only=committed_only, min_one_batch=total == 0,
+                                 read_committed=read_committed)
                 res.records = read.slice
                 total += res.size
+                if read_committed and read.slice is not None:
+                    res.aborted = [(a.producer_id, a.first_offset)
+                                   for a in log_.aborted_transactions(req.fetch_offset, read.upper_bound)]
             except KafkaError as exc:
                 res.error = exc.code
                 errored = True
@@ -178,6 +316,79 @@ class ReplicaManager:
                 res.error = ErrorCode.offset_out_of_range  # Kafka answers the partition, not the connection
                 errored = True
         return results, total, errored
+
+    def _diverged(self, part: Partition, req: FetchRequestPartition, res: FetchResult) -> bool:
+        """Kafka's Partition.fetchRecords check: the follower's last epoch ends earlier
+        here than where it fetches from, or this leader never had it: answer where the
+        histories part (no records). A leader with no epoch at or below it answers
+        OFFSET_OUT_OF_RANGE, and the follower falls back to its high watermark."""
+        epoch, end = part.log.end_offset_for_epoch(req.last_fetched_epoch)
+        if epoch < 0 or end < 0:
+            raise OffsetOutOfRangeError(f"no leader epoch at or below {req.last_fetched_epoch}")
+        if epoch < req.last_fetched_epoch or end < req.fetch_offset:
+            res.diverging_epoch = (epoch, end)
+            res.high_watermark = part.high_watermark
+            res.last_stable_offset = part.last_stable_offset
+            return True
+        return False
+
+    def _follower_fetched(self, part: Partition, replica_id: int, fetch_offset: int) -> None:
+        tp = (part.topic, part.partition)
+        moved, expand = part.on_follower_fetch(replica_id, fetch_offset, self.time_ms())
+        if moved:
+            self._wake(tp)
+        if expand is not None:
+            log.info("broker %d: %s-%d: follower %d caught up (offset %d, hw %d): expanding isr %s -> %s",
+                     self.broker_id, part.topic, part.partition, replica_id, fetch_offset, part.high_watermark,
+                     list(part.state.isr), list(expand))
+            self._start_isr_change(part, expand)
+
+    # -- ISR changes ----------------------------------------------------------------
+
+    def _start_isr_change(self, part: Partition, isr: tuple[int, ...]) -> None:
+        if self.store is None:
+            return
+        part.isr_change_pending = True
+        task = asyncio.create_task(self._alter_isr(part, isr), name=f"alter-isr-{part.topic}-{part.partition}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _alter_isr(self, part: Partition, isr: tuple[int, ...]) -> None:
+        """Write the new ISR (same leader and epoch, partition epoch + 1) if the stored
+        state is still the one this leader holds; a lost race leaves the decision to the
+        next fetch or shrink check, made against the state the store's watch brings."""
+        expected = part.state
+        new = PartitionState(expected.replicas, expected.leader, expected.leader_epoch, isr, expected.partition_epoch + 1)
+        assert self.store is not None
+        try:
+            ok = await self.store.alter_isr(part.topic, part.partition, expected, new)
+        except Exception:
+            log.exception("broker %d: %s-%d: ISR update to %s failed", self.broker_id, part.topic, part.partition,
+                          list(isr))
+            ok = False
+        finally:
+            part.isr_change_pending = False
+        tp = (part.topic, part.partition)
+        if not ok:
+            log.info("broker %d: %s-%d: ISR update to %s lost a race with another writer; re-deciding on new metadata",
+                     self.broker_id, part.topic, part.partition, list(isr))
+            return
+        if self.partitions.get(tp) is part and part.state == expected:
+            part.update_state(new, self.time_ms())  # before the watch brings it: the hw rule uses the new ISR now
+        log.info("broker %d: %s-%d: isr now %s (partition epoch %d)", self.broker_id, part.topic, part.partition,
+                 list(isr), new.partition_epoch)
+        self._wake(tp)
+
+    async def shrink_isrs(self) -> None:
+        """Drop followers that have not caught up within replica.lag.time.max.ms (run every
+        half of it, as Kafka's isr-expiration task)."""
+        now = self.time_ms()
+        for part in list(self.partitions.values()):
+            isr = part.isr_to_shrink(now, self.lag_time_max_ms)
+            if isr is not None:
+                log.info("broker %d: %s-%d: shrinking isr %s -> %s (followers behind for over %d ms)", self.broker_id,
+                         part.topic, part.partition, list(part.state.isr), list(isr), self.lag_time_max_ms)
+                self._start_isr_change(part, isr)
 
     async def fetch(
         self,
@@ -187,11 +398,14 @@ class ReplicaManager:
         min_bytes: int,
         max_bytes: int,
         committed_only: bool = True,
+        replica_id: int = -1,
+        read_committed: bool = False,
     ) -> list[FetchResult]:
         deadline = time.monotonic() + max_wait_ms / 1000
         keys = [(r.topic, r.partition) for r in requests]
         while True:
-            results, total, errored = self.read_once(requests, max_bytes, committed_only=committed_only)
+            results, total, errored = self.read_once(requests, max_bytes, committed_only=committed_only,
+                                                     replica_id=replica_id, read_committed=read_committed)
             remaining = deadline - time.monotonic()
             if total >= min_bytes or errored or remaining <= 0 or not requests:
                 return results
@@ -201,8 +415,13 @@ class ReplicaManager:
             finally:
                 self.fetch_watchers.unwatch(keys, waiter)
             if not woken:
-                return self.read_once(requests, max_bytes, committed_only=committed_only)[0]
+                return self.read_once(requests, max_bytes, committed_only=committed_only, replica_id=replica_id,
+                                      read_committed=read_committed)[0]
 
     async def close(self) -> None:
+        await self.fetchers.close()
+        for task in list(self._background):
+            task.cancel()
         self.fetch_watchers.wake_all()
+        self.ack_watchers.wake_all()
         await asyncio.sleep(0)

@@ -40,6 +40,15 @@ from snakafka.server.handlers.topics import (
     handle_delete_topics,
     handle_describe_cluster,
 )
+from snakafka.server.handlers.txn import (
+    handle_add_offsets_to_txn,
+    handle_add_partitions_to_txn,
+    handle_describe_transactions,
+    handle_end_txn,
+    handle_list_transactions,
+    handle_txn_offset_commit,
+    handle_write_txn_markers,
+)
 
 BROKER_APIS: list[Api] = [
     Api(0, 3, 9, handle_produce),
@@ -60,6 +69,11 @@ BROKER_APIS: list[Api] = [
     Api(20, 1, 6, handle_delete_topics),
     Api(22, 0, 4, handle_init_producer_id),
     Api(23, 2, 4, handle_offset_for_leader_epoch),
+    Api(24, 0, 3, handle_add_partitions_to_txn),
+    Api(25, 0, 3, handle_add_offsets_to_txn),
+    Api(26, 0, 3, handle_end_txn),
+    Api(27, 1, 1, handle_write_txn_markers),
+    Api(28, 0, 3, handle_txn_offset_commit),
     Api(32, 1, 4, handle_describe_configs),
     Api(33, 0, 2, handle_alter_configs),
     Api(37, 0, 3, handle_create_partitions),
@@ -67,4 +81,6 @@ BROKER_APIS: list[Api] = [
     Api(44, 0, 1, handle_incremental_alter_configs),
     Api(47, 0, 0, handle_offset_delete),
     Api(60, 0, 1, handle_describe_cluster),
+    Api(65, 0, 0, handle_describe_transactions),
+    Api(66, 0, 1, handle_list_transactions),
 ]

@@ -27,11 +27,13 @@ from snakafka.log.cleaner import LogCleaner
 from snakafka.log.log_config import LogConfig
 from snakafka.log.log_manager import LogManager
 from snakafka.protocol.errors import ErrorCode, KafkaError
+from snakafka.replication.fetcher import FetcherConfig
 from snakafka.replication.replica_manager import ReplicaManager
 from snakafka.server.apis import BROKER_APIS
 from snakafka.server.dispatch import Dispatcher
 from snakafka.server.group_host import GroupHost
 from snakafka.server.network import SocketServer
+from snakafka.server.txn_host import TxnHost
 from snakafka.topic_config import (
     TopicConfigError,
     describe_broker_configs,
@@ -106,15 +108,20 @@ class Broker:
             default_replication_factor=config.default_replication_factor,
             validate_configs=_validate_configs,
             on_change=self._metadata_changed,
-            replication_supported=not self.cluster_mode,
         )
         if self.cluster_mode:
             self.controller_role = ControllerRole(config.broker_id, self.store, self.cache,
                                                   lambda: self.config.unclean_leader_election_enable)
-        self.replica_manager = ReplicaManager(config.broker_id, self.log_manager, self.cache, self.log_config_for_topic)
+        self.replica_manager = ReplicaManager(
+            config.broker_id, self.log_manager, self.cache, self.log_config_for_topic,
+            store=self.store, fetcher_config=self._fetcher_config(), lag_time_max_ms=config.replica_lag_time_max_ms,
+            time_ms=self.clock.time_ms,
+        )
         self.cleaner = LogCleaner(self.clock, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
         self.group_host = GroupHost(self)
         self.groups = self.group_host.coordinator
+        self.txn_host = TxnHost(self)
+        self.txn = self.txn_host.coordinator
         self.servers = [SocketServer(self, self.dispatcher, listener.name, listener.host, listener.port,
                                      config.socket_request_max_bytes) for listener in config.listeners]
         for server in self.servers:
@@ -132,6 +139,14 @@ class Broker:
         self._tasks.append(asyncio.create_task(
             self._every(min(max(config.log_segment_delete_delay_ms, 100), 1000), self._delete_due_files), name="file-deleter"
         ))
+        self._tasks.append(asyncio.create_task(  # Kafka's isr-expiration task
+            self._every(config.replica_lag_time_max_ms // 2, self.replica_manager.shrink_isrs), name="isr-expiration"))
+        self._tasks += [  # Kafka's transaction-abort and transactionalId-expiration tasks
+            asyncio.create_task(self._every(config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+                                            self.txn.abort_timed_out), name="txn-abort-timed-out"),
+            asyncio.create_task(self._every(config.transaction_remove_expired_transaction_cleanup_interval_ms,
+                                            self.txn.expire_transactional_ids), name="txn-expire-ids"),
+        ]
         if config.log_cleaner_enable:
             self._tasks.append(
                 asyncio.create_task(self._every(config.log_cleaner_backoff_ms, self._clean), name="log-cleaner")
@@ -173,6 +188,7 @@ class Broker:
                 pass
             except Exception:
                 log.exception("background task %s failed while stopping", task.get_name())
+        await self.txn_host.close()
         await self.group_host.close()
         await self.replica_manager.close()
         self.log_manager.shutdown()
@@ -190,6 +206,19 @@ class Broker:
         bound = {server.listener: server.port for server in self.servers}
         return tuple(Endpoint(a.name, a.host or "127.0.0.1", a.port or bound[a.name])
                      for a in self.config.advertised_listeners)
+
+    def _fetcher_config(self) -> FetcherConfig:
+        """Followers fetch over inter.broker.listener.name, else the first listener."""
+        config = self.config
+        return FetcherConfig(
+            broker_id=config.broker_id,
+            listener=config.inter_broker_listener_name or config.listeners[0].name,
+            max_wait_ms=config.replica_fetch_wait_max_ms,
+            min_bytes=config.replica_fetch_min_bytes,
+            max_bytes=config.replica_fetch_response_max_bytes,
+            partition_max_bytes=config.replica_fetch_max_bytes,
+            backoff_ms=config.replica_fetch_backoff_ms,
+        )
 
     def _new_store(self) -> MetadataStore:
         config = self.config
@@ -219,6 +248,7 @@ class Broker:
         for removal in self.replica_manager.apply_metadata():
             self._delete_later(removal)
         await self.group_host.on_metadata()
+        await self.txn_host.on_metadata()
 
     def _store_changed(self) -> None:
         """The store's change callback (on the loop; another broker or our own write
@@ -245,6 +275,9 @@ class Broker:
 
     async def group_coordinator_node(self, group_id: str) -> tuple[ErrorCode, BrokerInfo | None]:
         return await self.group_host.coordinator_for(group_id)
+
+    async def txn_coordinator_node(self, transactional_id: str) -> tuple[ErrorCode, BrokerInfo | None]:
+        return await self.txn_host.coordinator_for(transactional_id)
 
     def config_for(self, topic: str, overrides: dict[str, str]) -> LogConfig:
         return log_config_for(overrides, self.config)

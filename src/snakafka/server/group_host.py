@@ -51,15 +51,8 @@ class GroupHost:
         if OFFSETS_TOPIC in self.broker.cache.topics:
             return
         config = self.broker.config
+        # Kafka: offsets.topic.replication.factor, or the live brokers if fewer (a young cluster).
         replication = min(config.offsets_topic_replication_factor, max(len(self.broker.cache.brokers), 1))
-        if not self.broker.controller.replication_supported:
-            # A cluster without follower replication yet: one replica per partition (each
-            # group then lives on one broker, unavailable while that broker is down).
-            if replication > 1:
-                log.warning("broker %d: creating %s with replication factor 1, not offsets.topic.replication.factor"
-                            "=%d: snakafka has no follower replication yet", config.broker_id, OFFSETS_TOPIC,
-                            config.offsets_topic_replication_factor)
-            replication = 1
         try:
             await self.broker.controller.create_topic(NewTopic(
                 OFFSETS_TOPIC,

@@ -18,6 +18,7 @@ from snakafka.cluster.model import BrokerInfo
 from snakafka.config import BrokerConfig
 from snakafka.coordinator.group.coordinator import GroupCoordinator
 from snakafka.coordinator.producer_ids import ProducerIdManager
+from snakafka.coordinator.transaction import TransactionCoordinator
 from snakafka.protocol.errors import ErrorCode
 from snakafka.replication.replica_manager import ReplicaManager
 
@@ -46,6 +47,7 @@ class BrokerServices(Protocol):
     replica_manager: ReplicaManager
     groups: GroupCoordinator
     producer_ids: ProducerIdManager
+    txn: TransactionCoordinator
 
     @property
     def dispatcher(self) -> ApiTable: ...
@@ -53,6 +55,7 @@ class BrokerServices(Protocol):
     def controller_id(self) -> int: ...
 
     async def group_coordinator_node(self, group_id: str) -> tuple[ErrorCode, BrokerInfo | None]: ...
+    async def txn_coordinator_node(self, transactional_id: str) -> tuple[ErrorCode, BrokerInfo | None]: ...
     def describe_topic_configs(self, overrides: dict[str, str]) -> list[Any]: ...
     def describe_broker_configs(self) -> list[Any]: ...
     def topic_config_default(self, name: str) -> str | None: ...

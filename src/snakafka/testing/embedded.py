@@ -21,13 +21,16 @@ import itertools
 import logging
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
 if TYPE_CHECKING:
     from snakafka.config import BrokerConfig
+    from snakafka.server.broker import Broker
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class EmbeddedBroker:
         self._data_dir: Path | None = None
         self._port: int | None = None
         self._failure: BaseException | None = None  # set by the broker's thread
+        self._broker: Broker | None = None  # while serving
 
     # -- what tests read ----------------------------------------------------------------
 
@@ -96,6 +100,19 @@ class EmbeddedBroker:
     def __repr__(self) -> str:
         where = self.bootstrap if self._port is not None else "not started"
         return f"EmbeddedBroker({where}, data_dir={self.data_dir})"
+
+    def call(self, fn: Callable[[Broker], Awaitable[T]], timeout: float = 30.0) -> T:
+        """Run `fn(broker)` on the broker's own loop and return its result: how a test
+        drives broker internals that have no wire API of their own (the Broker object
+        belongs to that loop's thread; only touch it from there)."""
+        loop, broker = self._loop, self._broker
+        if loop is None or broker is None:
+            raise EmbeddedBrokerError("the embedded broker is not serving")
+
+        async def on_loop() -> T:
+            return await fn(broker)
+
+        return asyncio.run_coroutine_threadsafe(on_loop(), loop).result(timeout)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -228,8 +245,10 @@ class EmbeddedBroker:
             if error is not None:
                 raise error
             self._port = broker.port
+            self._broker = broker
             ready.set()
             await stop_requested
         finally:
             stop_requested.cancel()
+        self._broker = None
         await broker.stop()

@@ -150,6 +150,7 @@ def test_leftovers_are_removed(tmp_path: Path, clock: ManualClock) -> None:
     PartitionLog.open(directory, "t", 0, CONFIG, clock, needs_recovery=True).close()
     assert sorted(p.name for p in directory.iterdir()) == [
         "00000000000000000000.index", "00000000000000000000.log", "00000000000000000000.timeindex",
+        "00000000000000000006.snapshot",  # the producer-state snapshot a clean close writes
         "leader-epoch-checkpoint"]
 
 

@@ -46,6 +46,11 @@ class MetadataStore(Protocol):
     async def set_partition_states(self, topic: str, states: dict[int, PartitionState]) -> None:
         """Create or replace partition states (new partitions, leader or ISR changes)."""
 
+    async def alter_isr(self, topic: str, partition: int, expected: PartitionState, new: PartitionState) -> bool:
+        """A partition leader's ISR change: write `new` only if the stored state is still
+        `expected` (same partition epoch); False if another writer (the controller) got
+        there first, and the leader must re-read before deciding again."""
+
     async def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None: ...
 
     async def allocate_producer_ids(self, count: int) -> int:

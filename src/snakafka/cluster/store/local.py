@@ -74,6 +74,16 @@ class LocalMetadataStore:
         self._topics[topic].partitions.update(states)
         self._write()
 
+    async def alter_isr(self, topic: str, partition: int, expected: PartitionState, new: PartitionState) -> bool:
+        """Compare-and-set of one partition state (the ZooKeeper store's contract; here only
+        this broker writes, so it fails only for a stale `expected`)."""
+        info = self._topics.get(topic)
+        if info is None or info.partitions.get(partition) != expected:
+            return False
+        info.partitions[partition] = new
+        self._write()
+        return True
+
     async def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None:
         self._topics[topic].configs = dict(configs)
         self._write()

@@ -421,6 +421,30 @@ class ZooKeeperMetadataStore:
             log.debug("partition state update of %s raced with another writer (%r); retrying", topic, failure)
         raise RuntimeError(f"could not set partition states of {topic}: too much contention")
 
+    async def alter_isr(self, topic: str, partition: int, expected: PartitionState, new: PartitionState) -> bool:
+        """A leader's ISR change, written only if the state znode is still at the version
+        `expected` was read at (expected.partition_epoch is that znode version, Kafka's
+        zkVersion), so it never clobbers a controller's concurrent leader change. False if
+        the state moved meanwhile (or is gone): the caller re-reads and decides again."""
+        return await asyncio.to_thread(self._alter_isr_sync, topic, partition, expected, new)
+
+    def _alter_isr_sync(self, topic: str, partition: int, expected: PartitionState, new: PartitionState) -> bool:
+        path = state_path(topic, partition)
+        try:
+            data, stat = self.client.get(path)
+        except NoNodeError:
+            return False
+        if stat.version != expected.partition_epoch:
+            return False
+        # Keep the controller epoch of the controller that last wrote the leader, as Kafka's
+        # leaders did for their ZooKeeper ISR updates.
+        controller_epoch = int(json.loads(data).get("controller_epoch", self.controller_epoch))
+        try:
+            self.client.set(path, state_json(new, controller_epoch), version=expected.partition_epoch)
+        except (BadVersionError, NoNodeError):
+            return False
+        return True
+
     async def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None:
         """Replace the topic's config overrides and post a config change notification, as
         AdminZkClient.changeTopicConfig does (brokers watch /config/changes). KeyError if

@@ -112,6 +112,21 @@ class GroupCoordinator:
         return await self.offsets.commit_offsets(group_id, member_id, group_instance_id, generation_id, offsets,
                                                  retention_ms)
 
+    async def commit_txn_offsets(
+        self, group_id: str, producer_id: int, producer_epoch: int, member_id: str, group_instance_id: str | None,
+        generation_id: int, offsets: dict[TopicPartition, OffsetCommit],
+    ) -> dict[TopicPartition, ErrorCode]:
+        """TxnOffsetCommit: offsets pending until the producer's transaction ends."""
+        return await self.offsets.commit_txn_offsets(group_id, producer_id, producer_epoch, member_id,
+                                                     group_instance_id, generation_id, offsets)
+
+    def complete_txn(self, producer_id: int, partitions: Iterable[int], commit: bool) -> None:
+        """The producer's COMMIT/ABORT marker is durable in these __consumer_offsets
+        partitions: its pending offsets there become committed, or are dropped."""
+        for index in partitions:
+            if index in self.runtime.partitions:
+                self.runtime.complete_txn(producer_id, index, commit)
+
     async def fetch_offsets(self, group_id: str, partitions: list[TopicPartition] | None,
                             require_stable: bool = False) -> tuple[ErrorCode, dict[TopicPartition, FetchedOffset]]:
         return await self.offsets.fetch_offsets(group_id, partitions, require_stable)

@@ -108,11 +108,49 @@ class OffsetOps:
             self.rebalancer.touch(group, group.members[member_id])
         return None
 
-    async def _store_offsets(self, group_id: str, tps: list[TopicPartition], records: list[Record]) -> ErrorCode:
+    async def commit_txn_offsets(
+        self, group_id: str, producer_id: int, producer_epoch: int, member_id: str, group_instance_id: str | None,
+        generation_id: int, offsets: dict[TopicPartition, OffsetCommit],
+    ) -> dict[TopicPartition, ErrorCode]:
+        """TxnOffsetCommit (GroupCoordinator.handleTxnCommitOffsets): the offsets are
+        written as a transactional batch of the producer and stay pending until its
+        transaction ends (txn_offsets.py). v3 requests carry the member and generation,
+        which are checked as Kafka's doTxnCommitOffsets does."""
+        error = self.rt.status_error(group_id, allow_empty_id=True)
+        if error is None:
+            group = self.rt.groups.get(group_id) or self.rt.new_group(group_id)
+            if group.state is DEAD:
+                error = E.coordinator_not_available
+            elif group_instance_id is not None or member_id:
+                error = validate_member(group, member_id, group_instance_id)
+            if error is None and generation_id >= 0 and generation_id != group.generation_id:
+                error = E.illegal_generation
+        if error is not None:
+            return {tp: error for tp in offsets}
+        now = self.rt.now_ms()
+        answer: dict[TopicPartition, ErrorCode] = {}
+        records: list[Record] = []
+        for tp, (offset, leader_epoch, metadata) in offsets.items():
+            if metadata_too_large(metadata, self.config.offset_metadata_max_bytes):
+                answer[tp] = E.offset_metadata_too_large
+                continue
+            value = OffsetValue(offset, metadata or "", now, leader_epoch)
+            records.append((encode_key(OffsetKey(group_id, tp[0], tp[1])), encode_offset_value(value)))
+            answer[tp] = E.none
+        written = [tp for tp, code in answer.items() if code is E.none]
+        if records:
+            error = await asyncio.shield(self.rt.spawn(
+                self._store_offsets(group_id, written, records, (producer_id, producer_epoch))))
+            if error is not E.none:
+                answer.update(dict.fromkeys(written, error))
+        return answer
+
+    async def _store_offsets(self, group_id: str, tps: list[TopicPartition], records: list[Record],
+                             producer: tuple[int, int] | None = None) -> ErrorCode:
         pending = self.rt.pending_commits.setdefault(group_id, Counter())
         pending.update(tps)
         try:
-            await self.rt.write(self.rt.partition_for(group_id), records)
+            await self.rt.write(self.rt.partition_for(group_id), records, producer)
             return E.none
         except KafkaError as e:
             return offset_write_error(e.code)
@@ -131,7 +169,8 @@ class OffsetOps:
         if error is not None:
             return error, {}
         group = self.rt.groups.get(group_id)
-        pending = self.rt.pending_commits.get(group_id, Counter())
+        pending = self.rt.pending_commits.get(group_id, Counter()).copy()
+        pending.update(self.rt.txn_offsets.pending_partitions(group_id))  # open transactions' offsets
         if group is None or group.state is DEAD:
             # a standalone consumer's first commit may be in flight: the group appears when it lands
             return E.none, {tp: UNSTABLE if require_stable and pending[tp] > 0 else NO_OFFSET
@@ -206,6 +245,7 @@ class OffsetOps:
             if group.state is DEAD:
                 continue
             pending = {tp for tp, n in self.rt.pending_commits.get(group.group_id, Counter()).items() if n > 0}
+            pending |= self.rt.txn_offsets.pending_partitions(group.group_id)
             expired = group.expired_offsets(now, retention, pending)
             if expired or (group.state is EMPTY and not group.offsets and not pending):
                 removals.append(self._removal(group, expired))
@@ -223,6 +263,7 @@ class OffsetOps:
         on so that nothing joins or commits while the tombstones are written."""
         tps = [tp for tp in dict.fromkeys(tps) if tp in group.offsets]
         pending = +self.rt.pending_commits.get(group.group_id, Counter())
+        pending.update(self.rt.txn_offsets.pending_partitions(group.group_id))
         dies = group.state is EMPTY and (delete_group or not (set(group.offsets) - set(tps)) and not pending)
         records: list[Record] = [(encode_key(OffsetKey(group.group_id, t, p)), None) for t, p in tps]
         previous = group.state

@@ -28,8 +28,10 @@ from snakafka.coordinator.group.group import GroupMetadata
 from snakafka.coordinator.group.offsets import CommittedOffset
 from snakafka.coordinator.group.results import TopicPartition
 from snakafka.coordinator.group.state import GroupState
-from snakafka.coordinator.group.storage import OffsetsLog, Record
+from snakafka.coordinator.group.storage import OffsetsLog, Record, TxnOffsetsLog
 from snakafka.coordinator.group.timer import Timer
+from snakafka.coordinator.group.txn_offsets import PendingTxnOffsets
+from snakafka.coordinator.internal_topic_log import TxnMarkerRecord, TxnRecord
 from snakafka.coordinator.offsets_schema import (
     GroupMetadataKey,
     GroupMetadataValue,
@@ -71,6 +73,8 @@ class GroupRuntime:
         self.partitions: dict[int, _OwnedPartition] = {}
         # offsets whose commit is being written, per group: not yet in `group.offsets`
         self.pending_commits: dict[str, Counter[TopicPartition]] = {}
+        # offsets written inside transactions, until their producer's marker (txn_offsets.py)
+        self.txn_offsets = PendingTxnOffsets()
         self.timer = Timer(clock, self._wake_timers)
         self.active = True
         self.on_group_loaded: Callable[[GroupMetadata], None] = lambda group: None
@@ -196,10 +200,15 @@ class GroupRuntime:
         count = 0
         log.info("loading groups and offsets from __consumer_offsets-%d", index)
         try:
-            for key, value in self.offsets_log.read(index):
+            for entry in self.offsets_log.read(index):
                 if self.partitions.get(index) is not owned:
                     return  # unloaded while loading
-                self.replay(key, value)
+                if isinstance(entry, TxnRecord):
+                    self.replay_txn(entry.producer_id, entry.key, entry.value)
+                elif isinstance(entry, TxnMarkerRecord):
+                    self.complete_txn(entry.producer_id, index, entry.commit)
+                else:
+                    self.replay(*entry)
                 count += 1
                 if count % _LOAD_YIELD_EVERY == 0:
                     await asyncio.sleep(0)
@@ -223,16 +232,19 @@ class GroupRuntime:
             self.on_group_unloaded(group)
             self.drop_group(group)
             self.pending_commits.pop(group.group_id, None)
+        self.txn_offsets.drop_groups({g.group_id for g in groups})
         log.log(logging.INFO if groups else logging.DEBUG, "unloaded %d groups of __consumer_offsets-%d",
                 len(groups), index)
 
     # -- the write path --------------------------------------------------------------------
 
-    async def write(self, index: int, records: list[Record]) -> None:
+    async def write(self, index: int, records: list[Record], producer: tuple[int, int] | None = None) -> None:
         """Append `records` to partition `index` and, once durable and after every earlier
         write of the partition has been applied, apply them with replay(). Raises
         KafkaError: the log's error, or NOT_COORDINATOR if the partition is no longer ours
-        (then nothing is applied: whoever loads the partition next replays them)."""
+        (then nothing is applied: whoever loads the partition next replays them).
+        `producer` (id, epoch): a transactional write (TxnOffsetCommit), applied as
+        pending offsets of that producer with replay_txn()."""
         owned = self.partitions.get(index)
         if owned is None or owned.status is not PartitionStatus.LOADED:
             raise KafkaError(ErrorCode.not_coordinator)
@@ -242,7 +254,12 @@ class GroupRuntime:
         error: KafkaError | None = None
         try:
             try:
-                await self.offsets_log.append(index, records)
+                if producer is None:
+                    await self.offsets_log.append(index, records)
+                elif isinstance(self.offsets_log, TxnOffsetsLog):
+                    await self.offsets_log.append_txn(index, records, *producer)
+                else:
+                    raise KafkaError(ErrorCode.unsupported_version, "this offsets log has no transactions")
             except KafkaError as e:
                 error = e
             except Exception as e:
@@ -255,7 +272,10 @@ class GroupRuntime:
                     error = KafkaError(ErrorCode.not_coordinator)
                 else:
                     for key, value in records:
-                        self.replay(key, value)
+                        if producer is None:
+                            self.replay(key, value)
+                        else:
+                            self.replay_txn(producer[0], key, value)
         finally:
             if not done.done():
                 done.set_result(None)
@@ -296,6 +316,34 @@ class GroupRuntime:
         if group is None:
             group = self.new_group(key.group)
         group.offsets[tp] = CommittedOffset.from_value(value)
+        self.txn_offsets.plain_commit(key.group, tp)
+
+    def replay_txn(self, producer_id: int, key: bytes, value: bytes | None) -> None:
+        """A record of a transactional batch: a pending offset of `producer_id`."""
+        try:
+            k = decode_key(key)
+            v = decode_value(k, value)
+        except SchemaError as e:
+            log.error("skipping an unreadable transactional __consumer_offsets record: %s", e)
+            return
+        if not isinstance(k, OffsetKey) or not isinstance(v, OffsetValue):
+            return  # Kafka writes only offsets transactionally
+        if k.group not in self.groups:
+            self.new_group(k.group)  # as Kafka's handleTxnCommitOffsets creates it
+        self.txn_offsets.add(producer_id, k.group, (k.topic, k.partition), CommittedOffset.from_value(v))
+
+    def complete_txn(self, producer_id: int, index: int, commit: bool) -> None:
+        """The producer's COMMIT or ABORT marker is in __consumer_offsets-`index`: its
+        pending offsets of the groups of that partition become committed or are dropped."""
+        groups = {g for g in self.txn_offsets.by_producer.get(producer_id, {}) if self.partition_for(g) == index}
+        applied = self.txn_offsets.complete(producer_id, groups, commit)
+        for group_id, offsets in applied.items():
+            group = self.groups.get(group_id)
+            if group is not None:
+                group.offsets.update(offsets)
+        if applied or not commit:
+            log.debug("producer %d: %s its offsets in __consumer_offsets-%d", producer_id,
+                      "committed" if commit else "aborted", index)
 
     def _replay_group(self, key: GroupMetadataKey, value: GroupMetadataValue | None) -> None:
         group = self.groups.get(key.group)

@@ -7,7 +7,9 @@ tests use an in-memory one. Contract:
 * append(partition, records) returns once the records are durable (acks=all) and raises
   KafkaError (snakafka.protocol.errors) with the produce error code when they are not.
   Records of successive append calls on one partition land in call order.
-* read(partition) yields every record of the partition in log order, for loading.
+* read(partition) yields every record of the partition in log order, for loading:
+  (key, value) pairs, and for a log with transactional offsets (TxnOffsetsLog) also
+  TxnRecord / TxnMarkerRecord entries (snakafka.coordinator.internal_topic_log).
 
 A value of None is a tombstone. The error a failed write turns into depends on the API,
 as Kafka's GroupMetadataManager maps it (storeGroup / storeOffsets).
@@ -16,8 +18,9 @@ as Kafka's GroupMetadataManager maps it (storeGroup / storeOffsets).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from snakafka.coordinator.internal_topic_log import LogEntry
 from snakafka.protocol.errors import ErrorCode
 
 Record = tuple[bytes, bytes | None]
@@ -26,7 +29,17 @@ Record = tuple[bytes, bytes | None]
 class OffsetsLog(Protocol):
     async def append(self, partition: int, records: list[Record]) -> None: ...
 
-    def read(self, partition: int) -> Iterable[Record]: ...
+    def read(self, partition: int) -> Iterable[Record | LogEntry]: ...
+
+
+@runtime_checkable
+class TxnOffsetsLog(Protocol):
+    """An OffsetsLog that also writes transactional batches (TxnOffsetCommit): the
+    records of `append_txn` belong to the producer's transaction, and read() yields them
+    as TxnRecord and the producer's markers as TxnMarkerRecord."""
+
+    async def append_txn(self, partition: int, records: list[Record], producer_id: int,
+                         producer_epoch: int) -> None: ...
 
 
 _UNAVAILABLE = frozenset({

@@ -2,6 +2,10 @@
 
 Fetch sessions (KIP-227) are declined: every response carries session id 0, which tells
 clients to keep sending full fetch requests, as Kafka allows.
+
+isolation_level 1 (READ_COMMITTED, KIP-98) reads only below the last stable offset and
+answers the aborted transactions overlapping the data, so the consumer can skip their
+batches; followers always read to the log end.
 """
 
 from __future__ import annotations
@@ -38,14 +42,18 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
                 fetch_offset=p.fetch_offset,
                 max_bytes=p.partition_max_bytes,
                 current_leader_epoch=getattr(p, "current_leader_epoch", -1),
+                last_fetched_epoch=getattr(p, "last_fetched_epoch", -1),
             ))
     max_wait_ms = int(request.max_wait.total_seconds() * 1000)
+    read_committed = getattr(request, "isolation_level", 0) == 1 and request.replica_id < 0
     results = await ctx.broker.replica_manager.fetch(
         wanted,
         max_wait_ms=max_wait_ms,
         min_bytes=request.min_bytes,
         max_bytes=getattr(request, "max_bytes", 0x7FFFFFFF),
         committed_only=request.replica_id < 0,
+        replica_id=request.replica_id,  # >= 0: a follower's fetch (reads to the log end, moves the ISR)
+        read_committed=read_committed,
     )
     topics: list[TopicPayload] = []
     by_name: dict[str, TopicPayload] = {}
@@ -60,8 +68,9 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
             high_watermark=r.high_watermark,
             last_stable_offset=r.last_stable_offset,
             log_start_offset=r.log_start_offset,
-            aborted=(r.aborted or None) if request.isolation_level == 1 else None,
+            aborted=r.aborted if read_committed else None,  # Kafka: a list (maybe empty) for READ_COMMITTED
             records=r.records,
+            diverging_epoch=r.diverging_epoch,
         ))
     return Response(_parts(encode_fetch_response(version, correlation_id, topics)))
 

@@ -1,5 +1,6 @@
-"""Group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
-OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete.
+"""Group APIs: FindCoordinator (of groups, and of transactional ids: key type 1), JoinGroup,
+SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups,
+DeleteGroups, OffsetDelete.
 
 Each handler turns a kio request into a call on the group coordinator and its result
 back into a kio response of the client's version; the group logic lives in
@@ -18,6 +19,7 @@ from snakafka.cluster.model import Endpoint
 from snakafka.server.context import ZERO, RequestContext, build
 
 GROUP_KEY_TYPE = 0
+TRANSACTION_KEY_TYPE = 1
 
 
 def _code(value: int | ErrorCode) -> ErrorCode:
@@ -32,10 +34,13 @@ async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
     found: list[tuple[str, ErrorCode, int, Endpoint | None]] = []
     for key in keys:
         error, endpoint, node_id = ErrorCode.none, None, -1
-        if key_type != GROUP_KEY_TYPE:
-            error = ErrorCode.coordinator_not_available  # transactions are not implemented yet
+        if key_type not in (GROUP_KEY_TYPE, TRANSACTION_KEY_TYPE):
+            error = ErrorCode.invalid_request
         else:
-            error, node = await broker.group_coordinator_node(key)
+            if key_type == TRANSACTION_KEY_TYPE:  # creates __transaction_state on first use
+                error, node = await broker.txn_coordinator_node(key)
+            else:
+                error, node = await broker.group_coordinator_node(key)
             endpoint = node.endpoint(ctx.listener) if node is not None else None
             if error == ErrorCode.none and endpoint is None:
                 error = ErrorCode.coordinator_not_available  # the coordinator lacks this listener
@@ -168,12 +173,13 @@ async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
         results = []
         for g in request.groups:
             wanted = None if g.topics is None else [(t.name, p) for t in g.topics for p in t.partition_indexes]
-            error, fetched = await groups.fetch_offsets(g.group_id, wanted)
+            error, fetched = await groups.fetch_offsets(g.group_id, wanted, bool(request.require_stable))
             results.append(build(schema.OffsetFetchResponseGroup, group_id=g.group_id, error_code=_code(error),
                                  topics=_offset_fetch_topics(schema, "OffsetFetchResponseTopics", "OffsetFetchResponsePartitions", fetched)))
         return build(schema.OffsetFetchResponse, throttle_time=ZERO, groups=tuple(results))
     wanted = None if request.topics is None else [(t.name, p) for t in request.topics for p in t.partition_indexes]
-    error, fetched = await groups.fetch_offsets(request.group_id, wanted)
+    # v7+: a read_committed consumer asks for stable offsets (none pending in a transaction)
+    error, fetched = await groups.fetch_offsets(request.group_id, wanted, bool(getattr(request, "require_stable", False)))
     return build(schema.OffsetFetchResponse, throttle_time=ZERO, error_code=_code(error),
                  topics=_offset_fetch_topics(schema, "OffsetFetchResponseTopic", "OffsetFetchResponsePartition", fetched))
 

@@ -1,4 +1,5 @@
-"""Offset lookups: ListOffsets (earliest (-2), latest (-1), max timestamp (-3) or first
+"""Offset lookups: ListOffsets (earliest (-2), latest (-1: the high watermark, or the last
+stable offset for isolation_level 1, READ_COMMITTED), max timestamp (-3) or first
 offset at a time) and OffsetForLeaderEpoch (where a leader epoch ended, from the leader
 epoch cache: how consumers and followers detect a log truncated under them, KIP-101/320)."""
 
@@ -20,6 +21,7 @@ MAX_TIMESTAMP = -3
 async def handle_list_offsets(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     replica_manager = ctx.broker.replica_manager
+    read_committed = getattr(request, "isolation_level", 0) == 1
     topics = []
     for t in request.topics:
         partitions = []
@@ -30,8 +32,10 @@ async def handle_list_offsets(ctx: RequestContext, request: Any) -> Any:
                 part = replica_manager.leader_partition(t.name, p.partition_index, getattr(p, "current_leader_epoch", -1))
                 log_ = part.log
                 epoch = part.leader_epoch
+                # Kafka's lastFetchableOffset: what a consumer of this isolation level may read
+                fetchable = part.last_stable_offset if read_committed else part.high_watermark
                 if p.timestamp == LATEST:
-                    offset = part.high_watermark if request.replica_id < 0 else log_.log_end_offset
+                    offset = fetchable if request.replica_id < 0 else log_.log_end_offset
                 elif p.timestamp == EARLIEST:
                     offset = log_.log_start_offset
                 elif p.timestamp == MAX_TIMESTAMP:
@@ -42,7 +46,7 @@ async def handle_list_offsets(ctx: RequestContext, request: Any) -> Any:
                     error = ErrorCode.unsupported_version  # -4/-5: tiered-storage offsets we do not have
                 else:
                     found = log_.offset_for_timestamp(p.timestamp)
-                    if found is not None and found[0] < part.high_watermark:
+                    if found is not None and found[0] < fetchable:
                         offset, timestamp = found
             except KafkaError as exc:
                 error = exc.code

@@ -68,11 +68,8 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
 
 async def auto_create(ctx: RequestContext, name: str) -> tuple[TopicInfo | None, ErrorCode]:
     controller = ctx.broker.controller
-    # Without follower replication (a cluster, for now) auto-created topics get one
-    # replica whatever default.replication.factor says; CreateTopics refuses more.
-    replication_factor = -1 if controller.replication_supported else 1
-    try:
-        return await controller.create_topic(NewTopic(name, replication_factor=replication_factor)), ErrorCode.none
+    try:  # default.replication.factor and num.partitions, as Kafka's auto-creation
+        return await controller.create_topic(NewTopic(name)), ErrorCode.none
     except KafkaError as exc:
         if exc.code == ErrorCode.topic_already_exists:
             return ctx.broker.cache.topics.get(name), ErrorCode.none

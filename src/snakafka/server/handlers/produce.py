@@ -37,7 +37,9 @@ async def handle_produce(ctx: RequestContext, request: Any) -> Any:
                     early[tp] = ErrorCode.invalid_topic_exception
                 else:
                     entries[tp] = p.records
-    results = broker.replica_manager.append_records(acks, entries) if entries else {}
+    # acks=-1 waits (up to the request's timeout) for the ISR to have the records.
+    timeout_ms = int(request.timeout.total_seconds() * 1000)
+    results = await broker.replica_manager.append_and_wait(acks, entries, timeout_ms) if entries else {}
     if acks == 0:
         return None
     schema = ctx.schema

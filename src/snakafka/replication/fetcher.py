@@ -1,0 +1,267 @@
+"""The follower side of replication: fetch from partition leaders, append what they have.
+
+As Kafka's ReplicaFetcherManager, one fetcher task per leader broker serves every
+partition this broker follows under that leader. Each loops on Fetch v12 with this
+broker's id as replica_id from the local log end offset, and appends the leader's batches
+verbatim (offsets and leader epochs kept). Logs that diverged from the leader's (this
+broker led once and wrote records nobody else got) are truncated where the leader's
+diverging_epoch answer says (KIP-595 style, as Kafka 2.7+ does): a broker does not
+truncate when it becomes follower, the first fetch finds out.
+
+Everything runs on the broker's event loop; a fetch response is checked against the
+current assignment before it is applied, since leadership may have moved during the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kio.schema.errors import ErrorCode
+from kio.schema.fetch.v12 import request as fetch_v12
+from kio.static.primitive import i32, i32Timedelta, i64
+
+from snakafka.client.connection import BrokerConnection
+from snakafka.cluster.model import BrokerInfo
+from snakafka.log.partition_log import UnexpectedAppendOffsetError
+from snakafka.replication.isr import truncation_after_divergence
+
+if TYPE_CHECKING:
+    from snakafka.replication.partition import Partition
+
+log = logging.getLogger(__name__)
+
+TopicPartition = tuple[str, int]
+_RETRIABLE = frozenset({ErrorCode.not_leader_or_follower, ErrorCode.fenced_leader_epoch,
+                        ErrorCode.unknown_leader_epoch, ErrorCode.unknown_topic_or_partition})
+
+
+@dataclass(frozen=True, slots=True)
+class FetcherConfig:
+    """The replica.* settings of a follower's fetches (Kafka's names and defaults)."""
+
+    broker_id: int
+    listener: str  # inter.broker.listener.name, else the first listener
+    max_wait_ms: int = 500  # replica.fetch.wait.max.ms
+    min_bytes: int = 1  # replica.fetch.min.bytes
+    max_bytes: int = 10 << 20  # replica.fetch.response.max.bytes
+    partition_max_bytes: int = 1 << 20  # replica.fetch.max.bytes
+    backoff_ms: int = 1000  # replica.fetch.backoff.ms
+
+
+@dataclass(slots=True)
+class _Fetcher:
+    """One leader broker and the partitions fetched from it (tp -> leader epoch)."""
+
+    leader: int
+    partitions: dict[TopicPartition, int] = field(default_factory=dict)
+    delayed_until: dict[TopicPartition, float] = field(default_factory=dict)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class ReplicaFetcherManager:
+    def __init__(self, config: FetcherConfig, partitions: Callable[[TopicPartition], Partition | None],
+                 broker: Callable[[int], BrokerInfo | None]) -> None:
+        self.config = config
+        self._partition = partitions
+        self._broker = broker
+        self._fetchers: dict[int, _Fetcher] = {}
+
+    @property
+    def assignments(self) -> dict[TopicPartition, int]:
+        """tp -> the leader fetched from (for tests and logging)."""
+        return {tp: f.leader for f in self._fetchers.values() for tp in f.partitions}
+
+    def update(self, wanted: dict[TopicPartition, tuple[int, int]]) -> None:
+        """Make the fetchers match `wanted` (tp -> (leader, leader epoch)): start, stop,
+        move partitions. Called after every metadata change."""
+        for leader_id, fetcher in list(self._fetchers.items()):
+            for tp in list(fetcher.partitions):
+                target = wanted.get(tp)
+                if target is None or target[0] != leader_id:
+                    del fetcher.partitions[tp]
+                    fetcher.delayed_until.pop(tp, None)
+        for tp, (leader_id, epoch) in wanted.items():
+            fetcher = self._fetchers.setdefault(leader_id, _Fetcher(leader_id))
+            if fetcher.partitions.get(tp) != epoch:
+                if tp not in fetcher.partitions:
+                    log.info("broker %d: following %s-%d, leader %d (epoch %d)", self.config.broker_id, tp[0], tp[1],
+                             leader_id, epoch)
+                fetcher.partitions[tp] = epoch
+                fetcher.delayed_until.pop(tp, None)  # new metadata: retry at once
+            fetcher.wakeup.set()
+        for leader_id, fetcher in list(self._fetchers.items()):
+            if not fetcher.partitions:
+                del self._fetchers[leader_id]
+                if fetcher.task is not None:
+                    fetcher.task.cancel()
+            elif fetcher.task is None:
+                fetcher.task = asyncio.create_task(self._run(fetcher), name=f"replica-fetcher-{leader_id}")
+
+    async def close(self) -> None:
+        tasks = [f.task for f in self._fetchers.values() if f.task is not None]
+        self._fetchers.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("broker %d: replica fetcher failed while stopping", self.config.broker_id)
+
+    # -- one fetcher --------------------------------------------------------------------
+
+    async def _run(self, fetcher: _Fetcher) -> None:
+        conn: BrokerConnection | None = None
+        backoff = self.config.backoff_ms / 1000
+        try:
+            while True:
+                request, sent = self._request(fetcher)
+                if request is None:
+                    fetcher.wakeup.clear()
+                    delays = [t for tp, t in fetcher.delayed_until.items() if tp in fetcher.partitions]
+                    timeout = max(min(delays) - time.monotonic(), 0.01) if delays else None
+                    try:
+                        await asyncio.wait_for(fetcher.wakeup.wait(), timeout)
+                    except TimeoutError:
+                        pass
+                    continue
+                try:
+                    if conn is None:
+                        conn = await self._connect(fetcher.leader)
+                    response = await conn.send(request, timeout=self.config.max_wait_ms / 1000 + 30)
+                except Exception as exc:  # noqa: BLE001 - connection refused, reset, timed out: all retried
+                    log.info("broker %d: fetch from leader %d failed (%s); retrying in %d ms", self.config.broker_id,
+                             fetcher.leader, exc or type(exc).__name__, self.config.backoff_ms)
+                    if conn is not None:
+                        await conn.close()
+                        conn = None
+                    await asyncio.sleep(backoff)
+                    continue
+                if response.error_code != ErrorCode.none:
+                    log.info("broker %d: fetch from leader %d: %s", self.config.broker_id, fetcher.leader,
+                             response.error_code.name)
+                    await asyncio.sleep(backoff)
+                    continue
+                removals = self._apply(fetcher, sent, response)
+                for segment in removals:
+                    await asyncio.to_thread(segment.delete)
+        finally:
+            if conn is not None:
+                await conn.close()
+
+    async def _connect(self, leader: int) -> BrokerConnection:
+        info = self._broker(leader)
+        endpoint = info.endpoint(self.config.listener) if info is not None else None
+        if endpoint is None:
+            raise ConnectionError(f"no {self.config.listener} endpoint known for broker {leader}")
+        conn = BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{self.config.broker_id}-fetcher")
+        return await conn.connect(timeout=10.0)
+
+    def _request(self, fetcher: _Fetcher) -> tuple[Any, dict[TopicPartition, int]]:
+        """The next Fetch of this fetcher (None if every partition waits out a backoff),
+        and the leader epoch each partition was fetched under."""
+        now = time.monotonic()
+        by_topic: dict[str, list[Any]] = {}
+        sent: dict[TopicPartition, int] = {}
+        for tp, epoch in fetcher.partitions.items():
+            if fetcher.delayed_until.get(tp, 0) > now:
+                continue
+            part = self._partition(tp)
+            if part is None or part.is_leader:
+                continue
+            log_ = part.log
+            latest = log_.leader_epoch_cache.latest_epoch
+            by_topic.setdefault(tp[0], []).append(fetch_v12.FetchPartition(
+                partition=i32(tp[1]),
+                current_leader_epoch=i32(epoch),
+                fetch_offset=i64(log_.log_end_offset),
+                last_fetched_epoch=i32(-1 if latest is None else latest),
+                log_start_offset=i64(log_.log_start_offset),
+                partition_max_bytes=i32(self.config.partition_max_bytes),
+            ))
+            sent[tp] = epoch
+        if not sent:
+            return None, sent
+        request = fetch_v12.FetchRequest(
+            replica_id=i32(self.config.broker_id),  # type: ignore[arg-type]
+            max_wait=i32Timedelta.parse(datetime.timedelta(milliseconds=self.config.max_wait_ms)),
+            min_bytes=i32(self.config.min_bytes),
+            max_bytes=i32(self.config.max_bytes),
+            topics=tuple(fetch_v12.FetchTopic(topic=name, partitions=tuple(parts))  # type: ignore[arg-type]
+                         for name, parts in by_topic.items()),
+            forgotten_topics_data=(),
+        )
+        return request, sent
+
+    def _apply(self, fetcher: _Fetcher, sent: dict[TopicPartition, int], response: Any) -> list[Any]:
+        """Apply a fetch response; returns segments detached by truncation (to delete)."""
+        removals: list[Any] = []
+        for topic in response.responses:
+            for p in topic.partitions:
+                tp = (str(topic.topic), int(p.partition_index))
+                epoch = sent.get(tp)
+                part = self._partition(tp)
+                # Leadership may have moved while the fetch was in flight: drop stale answers.
+                if (epoch is None or fetcher.partitions.get(tp) != epoch or part is None or part.is_leader
+                        or part.state.leader_epoch != epoch):
+                    continue
+                try:
+                    removals += self._apply_partition(fetcher, tp, part, p)
+                except UnexpectedAppendOffsetError as exc:
+                    log.warning("broker %d: %s-%d: %s; fetching again", self.config.broker_id, tp[0], tp[1], exc)
+        return removals
+
+    def _apply_partition(self, fetcher: _Fetcher, tp: TopicPartition, part: Partition, p: Any) -> list[Any]:
+        broker_id = self.config.broker_id
+        log_ = part.log
+        error = p.error_code
+        if error in _RETRIABLE:
+            log.info("broker %d: %s-%d: leader %d answered %s; waiting %d ms for new metadata", broker_id, tp[0], tp[1],
+                     fetcher.leader, error.name, self.config.backoff_ms)
+            fetcher.delayed_until[tp] = time.monotonic() + self.config.backoff_ms / 1000
+            return []
+        if error == ErrorCode.offset_out_of_range:
+            leader_start = int(p.log_start_offset)
+            if leader_start > log_.log_end_offset:
+                log.info("broker %d: %s-%d: leader's log starts at %d, beyond ours (%d): starting over there",
+                         broker_id, tp[0], tp[1], leader_start, log_.log_end_offset)
+                removed = log_.truncate_fully_and_start_at(leader_start)
+            else:
+                target = min(part.high_watermark, log_.log_end_offset)
+                log.info("broker %d: %s-%d: offset %d out of range at leader %d: truncating to %d", broker_id, tp[0],
+                         tp[1], log_.log_end_offset, fetcher.leader, target)
+                removed = log_.truncate_to(max(target, log_.log_start_offset))
+            part.reload_producer_state()
+            part.follower_high_watermark(part.high_watermark)
+            return removed
+        if error != ErrorCode.none:
+            log.warning("broker %d: %s-%d: fetch error %s from leader %d", broker_id, tp[0], tp[1], error.name,
+                        fetcher.leader)
+            fetcher.delayed_until[tp] = time.monotonic() + self.config.backoff_ms / 1000
+            return []
+        diverging = p.diverging_epoch
+        if diverging is not None and int(diverging.epoch) >= 0:  # Kafka's FetchResponse.isDivergingEpoch
+            truncation = truncation_after_divergence(
+                int(diverging.epoch), int(diverging.end_offset), log_.end_offset_for_epoch(int(diverging.epoch)),
+                log_.log_end_offset, part.high_watermark)
+            log.info("broker %d: %s-%d diverges from leader %d after epoch %d offset %d: truncating from %d to %d%s",
+                     broker_id, tp[0], tp[1], fetcher.leader, diverging.epoch, diverging.end_offset,
+                     log_.log_end_offset, truncation.offset, "" if truncation.complete else " (then asking again)")
+            removed = log_.truncate_to(max(truncation.offset, 0))
+            part.reload_producer_state()
+            part.follower_high_watermark(part.high_watermark)
+            return removed
+        records = p.records
+        if records:
+            part.append_as_follower(bytes(records))
+        part.follower_high_watermark(int(p.high_watermark))
+        return []

@@ -1,0 +1,157 @@
+"""Transaction APIs: AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit and
+WriteTxnMarkers (KIP-98), and the admin reads DescribeTransactions and ListTransactions
+(KIP-664).
+
+The first three go to the transaction coordinator, TxnOffsetCommit to the group
+coordinator, WriteTxnMarkers (from the transaction coordinator of another broker) to
+server/txn_markers.py. Clients of versions before PRODUCER_FENCED existed (v0-1 of
+AddPartitionsToTxn, AddOffsetsToTxn and EndTxn; v0-3 of InitProducerId, see
+producer.py) get INVALID_PRODUCER_EPOCH instead, as Kafka's KafkaApis maps it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+from kio.schema.types import ProducerId
+from kio.static.primitive import i16, i32, i32Timedelta, i64
+
+from snakafka.coordinator.transaction.state import TxnState
+from snakafka.protocol.control import TxnMarker
+from snakafka.server.context import ZERO, RequestContext, build
+from snakafka.server.txn_markers import write_markers_locally
+
+log = logging.getLogger(__name__)
+
+OFFSETS_TOPIC = "__consumer_offsets"
+
+
+def fenced_for(version: int, error: ErrorCode, first_version: int = 2) -> ErrorCode:
+    """PRODUCER_FENCED for clients that know it, else INVALID_PRODUCER_EPOCH."""
+    if error == ErrorCode.producer_fenced and version < first_version:
+        return ErrorCode.invalid_producer_epoch
+    return error
+
+
+async def handle_add_partitions_to_txn(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    wanted = [(t.name, int(p)) for t in request.v3_and_below_topics for p in t.partitions]
+    cache = ctx.broker.cache
+    unknown = {tp for tp in wanted if cache.partition(*tp) is None}
+    errors: dict[tuple[str, int], ErrorCode]
+    if unknown:
+        # KafkaApis: the unknown ones UNKNOWN_TOPIC_OR_PARTITION, the rest not attempted
+        errors = {tp: ErrorCode.unknown_topic_or_partition if tp in unknown else ErrorCode.operation_not_attempted
+                  for tp in wanted}
+    else:
+        error = await ctx.broker.txn.add_partitions(request.v3_and_below_transactional_id,
+                                                    request.v3_and_below_producer_id,
+                                                    request.v3_and_below_producer_epoch, wanted)
+        errors = dict.fromkeys(wanted, fenced_for(ctx.version, error))
+    topics: dict[str, list[Any]] = {}
+    for (topic, partition), code in errors.items():
+        topics.setdefault(topic, []).append(build(schema.AddPartitionsToTxnPartitionResult,
+                                                  partition_index=i32(partition), partition_error_code=code))
+    return build(schema.AddPartitionsToTxnResponse, throttle_time=ZERO, results_by_topic_v3_and_below=tuple(
+        build(schema.AddPartitionsToTxnTopicResult, name=name, results_by_partition=tuple(parts))
+        for name, parts in topics.items()))
+
+
+async def handle_add_offsets_to_txn(ctx: RequestContext, request: Any) -> Any:
+    partition = ctx.broker.groups.partition_for(request.group_id)
+    error = await ctx.broker.txn.add_partitions(request.transactional_id, request.producer_id,
+                                                request.producer_epoch, [(OFFSETS_TOPIC, partition)])
+    return build(ctx.schema.AddOffsetsToTxnResponse, throttle_time=ZERO, error_code=fenced_for(ctx.version, error))
+
+
+async def handle_end_txn(ctx: RequestContext, request: Any) -> Any:
+    error = await ctx.broker.txn.end_txn(request.transactional_id, request.producer_id, request.producer_epoch,
+                                         request.committed)
+    return build(ctx.schema.EndTxnResponse, throttle_time=ZERO, error_code=fenced_for(ctx.version, error))
+
+
+async def handle_txn_offset_commit(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    offsets: dict[tuple[str, int], tuple[int, int, str | None]] = {}
+    for t in request.topics:
+        for p in t.partitions:
+            offsets[(t.name, p.partition_index)] = (
+                p.committed_offset, getattr(p, "committed_leader_epoch", -1), p.committed_metadata)
+    cache = ctx.broker.cache
+    errors: dict[tuple[str, int], ErrorCode] = {tp: ErrorCode.unknown_topic_or_partition
+                                                for tp in offsets if cache.partition(*tp) is None}
+    known = {tp: commit for tp, commit in offsets.items() if tp not in errors}
+    if known:
+        errors.update(await ctx.broker.groups.commit_txn_offsets(
+            request.group_id, request.producer_id, request.producer_epoch, getattr(request, "member_id", ""),
+            getattr(request, "group_instance_id", None), getattr(request, "generation_id", -1), known))
+    topics: dict[str, list[Any]] = {}
+    for (topic, partition), code in errors.items():
+        topics.setdefault(topic, []).append(build(schema.TxnOffsetCommitResponsePartition,
+                                                  partition_index=i32(partition), error_code=code))
+    return build(schema.TxnOffsetCommitResponse, throttle_time=ZERO, topics=tuple(
+        build(schema.TxnOffsetCommitResponseTopic, name=name, partitions=tuple(parts))
+        for name, parts in topics.items()))
+
+
+async def handle_write_txn_markers(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    results = []
+    for m in request.markers:
+        marker = TxnMarker(int(m.producer_id), int(m.producer_epoch), int(m.coordinator_epoch),
+                           bool(m.transaction_result))
+        partitions = [(t.name, int(p)) for t in m.topics for p in t.partition_indexes]
+        written = await write_markers_locally(ctx.broker, marker, partitions)
+        topics: dict[str, list[Any]] = {}
+        for topic, p in partitions:
+            topics.setdefault(topic, []).append(build(
+                schema.WritableTxnMarkerPartitionResult, partition_index=i32(p),
+                error_code=written.get((topic, p), ErrorCode.unknown_server_error)))
+        results.append(build(schema.WritableTxnMarkerResult, producer_id=i64(marker.producer_id), topics=tuple(
+            build(schema.WritableTxnMarkerTopicResult, name=name, partitions=tuple(parts))
+            for name, parts in topics.items())))
+    return build(schema.WriteTxnMarkersResponse, markers=tuple(results))
+
+
+def _datetime(ms: int) -> datetime.datetime:
+    """A Kafka timestamp (-1: none) as kio's datetime_i64 field wants it."""
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+
+
+async def handle_describe_transactions(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    states = []
+    for tid in request.transactional_ids:
+        error, md = ctx.broker.txn.describe(tid)
+        topics: dict[str, list[int]] = {}
+        for topic, p in sorted(md.partitions if md is not None else ()):
+            topics.setdefault(topic, []).append(p)
+        states.append(build(
+            schema.TransactionState, error_code=error, transactional_id=tid,
+            transaction_state=md.state.kafka_name if md is not None else "",
+            transaction_timeout=i32Timedelta.parse(datetime.timedelta(milliseconds=md.timeout_ms if md else 0)),
+            # an error answer keeps the schema's defaults (0), as Kafka's does
+            transaction_start_time=_datetime(md.start_ms if md is not None else 0),
+            producer_id=ProducerId(md.producer_id if md is not None else 0),
+            producer_epoch=i16(md.producer_epoch if md is not None else 0),
+            topics=tuple(build(schema.TopicData, topic=t, partitions=tuple(i32(p) for p in ps))
+                         for t, ps in topics.items())))
+    return build(schema.DescribeTransactionsResponse, throttle_time=ZERO, transaction_states=tuple(states))
+
+
+async def handle_list_transactions(ctx: RequestContext, request: Any) -> Any:
+    schema = ctx.schema
+    known = {state.kafka_name for state in TxnState}
+    wanted = set(request.state_filters)
+    error, found = ctx.broker.txn.list_transactions(
+        wanted & known, {int(p) for p in request.producer_id_filters}, int(getattr(request, "duration_filter", -1)))
+    if wanted and not wanted & known:
+        found = []  # only unknown states asked for: nothing matches
+    return build(schema.ListTransactionsResponse, throttle_time=ZERO, error_code=error,
+                 unknown_state_filters=tuple(sorted(wanted - known)), transaction_states=tuple(
+                     build(schema.TransactionState, transactional_id=md.transactional_id,
+                           producer_id=ProducerId(md.producer_id), transaction_state=md.state.kafka_name)
+                     for md in found))

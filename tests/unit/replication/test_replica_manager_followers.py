@@ -1,0 +1,155 @@
+"""The leader's side of replication in one ReplicaManager, without a network: follower
+fetches (replica_id >= 0) move the high watermark and grow the ISR (written through the
+metadata store's compare-and-set), acks=-1 waits for the ISR, lagging followers are
+dropped, and a follower whose last fetched epoch diverged is told where to truncate."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from support.batches import make_batch
+
+from snakafka.clock import ManualClock
+from snakafka.cluster.metadata_cache import MetadataCache
+from snakafka.cluster.model import PartitionState, TopicInfo
+from snakafka.cluster.store.local import LocalMetadataStore
+from snakafka.log.log_config import LogConfig
+from snakafka.log.log_manager import LogManager
+from snakafka.protocol.errors import ErrorCode
+from snakafka.replication.replica_manager import FetchRequestPartition, ReplicaManager
+
+TP = ("t", 0)
+LAG_MS = 10_000
+
+
+class Setup:
+    """Broker 0 leads t-0 (replicas 0, 1) at leader epoch 3; time is a number we move."""
+
+    def __init__(self, tmp_path: Path, isr: tuple[int, ...]) -> None:
+        self.now = 1_000
+        self.store = LocalMetadataStore(tmp_path / "meta")
+        self.cache = MetadataCache(self.store)
+        self.tmp_path = tmp_path
+        self.state = PartitionState((0, 1), 0, 3, isr, 5)
+
+    async def start(self) -> ReplicaManager:
+        await self.store.start()
+        await self.store.create_topic(TopicInfo("t", uuid.uuid4(), {0: self.state}))
+        await self.cache.refresh()
+        self.manager = ReplicaManager(0, LogManager([self.tmp_path / "data"], ManualClock(), LogConfig()), self.cache,
+                                      lambda _topic: LogConfig(min_insync_replicas=2), store=self.store,
+                                      lag_time_max_ms=LAG_MS, time_ms=lambda: self.now)
+        self.manager.apply_metadata()
+        return self.manager
+
+    async def stop(self) -> None:
+        await self.manager.close()
+        self.manager.log_manager.shutdown()
+        await self.store.close()
+
+    async def follower_fetch(self, offset: int, last_fetched_epoch: int = -1) -> list[object]:
+        request = FetchRequestPartition("t", 0, offset, 1 << 20, current_leader_epoch=3,
+                                        last_fetched_epoch=last_fetched_epoch)
+        return list(await self.manager.fetch([request], max_wait_ms=0, min_bytes=1, max_bytes=1 << 20,
+                                             committed_only=False, replica_id=1))
+
+
+def test_acks_all_waits_for_the_follower_and_the_high_watermark_follows_it(tmp_path: Path) -> None:
+    async def run() -> None:
+        setup = Setup(tmp_path, isr=(0, 1))
+        manager = await setup.start()
+        part = manager.partitions[TP]
+        waiting = asyncio.ensure_future(manager.append_and_wait(-1, {TP: make_batch(4)}, 5_000))
+        await asyncio.sleep(0.05)
+        assert not waiting.done(), "acks=all answered before the follower had the records"
+        assert part.high_watermark == 0 and part.log.log_end_offset == 4
+
+        [res] = await setup.follower_fetch(0)  # the follower reads past the high watermark
+        assert res.records is not None and res.records.size > 0  # type: ignore[attr-defined]
+        assert not waiting.done()
+        await setup.follower_fetch(4)  # ... and reports it has everything
+        result = (await asyncio.wait_for(waiting, 2))[TP]
+        assert result.error == ErrorCode.none and result.base_offset == 0
+        assert part.high_watermark == 4
+
+        # acks=1 does not wait; acks=all times out if the follower stops fetching
+        assert manager.append_records(1, {TP: make_batch(1)})[TP].error == ErrorCode.none
+        timed_out = await manager.append_and_wait(-1, {TP: make_batch(1)}, 100)
+        assert timed_out[TP].error == ErrorCode.request_timed_out
+        await setup.stop()
+    asyncio.run(run())
+
+
+def test_the_isr_grows_when_the_follower_catches_up_and_shrinks_when_it_lags(tmp_path: Path) -> None:
+    async def run() -> None:
+        setup = Setup(tmp_path, isr=(0,))
+        manager = await setup.start()
+        part = manager.partitions[TP]
+        manager.append_records(1, {TP: make_batch(3)})
+        assert part.high_watermark == 3, "alone in the ISR, the leader commits at once"
+        # min.insync.replicas=2 and an ISR of one: acks=all is refused before the append
+        refused = manager.append_records(-1, {TP: make_batch(1)})[TP]
+        assert refused.error == ErrorCode.not_enough_replicas and part.log.log_end_offset == 3
+
+        await setup.follower_fetch(1)
+        await asyncio.sleep(0.05)
+        assert part.state.isr == (0,), "a follower behind the high watermark stays out"
+        await setup.follower_fetch(3)
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if part.state.isr == (0, 1):
+                break
+        assert part.state.isr == (0, 1)
+        stored = (await setup.store.topics())["t"].partitions[0]
+        assert stored.isr == (0, 1) and stored.partition_epoch == 6 and stored.leader_epoch == 3
+
+        manager.append_records(1, {TP: make_batch(2)})
+        setup.now += LAG_MS + 1  # the follower has not caught up since
+        await manager.shrink_isrs()
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if part.state.isr == (0,):
+                break
+        assert part.state.isr == (0,)
+        assert (await setup.store.topics())["t"].partitions[0].isr == (0,)
+        await setup.stop()
+    asyncio.run(run())
+
+
+def test_a_stale_isr_write_loses_to_the_controllers(tmp_path: Path) -> None:
+    async def run() -> None:
+        setup = Setup(tmp_path, isr=(0,))
+        manager = await setup.start()
+        part = manager.partitions[TP]
+        manager.append_records(1, {TP: make_batch(2)})
+        # the controller moved the partition on (new partition epoch) behind this leader's back
+        moved = PartitionState((0, 1), 0, 3, (0,), 9)
+        await setup.store.set_partition_states("t", {0: moved})
+        await setup.follower_fetch(2)
+        await asyncio.sleep(0.1)
+        assert (await setup.store.topics())["t"].partitions[0] == moved, "the compare-and-set must fail"
+        assert part.state.isr == (0,)
+        await setup.stop()
+    asyncio.run(run())
+
+
+def test_a_diverged_follower_is_told_where_the_histories_part(tmp_path: Path) -> None:
+    async def run() -> None:
+        setup = Setup(tmp_path, isr=(0, 1))
+        manager = await setup.start()
+        part = manager.partitions[TP]
+        manager.append_records(1, {TP: make_batch(5)})  # epoch 3 covers offsets 0-4
+        # the follower wrote epoch 2 up to offset 7 as an old leader: epoch 2 ends here at 0
+        [res] = await setup.follower_fetch(8, last_fetched_epoch=2)
+        assert res.diverging_epoch == (2, 0) and res.records is None  # type: ignore[attr-defined]
+        # a follower on the current epoch, behind the end: no divergence, records
+        [res] = await setup.follower_fetch(2, last_fetched_epoch=3)
+        assert res.diverging_epoch is None and res.records is not None  # type: ignore[attr-defined]
+        # on the current epoch but past this leader's end: truncate to the end
+        [res] = await setup.follower_fetch(9, last_fetched_epoch=3)
+        assert res.diverging_epoch == (3, 5)  # type: ignore[attr-defined]
+        assert part.high_watermark <= 5
+        await setup.stop()
+    asyncio.run(run())
