@@ -110,10 +110,13 @@ async def _serve(config: BrokerConfig) -> int:
 
 
 from snakafka.cli_cluster import local_cluster
+from snakafka.cli_console import console_consumer, console_producer
 from snakafka.cli_groups import groups
 
 main.add_command(groups)
 main.add_command(local_cluster)
+main.add_command(console_producer)
+main.add_command(console_consumer)
 
 
 if __name__ == "__main__":

@@ -18,21 +18,12 @@ from kio.schema.errors import ErrorCode
 from kio.static.primitive import i8, i32, i64
 
 from snakafka.client.connection import BrokerConnection
-from snakafka.protocol.codec import request_type
+from snakafka.client.requests import build
+from snakafka.client.requests import request as _req
+from snakafka.client.requests import schema as _schema
 from snakafka.protocol.consumer_protocol import parse_assignment
-from snakafka.server.context import build
 
 LATEST, EARLIEST = -1, -2
-
-
-def _req(api_key: int, version: int, **values: Any) -> Any:
-    return build(request_type(api_key, version), **values)
-
-
-def _schema(api_key: int, version: int) -> Any:
-    import importlib
-
-    return importlib.import_module(request_type(api_key, version).__module__)
 
 
 @dataclass

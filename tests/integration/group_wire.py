@@ -22,8 +22,7 @@ from kio.schema.errors import ErrorCode
 from kio.static.primitive import i8, i16, i32, i32Timedelta, i64, i64Timedelta
 
 from snakafka.client.connection import BrokerConnection
-from snakafka.coordinator.group.consumer_protocol import encode_subscription
-from snakafka.protocol.consumer_protocol import encode_assignment
+from snakafka.protocol.consumer_protocol import encode_assignment, encode_subscription
 from snakafka.testing.process import BrokerProcess
 
 REQUEST_TIMEOUT = 5.0  # seconds, for every request

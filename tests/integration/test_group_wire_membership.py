@@ -19,8 +19,11 @@ from kio.schema.errors import ErrorCode
 from kio.static.primitive import i8
 
 from snakafka.client.connection import BrokerConnection
-from snakafka.coordinator.group.consumer_protocol import encode_subscription
-from snakafka.protocol.consumer_protocol import encode_assignment, parse_assignment
+from snakafka.protocol.consumer_protocol import (
+    encode_assignment,
+    encode_subscription,
+    parse_assignment,
+)
 from snakafka.testing.process import BrokerProcess
 
 from .group_wire import (

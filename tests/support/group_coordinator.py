@@ -16,8 +16,8 @@ from snakafka.coordinator.group import (
     JoinResult,
     SyncResult,
 )
-from snakafka.coordinator.group.consumer_protocol import encode_subscription
 from snakafka.coordinator.group.storage import Record
+from snakafka.protocol.consumer_protocol import encode_subscription
 from snakafka.protocol.errors import ErrorCode, KafkaError
 
 E = ErrorCode

@@ -31,6 +31,7 @@ class BrokerConnection:
         self._pending: deque[tuple[int, int, int, asyncio.Future[Any]]] = deque()
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
+        self._lost: str | None = None  # why the read loop ended: later sends fail at once
 
     async def connect(self, timeout: float = 10.0) -> Self:
         self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
@@ -40,6 +41,8 @@ class BrokerConnection:
     async def send(self, request: Any, timeout: float = 30.0) -> Any:
         if self._writer is None:
             raise ConnectionClosed("not connected")
+        if self._lost is not None:
+            raise ConnectionClosed(self._lost)
         correlation_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         api_key, version = int(request.__api_key__), int(request.__version__)
@@ -47,6 +50,19 @@ class BrokerConnection:
         self._writer.write(codec.encode_request(correlation_id, request, self.client_id))
         await self._writer.drain()
         return await asyncio.wait_for(future, timeout)
+
+    @property
+    def broken(self) -> bool:
+        """True once the connection failed or was closed: callers open a new one."""
+        return self._lost is not None
+
+    async def send_no_response(self, request: Any) -> None:
+        """Send a request the broker does not answer (Produce with acks=0): it takes a
+        correlation id but no place in the queue of awaited responses."""
+        if self._writer is None:
+            raise ConnectionClosed("not connected")
+        self._writer.write(codec.encode_request(next(self._ids), request, self.client_id))
+        await self._writer.drain()
 
     async def _read_loop(self) -> None:
         assert self._reader is not None
@@ -61,12 +77,14 @@ class BrokerConnection:
                 if not future.done():
                     future.set_result(body)
         except (asyncio.IncompleteReadError, ConnectionError, ConnectionClosed) as exc:
+            self._lost = f"connection to {self.host}:{self.port} lost: {exc!r}"
             while self._pending:
                 future = self._pending.popleft()[3]
                 if not future.done():
                     future.set_exception(ConnectionClosed(str(exc)))
 
     async def close(self) -> None:
+        self._lost = self._lost or "closed"
         if self._task is not None:
             self._task.cancel()
             try:

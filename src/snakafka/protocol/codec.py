@@ -7,6 +7,7 @@ frames the result. It is sans-I/O: bytes in, dataclasses out, and back.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import struct
 from dataclasses import dataclass
@@ -45,6 +46,22 @@ class RequestHeader:
     api_version: int
     correlation_id: int
     client_id: str | None
+
+
+@cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+def build(cls: type, **values: Any) -> Any:
+    """Instantiate a kio class with the subset of `values` it has fields for: one set of
+    keyword arguments fills a request or response of any version."""
+    names = _field_names(cls)
+    return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def has_field(cls: type, name: str) -> bool:
+    return name in _field_names(cls)
 
 
 def peek_api(frame: Frame) -> tuple[int, int]:

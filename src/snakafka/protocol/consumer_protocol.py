@@ -1,9 +1,14 @@
-"""The "consumer" embedded protocol's assignments (ConsumerProtocolAssignment), as the
-group leader writes them into SyncGroup.
+"""The "consumer" embedded protocol: subscriptions (ConsumerProtocolSubscription, in
+JoinGroup) and assignments (ConsumerProtocolAssignment, as the group leader writes them
+into SyncGroup).
 
-The broker treats them as opaque bytes; only admin views (describe, lag) read them, so
-parsing is lenient: unknown trailing fields are ignored. Subscriptions are read by the
-coordinator itself: snakafka.coordinator.group.consumer_protocol.
+The coordinator reads a member's subscribed topics. Assignments are opaque bytes to the
+broker; only admin views (describe, lag) and our own group client read them, so parsing
+is lenient: unknown trailing fields are ignored.
+
+ConsumerProtocolSubscription starts with version (i16) and then, in every version, the v0
+fields: topics (i32 count, then i16-length strings) and user data. Kafka parses any
+version with the v0 schema, since v0 prefixes all later ones; so do we.
 """
 
 from __future__ import annotations
@@ -67,3 +72,44 @@ def encode_assignment(partitions: dict[str, list[int]], version: int = 0) -> byt
             out += _I32.pack(p)
     out += _I32.pack(-1)  # null user data
     return bytes(out)
+
+
+CONSUMER_PROTOCOL_TYPE = "consumer"
+
+
+class SubscriptionError(ValueError):
+    pass
+
+
+def subscribed_topics(subscription: bytes) -> list[str]:
+    """The topics of a ConsumerProtocolSubscription; SubscriptionError if malformed."""
+    data = memoryview(subscription)
+    try:
+        (version,) = _I16.unpack_from(data, 0)
+        if version < 0:
+            raise SubscriptionError(f"unsupported subscription version {version}")
+        (count,) = _I32.unpack_from(data, 2)
+        if count < 0:
+            raise SubscriptionError("null topic array")
+        pos = 6
+        topics = []
+        for _ in range(count):
+            (length,) = _I16.unpack_from(data, pos)
+            pos += 2
+            if length < 0 or pos + length > len(data):
+                raise SubscriptionError("bad topic name")
+            topics.append(str(data[pos : pos + length], "utf-8"))
+            pos += length
+        return topics
+    except (struct.error, UnicodeDecodeError) as e:
+        raise SubscriptionError(str(e)) from None
+
+
+def encode_subscription(topics: list[str], user_data: bytes | None = None, version: int = 0) -> bytes:
+    """A v0-layout subscription (for tests and tools)."""
+    parts = [_I16.pack(version), _I32.pack(len(topics))]
+    for topic in topics:
+        raw = topic.encode()
+        parts += (_I16.pack(len(raw)), raw)
+    parts.append(_I32.pack(-1) if user_data is None else _I32.pack(len(user_data)) + user_data)
+    return b"".join(parts)

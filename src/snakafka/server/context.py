@@ -1,24 +1,24 @@
 """What a request handler gets besides its request: who asked, which version, the broker.
 
-`build` fills a kio response class of whatever version the client asked for from one set
+`build` (re-exported from protocol.codec) fills a kio response class of whatever version the client asked for from one set
 of keyword arguments, dropping fields that version lacks, so one handler serves all the
 versions it advertises.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
-from typing import Any
 
 from kio.index import load_payload_module
 from kio.static.constants import EntityType
 
-from snakafka.protocol.codec import RequestHeader
+from snakafka.protocol.codec import RequestHeader, build, has_field
 from snakafka.server.services import BrokerServices
+
+__all__ = ["ZERO", "RequestContext", "build", "has_field", "response_module"]
 
 ZERO = datetime.timedelta(0)
 
@@ -46,16 +46,3 @@ def response_module(api_key: int, api_version: int) -> ModuleType:
     return load_payload_module(api_key, api_version, EntityType.response)
 
 
-@cache
-def _field_names(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(cls))
-
-
-def build(cls: type, **values: Any) -> Any:
-    """Instantiate `cls` with the subset of `values` it has fields for."""
-    names = _field_names(cls)
-    return cls(**{k: v for k, v in values.items() if k in names})
-
-
-def has_field(cls: type, name: str) -> bool:
-    return name in _field_names(cls)

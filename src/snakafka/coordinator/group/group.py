@@ -17,11 +17,6 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from snakafka.coordinator.group.consumer_protocol import (
-    CONSUMER_PROTOCOL_TYPE,
-    SubscriptionError,
-    subscribed_topics,
-)
 from snakafka.coordinator.group.member import MemberMetadata, Protocols
 from snakafka.coordinator.group.offsets import CommittedOffset, select_expired
 from snakafka.coordinator.group.results import (
@@ -36,6 +31,11 @@ from snakafka.coordinator.group.state import GroupState, check_transition
 from snakafka.coordinator.group.timer import TimerEntry
 from snakafka.coordinator.offsets_schema import GroupMetadataValue
 from snakafka.coordinator.offsets_schema import MemberMetadata as MemberRecord
+from snakafka.protocol.consumer_protocol import (
+    CONSUMER_PROTOCOL_TYPE,
+    SubscriptionError,
+    subscribed_topics,
+)
 from snakafka.protocol.errors import ErrorCode
 
 _log = logging.getLogger("snakafka.coordinator.group")
