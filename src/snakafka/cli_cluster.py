@@ -1,10 +1,11 @@
-"""`snakafka local-cluster`: a ZooKeeper and N brokers on this machine, for trying cluster
-mode in one command.
+"""`snakafka local-cluster`: a ZooKeeper (or an ensemble of 3, 5, 7) and N brokers on this
+machine, for trying cluster mode in one command.
 
 Each broker is a `snakafka serve` child process with zookeeper.connect and broker.id set,
 exactly what one would run by hand; the command prints one status line per process
 (with its PID), then waits. Ctrl-C or SIGTERM stops every broker (cleanly, in parallel)
-and then ZooKeeper, each by its PID.
+and then ZooKeeper, each by its PID. With --zookeepers N every broker's zookeeper.connect
+lists all N servers, so the cluster keeps running while a majority of them is up.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from snakafka.cli_options import LOG_FORMAT, START_ERROR_EXIT, parse_overrides
+from snakafka.cli_options import (
+    CONFIG_ERROR_EXIT,
+    LOG_FORMAT,
+    START_ERROR_EXIT,
+    parse_overrides,
+)
 
 if TYPE_CHECKING:
     from snakafka.testing.cluster import LocalCluster
@@ -31,8 +37,10 @@ log = logging.getLogger("snakafka.cli")
 @click.option("--brokers", default=3, show_default=True, type=click.IntRange(1, 64), help="How many brokers.")
 @click.option("--port", "first_port", default=9092, show_default=True, type=click.IntRange(1, 65535),
               help="Broker i listens on 127.0.0.1:PORT+i.")
+@click.option("--zookeepers", default=1, show_default=True, type=int,
+              help="How many ZooKeeper servers: 1, or an ensemble of 3, 5, 7 (odd: a quorum is a majority).")
 @click.option("--zookeeper-port", default=2181, show_default=True, type=click.IntRange(0, 65535),
-              help="ZooKeeper's client port on 127.0.0.1 (0: a free one).")
+              help="ZooKeeper's client port on 127.0.0.1, server i's PORT+i-1 in an ensemble (0: free ones).")
 @click.option("--data-dir", default=Path("snakafka-cluster"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="ZooKeeper's data and each broker's log dir and log file go here (kept between runs).")
@@ -40,18 +48,23 @@ log = logging.getLogger("snakafka.cli")
               help="A broker config key for every broker (repeatable).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
-def local_cluster(brokers: int, first_port: int, zookeeper_port: int, data_dir: Path,
+def local_cluster(brokers: int, first_port: int, zookeepers: int, zookeeper_port: int, data_dir: Path,
                   overrides: tuple[str, ...], log_level: str) -> None:
-    """Run a local cluster: one ZooKeeper and BROKERS brokers (ids 0..n-1)."""
+    """Run a local cluster: ZOOKEEPERS ZooKeeper servers and BROKERS brokers (ids 0..n-1)."""
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     from snakafka.testing.cluster import LocalCluster
-    from snakafka.testing.zookeeper import missing_zookeeper
+    from snakafka.testing.zookeeper import check_ensemble_size, missing_zookeeper
 
+    try:
+        check_ensemble_size(zookeepers)
+    except ValueError as exc:
+        click.echo(f"snakafka: --zookeepers: {exc}", err=True)
+        raise SystemExit(CONFIG_ERROR_EXIT) from None
     if (missing := missing_zookeeper()) is not None:
         click.echo(f"snakafka: {missing}", err=True)
         raise SystemExit(START_ERROR_EXIT)
     data_dir = data_dir.resolve()
-    cluster = LocalCluster(data_dir, brokers=brokers, zookeeper_port=zookeeper_port or None,
+    cluster = LocalCluster(data_dir, brokers=brokers, zookeeper_port=zookeeper_port or None, zookeepers=zookeepers,
                            ports=[first_port + i for i in range(brokers)], overrides=parse_overrides(overrides))
     stop = threading.Event()
 
@@ -68,8 +81,9 @@ def local_cluster(brokers: int, first_port: int, zookeeper_port: int, data_dir: 
             click.echo(f"snakafka: cannot start the cluster: {first_line}", err=True)
             raise SystemExit(START_ERROR_EXIT) from None
         assert cluster.zookeeper is not None
-        click.echo(f"zookeeper {cluster.zookeeper_connect} pid {cluster.zookeeper.pid} "
-                   f"(data in {cluster.zookeeper.directory})")
+        for server in cluster.zookeeper.servers:
+            name = "zookeeper" if server.server_id is None else f"zookeeper {server.server_id}"
+            click.echo(f"{name} {server.connect} pid {server.pid} (data in {server.directory})")
         for i, process in enumerate(cluster.processes):
             click.echo(f"broker {i} {process.bootstrap} pid {process.pid} (log {process.log_path})")
         click.echo(f"bootstrap.servers={cluster.bootstrap}")
@@ -82,11 +96,19 @@ def local_cluster(brokers: int, first_port: int, zookeeper_port: int, data_dir: 
 
 
 def _watch(cluster: LocalCluster, stop: threading.Event) -> None:
-    """Wait for a signal; report a broker that exits on its own (it is not restarted)."""
+    """Wait for a signal; report a broker or ZooKeeper server that exits on its own (it is
+    not restarted)."""
     reported: set[int] = set()
+    servers = cluster.zookeeper.servers if cluster.zookeeper is not None else []
+    running = {server.pid for server in servers}
     while not stop.wait(0.5):
         for i, process in enumerate(cluster.processes):
             if i not in reported and process.proc is not None and process.proc.poll() is not None:
                 reported.add(i)
                 log.warning("broker %d (pid %d) exited with status %s; see %s", i, process.pid,
                             process.proc.returncode, process.log_path)
+        for server in servers:
+            if server.pid in running and not server.running:
+                running.discard(server.pid)
+                log.warning("zookeeper %s (pid %s) exited; see %s", server.server_id or "", server.pid,
+                            server.log_path)

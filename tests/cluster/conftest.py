@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
-from support.zookeeper import ZooKeeperServer, zookeeper_available
+from support.zookeeper import ZooKeeperEnsemble, ZooKeeperServer, zookeeper_available
 
 from snakafka.testing.cluster import LocalCluster
 
@@ -84,4 +84,36 @@ def new_cluster(server: ZooKeeperServer, directory: Path, **overrides: str) -> L
 def cluster(zookeeper_server: ZooKeeperServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """One 3-broker cluster shared by the tests that do not disturb it (no kills)."""
     with new_cluster(zookeeper_server, tmp_path_factory.mktemp("cluster")) as started:  # starts, then stops
+        yield started
+
+
+# -- a ZooKeeper ensemble -------------------------------------------------------------------
+
+# Brokers whose sessions end within 4 s of their death, and followers that leave the ISR
+# within 5 s, so the ensemble tests wait seconds; 4 s still spans a ZooKeeper leader
+# election (well under a second on 127.0.0.1) and the sessions' move to another server.
+ENSEMBLE_OVERRIDES = {
+    **CLUSTER_OVERRIDES,
+    "zookeeper.session.timeout.ms": "4000",
+    "replica.lag.time.max.ms": "5000",
+    "replica.fetch.backoff.ms": "200",
+}
+
+
+@pytest.fixture
+def ensemble_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """Three brokers on a ZooKeeper ensemble of three servers, all of the test's own
+    (`cluster.zookeeper` is the ensemble): for tests that kill ZooKeeper servers and brokers."""
+    if not zookeeper_available():
+        pytest.skip("ZooKeeper (Debian's zookeeper package) or java is not installed")
+    with LocalCluster(tmp_path / "cluster", brokers=3, zookeepers=3, overrides=dict(ENSEMBLE_OVERRIDES)) as started:
+        yield started
+
+
+@pytest.fixture
+def zookeeper_ensemble(tmp_path: Path) -> Iterator[ZooKeeperEnsemble]:
+    """A ZooKeeper ensemble of three servers of the test's own (it may kill some)."""
+    if not zookeeper_available():
+        pytest.skip("ZooKeeper (Debian's zookeeper package) or java is not installed")
+    with ZooKeeperEnsemble(tmp_path / "ensemble", size=3) as started:
         yield started

@@ -34,7 +34,8 @@ class BrokerConnection:
         self._lost: str | None = None  # why the read loop ended: later sends fail at once
 
     async def connect(self, timeout: float = 10.0) -> Self:
-        self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
+        async with asyncio.timeout(timeout):  # unlike wait_for, never turns a cancellation into another error
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         self._task = asyncio.create_task(self._read_loop())
         return self
 
@@ -49,7 +50,8 @@ class BrokerConnection:
         self._pending.append((correlation_id, api_key, version, future))
         self._writer.write(codec.encode_request(correlation_id, request, self.client_id))
         await self._writer.drain()
-        return await asyncio.wait_for(future, timeout)
+        async with asyncio.timeout(timeout):
+            return await future
 
     @property
     def broken(self) -> bool:

@@ -138,7 +138,12 @@ class ReplicaFetcherManager:
                     if conn is None:
                         conn = await self._connect(fetcher.leader)
                     response = await conn.send(request, timeout=self.config.max_wait_ms / 1000 + 30)
-                except Exception as exc:  # noqa: BLE001 - connection refused, reset, timed out: all retried
+                except Exception as exc:  # connection refused, reset, timed out: all retried
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        # Cancelled while a connect failed: some awaits then raise the failure
+                        # instead of CancelledError. Stopping wins over retrying.
+                        raise asyncio.CancelledError from exc
                     log.info("broker %d: fetch from leader %d failed (%s); retrying in %d ms", self.config.broker_id,
                              fetcher.leader, exc or type(exc).__name__, self.config.backoff_ms)
                     if conn is not None:

@@ -1,4 +1,5 @@
-"""A local snakafka cluster in child processes: one ZooKeeper (optional) and N brokers.
+"""A local snakafka cluster in child processes: a ZooKeeper ensemble (optional: one
+server, or 3, 5, 7 electing a leader) and N brokers.
 
 Shared by `snakafka local-cluster` and the cluster tests, so both start, wait for and
 stop a cluster the same way. Every process is stopped by its own PID, never by name.
@@ -19,7 +20,7 @@ from kazoo.exceptions import NoNodeError  # type: ignore[import-untyped]
 
 from snakafka.cluster.store.zk_data import parse_controller, split_chroot
 from snakafka.testing.process import BrokerProcess, free_port
-from snakafka.testing.zookeeper import ZooKeeperServer
+from snakafka.testing.zookeeper import ZooKeeperEnsemble, check_ensemble_size
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +28,24 @@ log = logging.getLogger(__name__)
 @dataclass
 class LocalCluster:
     """`brokers` brokers with ids 0..n-1 sharing `zookeeper_connect` (with its chroot, if
-    any); `ports[i]` is broker i's PLAINTEXT port. With `zookeeper_dir` set and no connect
-    string, start() also runs a ZooKeeper server of its own there."""
+    any); `ports[i]` is broker i's PLAINTEXT port. With no connect string, start() also
+    runs a ZooKeeper ensemble of its own of `zookeepers` servers (in `zookeeper_dir`, client
+    ports from `zookeeper_port` if set) and gives every broker all of them to connect to."""
 
     data_dir: Path
     brokers: int = 3
     zookeeper_connect: str | None = None
     zookeeper_dir: Path | None = None
     zookeeper_port: int | None = None
+    zookeepers: int = 1
     ports: list[int] = field(default_factory=list)
     overrides: dict[str, str] = field(default_factory=dict)
-    zookeeper: ZooKeeperServer | None = None
+    zookeeper: ZooKeeperEnsemble | None = None
     processes: list[BrokerProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.zookeeper_connect is None:
+            check_ensemble_size(self.zookeepers)
         if not self.ports:
             self.ports = [free_port() for _ in range(self.brokers)]
         if len(self.ports) != self.brokers:
@@ -60,14 +65,13 @@ class LocalCluster:
         return {"zookeeper.connect": self.zookeeper_connect, "broker.id": str(broker_id), **self.overrides}
 
     def start(self, timeout: float = 60.0) -> Self:
-        """Start ZooKeeper (if ours), then every broker side by side; return once all are
+        """Start ZooKeeper (if ours: every server of the ensemble), then every broker side by side; return once all are
         registered in ZooKeeper. Stops what it started if anything fails."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             if self.zookeeper_connect is None:
-                self.zookeeper = ZooKeeperServer(self.zookeeper_dir or self.data_dir / "zookeeper",
-                                                 port=self.zookeeper_port)
-                self.zookeeper.directory.mkdir(parents=True, exist_ok=True)
+                self.zookeeper = ZooKeeperEnsemble(self.zookeeper_dir or self.data_dir / "zookeeper",
+                                                   size=self.zookeepers, first_port=self.zookeeper_port)
                 self.zookeeper.start(timeout=timeout)
                 self.zookeeper_connect = self.zookeeper.connect
             for i, process in enumerate(self.processes):
@@ -138,15 +142,17 @@ class LocalCluster:
             time.sleep(0.1)
 
     def pids(self) -> dict[str, int]:
-        """Name -> PID of every process started and still known."""
+        """Name -> PID of every process started and still running: broker-<id>, and
+        zookeeper (one server) or zookeeper-<myid> (an ensemble's)."""
         result = {f"broker-{i}": p.pid for i, p in enumerate(self.processes) if p.proc is not None}
-        if self.zookeeper is not None and self.zookeeper.pid is not None:
-            result["zookeeper"] = self.zookeeper.pid
+        if self.zookeeper is not None:
+            for server_id, pid in self.zookeeper.pids().items():
+                result["zookeeper" if self.zookeeper.size == 1 else f"zookeeper-{server_id}"] = pid
         return result
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM every broker at once (escalating to SIGKILL after `timeout`), then stop
-        ZooKeeper if it is ours."""
+        ZooKeeper if it is ours (every server, each by its PID)."""
         for process in self.processes:
             if process.proc is not None and process.proc.poll() is None:
                 process.proc.terminate()

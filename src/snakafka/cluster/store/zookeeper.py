@@ -16,7 +16,9 @@ zookeeper-shell habits) read a snakafka cluster like a Kafka one:
 
 kazoo is synchronous and threaded: every ZooKeeper round trip runs in a worker thread
 (asyncio.to_thread) so the event loop never blocks, and watch events, which arrive on
-kazoo's threads, are handed to the event loop with call_soon_threadsafe.
+kazoo's threads, are handed to the event loop with call_soon_threadsafe. A request cut
+off by a lost connection (its server of the ensemble died) runs again once kazoo has
+moved the session to another server, as Kafka's ZooKeeperClient re-sends it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 # kazoo ships no type information.
 from kazoo.client import KazooClient, KazooState  # type: ignore[import-untyped]
@@ -40,6 +42,7 @@ from kazoo.exceptions import (  # type: ignore[import-untyped]
     RolledBackError,
 )
 from kazoo.handlers.threading import KazooTimeoutError  # type: ignore[import-untyped]
+from kazoo.retry import KazooRetry  # type: ignore[import-untyped]
 
 from snakafka.cluster.model import (
     NO_LEADER,
@@ -80,6 +83,7 @@ log = logging.getLogger(__name__)
 
 
 _MAX_CAS_ATTEMPTS = 1000
+_T = TypeVar("_T")
 
 
 class BrokerIdInUseError(Exception):
@@ -127,6 +131,16 @@ class ZooKeeperMetadataStore:
         self._lock = threading.Lock()
         self._notify_pending = False
         self._session_lost = False
+        # Until the session is back on some server; an expired session is not retried.
+        self._retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=1.0, ignore_expire=False,
+                                 deadline=(self.session_timeout_ms + self.connection_timeout_ms) / 1000,
+                                 interrupt=lambda: self._closed)
+
+    async def _call(self, func: Callable[..., _T], *args: Any) -> _T:
+        """Run `func` (a ZooKeeper round trip) in a worker thread, from the start again after
+        a ConnectionLoss: each is a read then a conditional write, safe to run twice."""
+        result: _T = await asyncio.to_thread(self._retry.copy(), func, *args)
+        return result
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -220,7 +234,7 @@ class ZooKeeperMetadataStore:
         broker = self._registered
         if broker is not None:
             try:
-                self._register_sync(broker)
+                self._retry.copy()(self._register_sync, broker)
                 log.info("re-registered broker %d after a new zookeeper session", broker.broker_id)
             except Exception:
                 log.exception("could not re-register broker %d after a new zookeeper session", broker.broker_id)
@@ -231,7 +245,7 @@ class ZooKeeperMetadataStore:
     async def register_broker(self, broker: BrokerInfo) -> None:
         """Create the ephemeral /brokers/ids/<id>; BrokerIdInUseError if another session
         holds it (KafkaZkClient.registerBroker via checkedEphemeralCreate)."""
-        await asyncio.to_thread(self._register_sync, broker)
+        await self._call(self._register_sync, broker)
         self._registered = broker
         log.info("registered broker %d at %s%s/%d: %s", broker.broker_id, self.chroot, BROKER_IDS_PATH,
                  broker.broker_id, ", ".join(format_endpoint(e) for e in broker.endpoints))
@@ -262,7 +276,7 @@ class ZooKeeperMetadataStore:
         return listener if listener in SECURITY_PROTOCOLS else "PLAINTEXT"
 
     async def brokers(self) -> list[BrokerInfo]:
-        return await asyncio.to_thread(self._brokers_sync)
+        return await self._call(self._brokers_sync)
 
     def _brokers_sync(self) -> list[BrokerInfo]:
         client = self.client
@@ -280,7 +294,7 @@ class ZooKeeperMetadataStore:
     # -- topics --------------------------------------------------------------------------
 
     async def topics(self) -> dict[str, TopicInfo]:
-        return await asyncio.to_thread(self._topics_sync)
+        return await self._call(self._topics_sync)
 
     def _topics_sync(self) -> dict[str, TopicInfo]:
         """Read every topic: its assignment, partition states and config, pipelining the
@@ -315,7 +329,7 @@ class ZooKeeperMetadataStore:
     async def create_topic(self, topic: TopicInfo) -> None:
         """Write the topic znode, its partition states and its config in one transaction
         (nobody ever sees half a topic); TopicExistsError if /brokers/topics/<name> exists."""
-        await asyncio.to_thread(self._create_topic_sync, topic)
+        await self._call(self._create_topic_sync, topic)
         log.info("created topic %s (%s) with %d partitions", topic.name, kafka_uuid(topic.topic_id),
                  len(topic.partitions))
 
@@ -326,6 +340,8 @@ class ZooKeeperMetadataStore:
         assignment = {p: s.replicas for p, s in topic.partitions.items()}
         for _ in range(_MAX_CAS_ATTEMPTS):
             if client.exists(topic_path) is not None:
+                if parse_topic(topic.name, client.get(topic_path)[0])[0] == topic.topic_id:
+                    return  # ours: run again after its answer was lost with the connection
                 raise TopicExistsError(f"Topic '{topic.name}' already exists.")
             # Kafka writes the config before the topic znode and never removes a leftover
             # one on create, so an existing config znode is overwritten, not an error.
@@ -353,7 +369,7 @@ class ZooKeeperMetadataStore:
     async def delete_topic(self, name: str) -> None:
         """Remove the topic's znodes (bottom-up, in one transaction), its config and any
         pending deletion marker, as Kafka's controller does once a deletion completes."""
-        await asyncio.to_thread(self._delete_topic_sync, name)
+        await self._call(self._delete_topic_sync, name)
         log.info("deleted topic %s", name)
 
     def _delete_topic_sync(self, name: str) -> None:
@@ -382,7 +398,7 @@ class ZooKeeperMetadataStore:
         update the topic znode's assignment, in the same transaction. The written state's
         partition_epoch is not stored: it is the state znode's version (Kafka's zkVersion),
         which ZooKeeper bumps on every write. KeyError if the topic does not exist."""
-        await asyncio.to_thread(self._set_partition_states_sync, topic, states)
+        await self._call(self._set_partition_states_sync, topic, states)
         log.debug("set %d partition states of topic %s", len(states), topic)
 
     def _set_partition_states_sync(self, topic: str, states: dict[int, PartitionState]) -> None:
@@ -426,7 +442,7 @@ class ZooKeeperMetadataStore:
         `expected` was read at (expected.partition_epoch is that znode version, Kafka's
         zkVersion), so it never clobbers a controller's concurrent leader change. False if
         the state moved meanwhile (or is gone): the caller re-reads and decides again."""
-        return await asyncio.to_thread(self._alter_isr_sync, topic, partition, expected, new)
+        return await self._call(self._alter_isr_sync, topic, partition, expected, new)
 
     def _alter_isr_sync(self, topic: str, partition: int, expected: PartitionState, new: PartitionState) -> bool:
         path = state_path(topic, partition)
@@ -449,7 +465,7 @@ class ZooKeeperMetadataStore:
         """Replace the topic's config overrides and post a config change notification, as
         AdminZkClient.changeTopicConfig does (brokers watch /config/changes). KeyError if
         the topic does not exist."""
-        await asyncio.to_thread(self._set_topic_configs_sync, topic, configs)
+        await self._call(self._set_topic_configs_sync, topic, configs)
         log.info("set configs of topic %s: %s", topic, configs)
 
     def _set_topic_configs_sync(self, topic: str, configs: dict[str, str]) -> None:
@@ -477,13 +493,13 @@ class ZooKeeperMetadataStore:
 
     async def controller_id(self) -> int:
         """The broker id in /controller, or -1 while there is no controller."""
-        return await asyncio.to_thread(read_controller_id, self.client)
+        return await self._call(read_controller_id, self.client)
 
     async def try_become_controller(self, broker_id: int) -> int | None:
         """Run Kafka's controller election for `broker_id`: the new controller epoch if it
         won (partition states written from now on carry it), None if another broker is
         controller."""
-        epoch = await asyncio.to_thread(register_controller, self.client, broker_id)
+        epoch = await self._call(register_controller, self.client, broker_id)
         if epoch is not None:
             self.controller_epoch = epoch
         return epoch
@@ -496,7 +512,7 @@ class ZooKeeperMetadataStore:
         (ZkProducerIdManager.getNewProducerIdBlock)."""
         if count <= 0:
             raise ValueError(f"producer id block size must be positive, got {count}")
-        first = await asyncio.to_thread(self._allocate_producer_ids_sync, count)
+        first = await self._call(self._allocate_producer_ids_sync, count)
         log.debug("allocated producer ids %d..%d", first, first + count - 1)
         return first
 
