@@ -175,6 +175,15 @@ def iter_batches(
         pos += header.size
 
 
+def whole_batches_size(buf: bytes | bytearray | memoryview) -> int:
+    """How many leading bytes of `buf` are complete batches: a fetch response may end
+    with part of a batch (the leader cuts at the byte limit), which its reader drops."""
+    size = 0
+    for pos, header in iter_batches(buf):
+        size = pos + header.size
+    return size
+
+
 def set_base_offset(buf: bytearray | memoryview, pos: int, base_offset: int) -> None:
     """Assign the batch's offsets: only the header's baseOffset changes (not CRC-covered)."""
     _I64.pack_into(buf, pos, base_offset)

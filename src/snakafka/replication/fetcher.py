@@ -29,6 +29,7 @@ from kio.static.primitive import i32, i32Timedelta, i64
 from snakafka.client.connection import BrokerConnection
 from snakafka.cluster.model import BrokerInfo
 from snakafka.log.partition_log import UnexpectedAppendOffsetError
+from snakafka.protocol.batch import BatchError, whole_batches_size
 from snakafka.replication.isr import truncation_after_divergence
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class _Fetcher:
     partitions: dict[TopicPartition, int] = field(default_factory=dict)
     delayed_until: dict[TopicPartition, float] = field(default_factory=dict)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    rotation: int = 0  # where the next request starts in `partitions`
     task: asyncio.Task[None] | None = None
 
 
@@ -101,8 +103,15 @@ class ReplicaFetcherManager:
                 del self._fetchers[leader_id]
                 if fetcher.task is not None:
                     fetcher.task.cancel()
-            elif fetcher.task is None:
+            elif fetcher.task is None or fetcher.task.done():  # a fetcher that died is restarted
                 fetcher.task = asyncio.create_task(self._run(fetcher), name=f"replica-fetcher-{leader_id}")
+                fetcher.task.add_done_callback(self._report_death)
+
+    def _report_death(self, task: asyncio.Task[None]) -> None:
+        """Never let a fetcher die silently: its followers would fall out of the ISR with
+        nothing in the log to say why. The next metadata update starts a new one."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("broker %d: %s died", self.config.broker_id, task.get_name(), exc_info=task.exception())
 
     async def close(self) -> None:
         tasks = [f.task for f in self._fetchers.values() if f.task is not None]
@@ -177,7 +186,14 @@ class ReplicaFetcherManager:
         now = time.monotonic()
         by_topic: dict[str, list[Any]] = {}
         sent: dict[TopicPartition, int] = {}
-        for tp, epoch in fetcher.partitions.items():
+        # Start one partition further each time (as fetch sessions rotate): the response's
+        # byte limit then never keeps starving the same partitions at the end.
+        order = list(fetcher.partitions.items())
+        if order:
+            start = fetcher.rotation % len(order)
+            order = order[start:] + order[:start]
+            fetcher.rotation += 1
+        for tp, epoch in order:
             if fetcher.delayed_until.get(tp, 0) > now:
                 continue
             part = self._partition(tp)
@@ -223,6 +239,12 @@ class ReplicaFetcherManager:
                     removals += self._apply_partition(fetcher, tp, part, p)
                 except UnexpectedAppendOffsetError as exc:
                     log.warning("broker %d: %s-%d: %s; fetching again", self.config.broker_id, tp[0], tp[1], exc)
+                except (BatchError, OSError) as exc:
+                    # A batch this replica cannot take (or a disk error): retry this partition
+                    # after the backoff, keep the others going.
+                    log.error("broker %d: %s-%d: cannot append the leader's data (%s); retrying in %d ms",
+                              self.config.broker_id, tp[0], tp[1], exc, self.config.backoff_ms)
+                    fetcher.delayed_until[tp] = time.monotonic() + self.config.backoff_ms / 1000
         return removals
 
     def _apply_partition(self, fetcher: _Fetcher, tp: TopicPartition, part: Partition, p: Any) -> list[Any]:
@@ -267,6 +289,9 @@ class ReplicaFetcherManager:
             return removed
         records = p.records
         if records:
-            part.append_as_follower(bytes(records))
+            data = bytes(records)
+            whole = whole_batches_size(data)  # drop a trailing partial batch: fetched again next time
+            if whole:
+                part.append_as_follower(data if whole == len(data) else data[:whole])
         part.follower_high_watermark(int(p.high_watermark))
         return []

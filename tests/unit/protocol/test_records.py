@@ -20,6 +20,7 @@ from snakafka.protocol.batch import (
     CorruptBatchError,
     set_log_append_time,
     validate_batch,
+    whole_batches_size,
 )
 from snakafka.protocol.records import (
     NewRecord,
@@ -201,6 +202,16 @@ def test_decode_records_several_batches_and_partial_tail() -> None:
     assert [h.base_offset for h, _ in got] == [0, 1]
     assert [r.offset for _, recs in got for r in recs] == [0, 1, 2, 3]
     assert list(decode_records(b"")) == []
+
+
+def test_whole_batches_size_drops_a_partial_tail() -> None:
+    """A follower appends only whole batches of a fetch response cut at its byte limit."""
+    first = encode_batch([NewRecord(b"a", b"1", timestamp=1)], base_offset=0)
+    second = encode_batch([NewRecord(b"b", b"2" * 100, timestamp=2)] * 3, base_offset=1)
+    assert whole_batches_size(first + second) == len(first) + len(second)
+    for cut in (1, 20, len(second) - 1):
+        assert whole_batches_size(first + second[:cut]) == len(first)
+    assert whole_batches_size(second[:30]) == 0 and whole_batches_size(b"") == 0
 
 
 def test_log_append_time_stamps_every_record() -> None:
