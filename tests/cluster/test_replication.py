@@ -198,3 +198,31 @@ def committed(bootstrap: str, group: str, topic: str, partitions: list[int]) -> 
         return {tp.partition: tp.offset for tp in found}
     finally:
         consumer.close()
+
+
+def test_followers_take_fetch_responses_cut_mid_batch(zookeeper_server: ZooKeeperServer, tmp_path: Path) -> None:
+    """A small replica.fetch.max.bytes: the leader cuts its answers inside the batch that
+    crosses the limit (Kafka may; KIP-74 returns a first batch whole however big), so a
+    follower must append the whole batches and fetch the rest again. A burst with acks=1
+    leaves the followers a backlog of ~1 kB batches to fetch 2.5 kB at a time; a last
+    acks=all record with min.insync.replicas=3 is acknowledged only once both followers
+    hold everything, and the three logs are then the same bytes."""
+    with new_cluster(zookeeper_server, tmp_path, **FAST, **{"replica.fetch.max.bytes": "2500"}) as cluster:
+        topic = "cut"
+        create_replicated(cluster, topic, 1, min_isr=3)
+        acked: dict[tuple[int, int], bytes] = {}
+        errors: list[str] = []
+        producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "1", "linger.ms": 5,
+                             "batch.num.messages": 1, "message.timeout.ms": 30000})
+        for i in range(400):
+            producer.produce(topic, key=b"k%d" % i, value=b"%04d" % i + b"x" * 1000, partition=0,
+                             on_delivery=delivery_recorder(acked, errors))
+            producer.poll(0)
+        assert producer.flush(40) == 0 and not errors and len(acked) == 400, errors[:3]
+        assert produce_one(cluster.bootstrap, topic, "all") is None, "the followers did not catch up"
+        assert metadata(cluster.bootstrap, topic)[0][1] == [0, 1, 2]
+        everything = consume_all(cluster.bootstrap, topic, 1, 401)
+        assert {k: v for k, v in everything.items() if k in acked} == acked
+        # followers append the leader's batches verbatim: the three logs are the same bytes
+        logs = [(cluster.data_dir / f"broker-{b}" / f"{topic}-0" / f"{0:020d}.log").read_bytes() for b in range(3)]
+        assert len(logs[0]) > 400_000 and logs[0] == logs[1] == logs[2]
