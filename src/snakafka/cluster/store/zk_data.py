@@ -57,6 +57,7 @@ TOPIC_ZNODE_VERSION = 3
 PARTITION_STATE_VERSION = 1
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MAX_PRODUCER_ID = 2**63 - 1
+MAX_CAS_ATTEMPTS = 1000  # compare-and-set retries before a store call gives up on contention
 # Kafka's EndPoint.uriParseExp: LISTENER://host:port, IPv6 hosts in brackets.
 _ENDPOINT = re.compile(r"^(?P<listener>.*)://\[?(?P<host>[0-9a-zA-Z\-%._:]*)\]?:(?P<port>-?[0-9]+)$")
 

@@ -59,9 +59,8 @@ from snakafka.cluster.store.zk_data import (
     CONFIG_CHANGE_PREFIX,
     CONFIG_CHANGES_PATH,
     DELETE_TOPICS_PATH,
-    MAX_PRODUCER_ID,
+    MAX_CAS_ATTEMPTS,
     PERSISTENT_PATHS,
-    PRODUCER_ID_BLOCK_PATH,
     SECURITY_PROTOCOLS,
     TOPIC_CONFIGS_PATH,
     TOPICS_PATH,
@@ -77,12 +76,12 @@ from snakafka.cluster.store.zk_data import (
     state_path,
     topic_json,
 )
+from snakafka.cluster.store.zk_producer_ids import allocate_block
 from snakafka.cluster.store.zk_watches import ClusterWatches
 
 log = logging.getLogger(__name__)
 
 
-_MAX_CAS_ATTEMPTS = 1000
 _T = TypeVar("_T")
 
 
@@ -338,7 +337,7 @@ class ZooKeeperMetadataStore:
         topic_path = f"{TOPICS_PATH}/{topic.name}"
         config_path = f"{TOPIC_CONFIGS_PATH}/{topic.name}"
         assignment = {p: s.replicas for p, s in topic.partitions.items()}
-        for _ in range(_MAX_CAS_ATTEMPTS):
+        for _ in range(MAX_CAS_ATTEMPTS):
             if client.exists(topic_path) is not None:
                 if parse_topic(topic.name, client.get(topic_path)[0])[0] == topic.topic_id:
                     return  # ours: run again after its answer was lost with the connection
@@ -375,7 +374,7 @@ class ZooKeeperMetadataStore:
     def _delete_topic_sync(self, name: str) -> None:
         client = self.client
         paths = [f"{DELETE_TOPICS_PATH}/{name}", f"{TOPIC_CONFIGS_PATH}/{name}"]
-        for _ in range(_MAX_CAS_ATTEMPTS):
+        for _ in range(MAX_CAS_ATTEMPTS):
             tree = _subtree(client, f"{TOPICS_PATH}/{name}")
             existing = [p for p in paths if client.exists(p) is not None]
             if not tree and not existing:
@@ -404,7 +403,7 @@ class ZooKeeperMetadataStore:
     def _set_partition_states_sync(self, topic: str, states: dict[int, PartitionState]) -> None:
         client = self.client
         topic_path = f"{TOPICS_PATH}/{topic}"
-        for _ in range(_MAX_CAS_ATTEMPTS):
+        for _ in range(MAX_CAS_ATTEMPTS):
             try:
                 data, stat = client.get(topic_path)
             except NoNodeError:
@@ -471,7 +470,7 @@ class ZooKeeperMetadataStore:
     def _set_topic_configs_sync(self, topic: str, configs: dict[str, str]) -> None:
         client = self.client
         config_path = f"{TOPIC_CONFIGS_PATH}/{topic}"
-        for _ in range(_MAX_CAS_ATTEMPTS):
+        for _ in range(MAX_CAS_ATTEMPTS):
             if client.exists(f"{TOPICS_PATH}/{topic}") is None:
                 raise KeyError(topic)
             config_stat = client.exists(config_path)
@@ -517,27 +516,8 @@ class ZooKeeperMetadataStore:
         return first
 
     def _allocate_producer_ids_sync(self, count: int) -> int:
-        client = self.client
         broker_id = self._registered.broker_id if self._registered is not None else -1
-        for _ in range(_MAX_CAS_ATTEMPTS):
-            try:
-                data, stat = client.get(PRODUCER_ID_BLOCK_PATH)
-            except NoNodeError:
-                data, stat = b"", None
-            first = int(json.loads(data)["block_end"]) + 1 if data else 0
-            if first > MAX_PRODUCER_ID - count:
-                raise RuntimeError("Have exhausted all producerIds.")
-            block = encode_json({"version": 1, "broker": broker_id, "block_start": str(first),
-                           "block_end": str(first + count - 1)})
-            try:
-                if stat is None:
-                    client.create(PRODUCER_ID_BLOCK_PATH, block)
-                else:
-                    client.set(PRODUCER_ID_BLOCK_PATH, block, version=stat.version)
-                return first
-            except (BadVersionError, NodeExistsError):
-                continue  # another broker took this block: read the new one and retry
-        raise RuntimeError("could not allocate producer ids: too much contention")
+        return allocate_block(self.client, broker_id, count)
 
     # -- change notification -------------------------------------------------------------
 
