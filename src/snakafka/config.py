@@ -141,8 +141,14 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("replica.fetch.backoff.ms", I, 1000, at_least(0), MEDIUM, "Sleep of a follower after a fetch error."),
     ConfigDef("num.replica.fetchers", I, 1, None, HIGH, "Fetcher tasks per source broker.", DYN),
     ConfigDef("replica.fetch.response.max.bytes", I, 10485760, at_least(0), MEDIUM, "Bytes a follower's whole fetch response may hold."),
+    ConfigDef("replica.high.watermark.checkpoint.interval.ms", L, 5000, at_least(1), HIGH, "How often the high watermarks are written to each log dir's replication-offset-checkpoint."),
     ConfigDef("inter.broker.listener.name", S, None, None, MEDIUM, "Listener followers fetch from; unset: the first listener."),
     ConfigDef("controlled.shutdown.enable", B, True, None, MEDIUM, "On a clean stop, move leadership away before closing."),
+    ConfigDef("controlled.shutdown.max.retries", I, 3, None, MEDIUM, "Attempts of a controlled shutdown before stopping anyway."),
+    ConfigDef("controlled.shutdown.retry.backoff.ms", L, 5000, None, MEDIUM, "Wait between controlled shutdown attempts."),
+    ConfigDef("auto.leader.rebalance.enable", B, True, None, HIGH, "The controller moves leadership back to preferred replicas when a broker's imbalance is too high."),
+    ConfigDef("leader.imbalance.check.interval.seconds", L, 300, at_least(1), HIGH, "How often the controller checks the leader imbalance."),
+    ConfigDef("leader.imbalance.per.broker.percentage", I, 10, None, HIGH, "Share of a broker's preferred partitions led elsewhere (percent) above which leadership moves back."),
     # -- cluster mode -----------------------------------------------------------------------
     ConfigDef("zookeeper.connect", S, None, None, HIGH, "ZooKeeper host:port[,...][/chroot]: brokers sharing it form a cluster; unset: a single broker with the embedded metadata store."),
     ConfigDef("zookeeper.session.timeout.ms", I, 18000, None, HIGH, "ZooKeeper session timeout."),
@@ -254,8 +260,14 @@ class BrokerConfig:
     replica_fetch_backoff_ms: int
     num_replica_fetchers: int
     replica_fetch_response_max_bytes: int
+    replica_high_watermark_checkpoint_interval_ms: int
     inter_broker_listener_name: str | None
     controlled_shutdown_enable: bool
+    controlled_shutdown_max_retries: int
+    controlled_shutdown_retry_backoff_ms: int
+    auto_leader_rebalance_enable: bool
+    leader_imbalance_check_interval_seconds: int
+    leader_imbalance_per_broker_percentage: int
     zookeeper_connect: str | None
     zookeeper_session_timeout_ms: int
     zookeeper_connection_timeout_ms: int

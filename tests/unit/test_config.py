@@ -70,6 +70,9 @@ def test_defaults_follow_kafka_with_snakafka_single_broker_choices() -> None:
     assert c.zookeeper_connect is None
     assert c.zookeeper_session_timeout_ms == c.zookeeper_connection_timeout_ms == 18000
     assert c.controlled_shutdown_enable
+    assert (c.controlled_shutdown_max_retries, c.controlled_shutdown_retry_backoff_ms) == (3, 5000)
+    assert c.auto_leader_rebalance_enable
+    assert (c.leader_imbalance_check_interval_seconds, c.leader_imbalance_per_broker_percentage) == (300, 10)
     assert (c.transaction_state_log_num_partitions, c.transaction_state_log_replication_factor) == (50, 3)
     assert c.transaction_state_log_min_isr == 2
     assert c.transaction_max_timeout_ms == 900000

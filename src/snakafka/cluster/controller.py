@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from snakafka.cluster.assignment import AssignmentError, assign_replicas
+from snakafka.cluster.controller_role import ControllerRole
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import PartitionState, TopicInfo, topic_name_error
 from snakafka.cluster.store.base import MetadataStore, TopicExistsError
@@ -47,6 +48,23 @@ class Controller:
         self.default_replication_factor = default_replication_factor
         self._validate_configs = validate_configs
         self._on_change = on_change
+        self.role: ControllerRole | None = None  # in a cluster: this broker's controller role
+
+    async def controlled_shutdown(self, broker_id: int) -> list[tuple[str, int]]:
+        """A broker about to stop asks the active controller to move its leaderships and
+        ISR memberships away; returns the partitions it still leads (none once done).
+        Raises KafkaError NOT_CONTROLLER unless this broker is the active controller, and
+        BROKER_ID_NOT_REGISTERED for a broker that is not live."""
+        role = self.role
+        if role is None or not role.is_active or self.cache.controller_id != role.broker_id:
+            # a single broker has no cluster controller role: nothing could take its leaderships
+            raise KafkaError(ErrorCode.not_controller, "This broker is not the active controller of a cluster.")
+        try:
+            role.begin_controlled_shutdown(broker_id)
+        except KeyError:
+            raise KafkaError(ErrorCode.broker_id_not_registered, f"Broker {broker_id} is not registered.") from None
+        await self._on_change()  # the controller's pass runs with every refresh
+        return role.leaderships_remaining(broker_id)
 
     async def create_topic(self, spec: NewTopic, *, validate_only: bool = False) -> TopicInfo:
         """Raises KafkaError with Kafka's CreateTopics error codes."""

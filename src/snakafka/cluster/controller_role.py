@@ -9,6 +9,15 @@ partition with `partition_after_brokers_change` and writes the states that chang
 pass is idempotent (a settled partition needs no write), so running it on every refresh
 covers a new controller's first pass, broker deaths and returns, and topics created by
 another broker with a leader that died just after.
+
+It also serves the two leadership-balancing duties of Kafka's controller: controlled
+shutdown (a broker about to stop asks, through the controller's API, to be moved off
+every leadership and ISR: `begin_controlled_shutdown`, then the same idempotent pass,
+which treats brokers in `shutting_down` as live but ineligible) and the periodic
+preferred replica election (`rebalance_leaders`). `shutting_down` lives only in the
+active controller's memory, as in Kafka: a broker leaves it when it leaves the live set
+(its ZooKeeper session ends), and a new controller starts without it (the stopping
+broker retries against the new one).
 """
 
 from __future__ import annotations
@@ -16,7 +25,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from snakafka.cluster.election import partition_after_brokers_change
+from snakafka.cluster.election import (
+    blocks_controlled_shutdown,
+    partition_after_brokers_change,
+    preferred_leader_elections,
+)
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import PartitionState
 from snakafka.cluster.store.base import MetadataStore
@@ -34,6 +47,7 @@ class ControllerRole:
         self.cache = cache
         self._unclean = unclean_leader_election
         self.epoch: int | None = None  # set while this broker is the active controller
+        self.shutting_down: set[int] = set()  # brokers in controlled shutdown (active controller only)
 
     @property
     def is_active(self) -> bool:
@@ -54,33 +68,73 @@ class ControllerRole:
         elif controller != self.broker_id and self.epoch is not None:
             log.info("broker %d: no longer the controller (broker %d is)", self.broker_id, controller)
             self.epoch = None
+            self.shutting_down.clear()
         if self.epoch is None or self.cache.controller_id != self.broker_id:
             return False
         return await self._update_leadership()
 
-    async def _update_leadership(self) -> bool:
-        """Write the partition states that the live broker set changes."""
+    def begin_controlled_shutdown(self, broker_id: int) -> None:
+        """Mark a live broker as shutting down; the next pass moves its leaderships and
+        ISR memberships away. The caller runs that pass (a metadata refresh)."""
+        if broker_id not in self.cache.brokers:
+            raise KeyError(broker_id)
+        if broker_id not in self.shutting_down:
+            log.info("broker %d (controller): broker %d is shutting down; moving its leaderships away",
+                     self.broker_id, broker_id)
+        self.shutting_down.add(broker_id)
+
+    def leaderships_remaining(self, broker_id: int) -> list[tuple[str, int]]:
+        """The partitions a broker in controlled shutdown still leads (and could hand over),
+        Kafka's ControlledShutdownResponse.remainingPartitions."""
         live = frozenset(self.cache.brokers)
+        return [(name, p) for name, topic in sorted(self.cache.topics.items())
+                for p, state in sorted(topic.partitions.items())
+                if blocks_controlled_shutdown(state, broker_id, live, self.shutting_down)]
+
+    async def rebalance_leaders(self, imbalance_percentage: int) -> bool:
+        """The periodic preferred replica election (auto.leader.rebalance.enable): moves
+        leadership back to preferred replicas where a broker's imbalance is too high.
+        Returns True if it wrote to the store."""
+        if self.epoch is None or self.cache.controller_id != self.broker_id:
+            return False
+        partitions = {(name, p): state for name, topic in self.cache.topics.items()
+                      for p, state in topic.partitions.items()}
+        moves = preferred_leader_elections(partitions, frozenset(self.cache.brokers), imbalance_percentage,
+                                           shutting_down=self.shutting_down)
+        by_topic: dict[str, dict[int, PartitionState]] = {}
+        for (name, p), new in moves.items():
+            by_topic.setdefault(name, {})[p] = new
+        return await self._write("preferred replica election", by_topic)
+
+    async def _update_leadership(self) -> bool:
+        """Write the partition states that the live broker set (and the brokers in
+        controlled shutdown) change."""
+        live = frozenset(self.cache.brokers)
+        self.shutting_down &= live  # a stopped broker is done shutting down; back, it may lead again
         broker_unclean = self._unclean()
-        wrote = False
+        by_topic: dict[str, dict[int, PartitionState]] = {}
         for name, topic in sorted(self.cache.topics.items()):
             # The topic's own unclean.leader.election.enable overrides the broker's, as in Kafka.
             override = topic.configs.get("unclean.leader.election.enable")
             unclean = broker_unclean if override is None else override.strip().lower() == "true"
-            changes: dict[int, PartitionState] = {}
             for p, state in topic.partitions.items():
-                new = partition_after_brokers_change(state, live, unclean=unclean)
+                new = partition_after_brokers_change(state, live, unclean=unclean, shutting_down=self.shutting_down)
                 if new is not None:
-                    changes[p] = new
-            if not changes:
-                continue
+                    by_topic.setdefault(name, {})[p] = new
+        return await self._write("brokers changed", by_topic)
+
+    async def _write(self, reason: str, by_topic: dict[str, dict[int, PartitionState]]) -> bool:
+        wrote = False
+        live = sorted(self.cache.brokers)
+        for name, changes in sorted(by_topic.items()):
             try:
                 await self.store.set_partition_states(name, changes)
             except KeyError:
                 continue  # deleted meanwhile
             wrote = True
+            old = self.cache.topics[name].partitions
             for p, new in sorted(changes.items()):
-                log.info("broker %d (controller): %s-%d leader %d -> %d, isr %s, leader epoch %d (live brokers %s)",
-                         self.broker_id, name, p, topic.partitions[p].leader, new.leader, list(new.isr),
-                         new.leader_epoch, sorted(live))
+                log.info("broker %d (controller, %s): %s-%d leader %d -> %d, isr %s, leader epoch %d "
+                         "(live brokers %s, shutting down %s)", self.broker_id, reason, name, p, old[p].leader,
+                         new.leader, list(new.isr), new.leader_epoch, live, sorted(self.shutting_down))
         return wrote

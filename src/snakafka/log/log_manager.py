@@ -5,6 +5,12 @@ Loads logs at start-up (recovering those of an unclean shutdown: a log dir witho
 log-start-offset checkpoints of each log dir, applies the flush and retention policies,
 and marks a clean shutdown. meta.properties belongs to the broker, not here.
 
+It also keeps each log dir's `replication-offset-checkpoint` (the high watermarks). The
+high watermark belongs to replication, so the replica manager hands the values in
+(`checkpoint_high_watermarks`); what the file held at start-up is kept
+(`checkpointed_high_watermark`) until the partition is created from it, so a write made
+before every partition exists again does not lose the others' values.
+
 Not thread-safe: called from the broker's event loop. The slow parts are handed back
 as callables or segment lists the caller may run in a thread: removing a deleted log's
 files (`detach_log`), deleting retained segments (`cleanup` returns them).
@@ -15,7 +21,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from snakafka.clock import Clock
@@ -24,6 +30,7 @@ from snakafka.log.files import (
     CLEAN_SHUTDOWN_FILE,
     LOG_START_OFFSET_CHECKPOINT,
     RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
     delete_dir_name,
     is_delete_dir,
     parse_partition_dir,
@@ -51,6 +58,8 @@ class LogManager:
         self.default_config = default_config
         self.logs: dict[TopicPartition, PartitionLog] = {}
         self._dir_of: dict[TopicPartition, Path] = {}
+        # The replication-offset-checkpoint entries read at load, for logs found on disk.
+        self._loaded_high_watermarks: dict[TopicPartition, int] = {}
 
     def load(self, config_for: Callable[[str], LogConfig]) -> None:
         """Open every partition directory of every log dir, then remove the clean
@@ -61,6 +70,7 @@ class LogManager:
             clean = marker.exists()
             recovery_points = read_offsets_or_empty(log_dir / RECOVERY_POINT_CHECKPOINT)
             start_offsets = read_offsets_or_empty(log_dir / LOG_START_OFFSET_CHECKPOINT)
+            high_watermarks = read_offsets_or_empty(log_dir / REPLICATION_OFFSET_CHECKPOINT)
             loaded = 0
             for child in sorted(log_dir.iterdir()):
                 if not child.is_dir():
@@ -81,6 +91,8 @@ class LogManager:
                     needs_recovery=not clean,
                 )
                 self._dir_of[tp] = log_dir
+                if tp in high_watermarks:
+                    self._loaded_high_watermarks[tp] = high_watermarks[tp]
                 loaded += 1
             if clean:
                 marker.unlink()
@@ -120,6 +132,7 @@ class LogManager:
         tp = (topic, partition)
         partition_log = self.logs.pop(tp, None)
         self._dir_of.pop(tp, None)
+        self._loaded_high_watermarks.pop(tp, None)
         if partition_log is None:
             return lambda: None
         partition_log.close(snapshot=False)  # its files are going: no producer snapshot
@@ -140,6 +153,28 @@ class LogManager:
             logs = {tp: lg for tp, lg in self.logs.items() if self._dir_of.get(tp) == log_dir}
             write_offsets(log_dir / RECOVERY_POINT_CHECKPOINT, {tp: lg.recovery_point for tp, lg in logs.items()})
             write_offsets(log_dir / LOG_START_OFFSET_CHECKPOINT, {tp: lg.log_start_offset for tp, lg in logs.items()})
+
+    def checkpointed_high_watermark(self, topic: str, partition: int) -> int | None:
+        """The partition's high watermark in its log dir's replication-offset-checkpoint
+        as read at load; None for a log created since, a partition the file did not list,
+        or a file that was unreadable (the caller then falls back to its own rule)."""
+        return self._loaded_high_watermarks.get((topic, partition))
+
+    def checkpoint_high_watermarks(self, high_watermarks: Mapping[TopicPartition, int]) -> None:
+        """Write each log dir's replication-offset-checkpoint (Kafka's
+        ReplicaManager.checkpointHighWatermarks): the given high watermark of every log in
+        that dir; a log without one (its partition not created since the restart) keeps
+        the value read at load. Logs no longer here (deleted topics) are left out, and
+        every log dir is written, so their entries disappear even from an emptied dir."""
+        for log_dir in self.log_dirs:
+            entries: dict[TopicPartition, int] = {}
+            for tp in self.logs:
+                if self._dir_of.get(tp) != log_dir:
+                    continue
+                hw = high_watermarks.get(tp, self._loaded_high_watermarks.get(tp))
+                if hw is not None:
+                    entries[tp] = hw
+            write_offsets(log_dir / REPLICATION_OFFSET_CHECKPOINT, entries)
 
     def flush_dirty(self, now_ms: int) -> None:
         """Apply flush.ms, and flush segments rolled since the last flush."""

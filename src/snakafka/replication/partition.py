@@ -5,7 +5,8 @@ the data, and the limit of what consumers may read. With an ISR of one (a single
 or replication factor 1) the high watermark follows the log end offset at once; with
 followers it moves as their fetches report their log end offsets (isr.py has the rules).
 A follower keeps the leader's high watermark (capped at its own log end) so that it
-starts from it if it becomes leader.
+starts from it if it becomes leader. Across a restart the high watermark comes from the
+log dir's replication-offset-checkpoint (initial_high_watermark has the rule).
 
 The last stable offset (KIP-98) is the high watermark, or lower while a transaction is
 open: the first offset of the earliest open transaction. READ_COMMITTED consumers read
@@ -44,16 +45,37 @@ class LeaderAppend:
     last_offset: int = -1  # acks=all waits until the high watermark passes it
 
 
+def initial_high_watermark(*, log_start_offset: int, log_end_offset: int, recovery_point: int,
+                           checkpointed: int | None, alone_in_isr: bool) -> int:
+    """The high watermark of a partition replica when it is created (at start-up, or when
+    this broker is given the partition). Alone in the ISR, it is the log end: nobody else
+    must have the data. Otherwise it is the checkpointed one (replication-offset-checkpoint,
+    Kafka's Partition.updateHighWatermark), so a restarted leader serves exactly what was
+    committed before; without a checkpoint entry (a new log, an unreadable file, a log
+    from before the file existed) it falls back to what is known to be on disk, the
+    recovery point. Either way it lies within [log start, log end], as UnifiedLog keeps it."""
+    if alone_in_isr:
+        return log_end_offset
+    hw = min(recovery_point, log_end_offset) if checkpointed is None else checkpointed
+    return max(log_start_offset, min(hw, log_end_offset))
+
+
 class Partition:
-    def __init__(self, topic: str, partition: int, broker_id: int, log_: PartitionLog, state: PartitionState) -> None:
+    def __init__(self, topic: str, partition: int, broker_id: int, log_: PartitionLog, state: PartitionState,
+                 checkpointed_high_watermark: int | None = None) -> None:
         self.topic = topic
         self.partition = partition
         self.broker_id = broker_id
         self.log = log_
         self.state = state
-        self.high_watermark = log_.log_end_offset if state.isr == (broker_id,) else min(
-            log_.log_end_offset, getattr(log_, "recovery_point", 0)
-        )
+        self.high_watermark = initial_high_watermark(
+            log_start_offset=log_.log_start_offset, log_end_offset=log_.log_end_offset,
+            recovery_point=log_.recovery_point, checkpointed=checkpointed_high_watermark,
+            alone_in_isr=state.isr == (broker_id,))
+        if checkpointed_high_watermark is not None and checkpointed_high_watermark != self.high_watermark:
+            log.info("broker %d: %s-%d: checkpointed high watermark %d taken as %d (log %d..%d)", broker_id, topic,
+                     partition, checkpointed_high_watermark, self.high_watermark, log_.log_start_offset,
+                     log_.log_end_offset)
         self.followers: dict[int, FollowerState] = {}
         # Where this broker's leadership epoch began (Kafka's leaderEpochStartOffsetOpt): a
         # follower joins the ISR only once it has everything written before it.

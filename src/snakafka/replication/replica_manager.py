@@ -119,7 +119,8 @@ class ReplicaManager:
                 part = self.partitions.get(tp)
                 if part is None:
                     log_ = self.log_manager.get_or_create_log(name, p, config)
-                    part = Partition(name, p, self.broker_id, log_, state)
+                    part = Partition(name, p, self.broker_id, log_, state,
+                                     self.log_manager.checkpointed_high_watermark(name, p))
                     part.update_state(state, now)
                     self.partitions[tp] = part
                 else:
@@ -137,6 +138,16 @@ class ReplicaManager:
             removals.append(self.log_manager.detach_log(*tp))
             self._wake(tp)
         return removals
+
+    def high_watermarks(self) -> dict[TopicPartition, int]:
+        """Each local partition's high watermark, for the replication-offset-checkpoint
+        (Kafka's checkpointHighWatermarks writes leaders' and followers' alike)."""
+        return {tp: part.high_watermark for tp, part in self.partitions.items()}
+
+    def checkpoint_high_watermarks(self) -> None:
+        """Write every log dir's replication-offset-checkpoint (periodically and at a
+        clean shutdown)."""
+        self.log_manager.checkpoint_high_watermarks(self.high_watermarks())
 
     def _wake(self, tp: TopicPartition) -> None:
         self.fetch_watchers.wake(tp)

@@ -13,6 +13,7 @@ from snakafka.server.handlers.configs import (
     handle_describe_configs,
     handle_incremental_alter_configs,
 )
+from snakafka.server.handlers.controlled_shutdown import handle_broker_heartbeat
 from snakafka.server.handlers.fetch import handle_fetch
 from snakafka.server.handlers.groups import (
     handle_delete_groups,
@@ -81,6 +82,7 @@ BROKER_APIS: list[Api] = [
     Api(44, 0, 1, handle_incremental_alter_configs),
     Api(47, 0, 0, handle_offset_delete),
     Api(60, 0, 1, handle_describe_cluster),
+    Api(63, 0, 2, handle_broker_heartbeat, advertised=False),  # controlled shutdown (wantShutDown), see its module
     Api(65, 0, 0, handle_describe_transactions),
     Api(66, 0, 1, handle_list_transactions),
 ]

@@ -4,6 +4,14 @@ Start-up order follows the layers bottom-up (metadata store, logs, metadata cach
 controller, replica manager, coordinators, then the socket server); shutdown runs in
 reverse and ends with the logs' clean-shutdown marker, which lets the next start skip
 recovery.
+
+In a cluster, a clean stop first runs Kafka's controlled shutdown (controlled.shutdown.*):
+the broker asks the active controller to move every leadership it holds to another ISR
+member and to drop it from every ISR, and waits until its metadata shows it leads
+nothing, so producers see only retriable NOT_LEADER errors and no acknowledged write
+depends on it; after controlled.shutdown.max.retries failed attempts it stops anyway.
+The active controller also runs Kafka's periodic preferred replica election
+(auto.leader.rebalance.enable), moving leadership back to returned brokers.
 """
 
 from __future__ import annotations
@@ -14,9 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
+from kio.schema.errors import ErrorCode as WireErrorCode
+from kio.schema.types import BrokerId
+from kio.static.primitive import i64
+
+from snakafka.client.connection import BrokerConnection, ConnectionClosed
 from snakafka.clock import Clock, SystemClock
 from snakafka.cluster.controller import Controller
-from snakafka.cluster.controller_role import ControllerRole
+from snakafka.cluster.controller_role import NO_CONTROLLER, ControllerRole
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo, Endpoint
 from snakafka.cluster.store.base import MetadataStore
@@ -57,6 +71,7 @@ class Broker:
         self._pending_deletes: list[tuple[int, Callable[[], None]]] = []
         self._closed = asyncio.Event()
         self._stopping = False
+        self._refreshes_stopped = False  # set once stop() no longer wants metadata updates
         # With zookeeper.connect the broker is one of a cluster (ZooKeeper metadata store,
         # controller election); without it, a single broker that is its own controller.
         self.cluster_mode = bool(config.zookeeper_connect)
@@ -112,6 +127,7 @@ class Broker:
         if self.cluster_mode:
             self.controller_role = ControllerRole(config.broker_id, self.store, self.cache,
                                                   lambda: self.config.unclean_leader_election_enable)
+            self.controller.role = self.controller_role
         self.replica_manager = ReplicaManager(
             config.broker_id, self.log_manager, self.cache, self.log_config_for_topic,
             store=self.store, fetcher_config=self._fetcher_config(), lag_time_max_ms=config.replica_lag_time_max_ms,
@@ -139,6 +155,9 @@ class Broker:
         self._tasks.append(asyncio.create_task(
             self._every(min(max(config.log_segment_delete_delay_ms, 100), 1000), self._delete_due_files), name="file-deleter"
         ))
+        self._tasks.append(asyncio.create_task(  # Kafka's highwatermark-checkpoint task
+            self._every(config.replica_high_watermark_checkpoint_interval_ms, self._checkpoint_high_watermarks),
+            name="hw-checkpoint"))
         self._tasks.append(asyncio.create_task(  # Kafka's isr-expiration task
             self._every(config.replica_lag_time_max_ms // 2, self.replica_manager.shrink_isrs), name="isr-expiration"))
         self._tasks += [  # Kafka's transaction-abort and transactionalId-expiration tasks
@@ -147,6 +166,10 @@ class Broker:
             asyncio.create_task(self._every(config.transaction_remove_expired_transaction_cleanup_interval_ms,
                                             self.txn.expire_transactional_ids), name="txn-expire-ids"),
         ]
+        if self.cluster_mode and config.auto_leader_rebalance_enable:  # Kafka's auto-leader-rebalance-task
+            self._tasks.append(asyncio.create_task(
+                self._every(config.leader_imbalance_check_interval_seconds * 1000, self._rebalance_leaders),
+                name="auto-leader-rebalance"))
         if config.log_cleaner_enable:
             self._tasks.append(
                 asyncio.create_task(self._every(config.log_cleaner_backoff_ms, self._clean), name="log-cleaner")
@@ -177,6 +200,12 @@ class Broker:
             return
         self._stopping = True
         log.info("broker %d shutting down", self.config.broker_id)
+        if self.cluster_mode and self.config.controlled_shutdown_enable:
+            try:
+                await self._controlled_shutdown()
+            except Exception:
+                log.exception("broker %d: controlled shutdown failed; stopping anyway", self.config.broker_id)
+        self._refreshes_stopped = True
         for server in self.servers:
             await server.stop()
         for task in self._tasks + list(self._refresh_tasks):
@@ -191,6 +220,7 @@ class Broker:
         await self.txn_host.close()
         await self.group_host.close()
         await self.replica_manager.close()
+        self._write_high_watermarks()  # last, as Kafka's ReplicaManager.shutdown: the final values
         self.log_manager.shutdown()
         await self.store.close()
         self._closed.set()
@@ -198,6 +228,93 @@ class Broker:
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
+
+    # -- controlled shutdown --------------------------------------------------------
+
+    async def _controlled_shutdown(self) -> None:
+        """Kafka's KafkaServer.controlledShutdown: up to controlled.shutdown.max.retries
+        attempts, controlled.shutdown.retry.backoff.ms apart, each asking the active
+        controller (found anew each time: it may move) and then waiting for the metadata
+        to show this broker leads nothing that could move. Listeners and the ZooKeeper
+        session stay open meanwhile: clients keep being answered (NOT_LEADER as leadership
+        leaves), and the controller sees this broker live but ineligible."""
+        config = self.config
+        attempts = max(config.controlled_shutdown_max_retries, 1)
+        for attempt in range(1, attempts + 1):
+            asked = self.cache.controller_id
+            try:
+                if await self._request_controlled_shutdown() and await self._wait_leading_nothing(5.0):
+                    # Stop following: a leader would otherwise take this broker back into its ISR.
+                    self._refreshes_stopped = True
+                    self.replica_manager.fetchers.update({})
+                    log.info("broker %d: controlled shutdown succeeded (attempt %d)", config.broker_id, attempt)
+                    return
+            except (OSError, TimeoutError, ConnectionClosed, KafkaError) as exc:
+                log.warning("broker %d: controlled shutdown attempt %d failed: %r", config.broker_id, attempt, exc)
+            if attempt < attempts:
+                log.info("broker %d: retrying controlled shutdown in %d ms", config.broker_id,
+                         config.controlled_shutdown_retry_backoff_ms)
+                await self._backoff_unless_controller_moves(asked, config.controlled_shutdown_retry_backoff_ms / 1000)
+        log.warning("broker %d: controlled shutdown did not complete after %d attempts; stopping anyway "
+                    "(leaders still here move when the ZooKeeper session ends)", config.broker_id, attempts)
+
+    async def _backoff_unless_controller_moves(self, asked: int, backoff_s: float) -> None:
+        """Sleep controlled.shutdown.retry.backoff.ms, cut short when another controller
+        takes over (the one asked has just stopped, say, when a whole cluster stops at
+        once): asking the new one at once is what the backoff would wait for anyway."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + backoff_s
+        while loop.time() < deadline:
+            await asyncio.sleep(min(0.1, max(deadline - loop.time(), 0)))
+            if self.cache.controller_id not in (asked, NO_CONTROLLER):
+                return
+
+    async def _request_controlled_shutdown(self) -> bool:
+        """One attempt: True when the controller reports this broker leads nothing movable."""
+        broker_id = self.config.broker_id
+        await self._metadata_changed()  # a fresh view of who the controller is
+        controller = self.cache.controller_id
+        if controller == NO_CONTROLLER:
+            log.info("broker %d: controlled shutdown: no controller at the moment", broker_id)
+            return False
+        if controller == broker_id:
+            return not await self.controller.controlled_shutdown(broker_id)
+        info = self.cache.brokers.get(controller)
+        listener = self.config.inter_broker_listener_name or self.config.listeners[0].name
+        endpoint = info.endpoint(listener) if info is not None else None
+        if endpoint is None:
+            log.info("broker %d: controlled shutdown: controller %d has no %s endpoint", broker_id, controller, listener)
+            return False
+        request = BrokerHeartbeatRequest(broker_id=BrokerId(broker_id), broker_epoch=i64(-1), current_metadata_offset=i64(-1),
+                                         want_fence=False, want_shut_down=True)
+        async with BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{broker_id}") as connection:
+            response = await connection.send(request, timeout=30.0)
+        if response.error_code != WireErrorCode.none:
+            log.info("broker %d: controlled shutdown: controller %d answered %s", broker_id, controller,
+                     response.error_code.name)
+            return False
+        if not response.should_shut_down:
+            log.info("broker %d: controlled shutdown: controller %d could not move every leadership yet",
+                     broker_id, controller)
+        return bool(response.should_shut_down)
+
+    async def _wait_leading_nothing(self, timeout_s: float) -> bool:
+        """Wait until this broker's own metadata (and so its replica manager, now a
+        follower there) shows it leads no partition that could move."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            # The controller drops shutting-down brokers from every ISR, so a partition still
+            # led here with another live ISR member is one whose move has not arrived yet.
+            me, live = self.config.broker_id, self.cache.brokers
+            led = [(name, p) for name, topic in self.cache.topics.items() for p, state in topic.partitions.items()
+                   if state.leader == me and any(r != me and r in live for r in state.isr)]
+            if not led:
+                return True
+            if asyncio.get_running_loop().time() >= deadline:
+                log.info("broker %d: controlled shutdown: still leading %d partitions", self.config.broker_id, len(led))
+                return False
+            await asyncio.sleep(0.1)
+            await self._metadata_changed()
 
     # -- metadata -------------------------------------------------------------------
 
@@ -253,7 +370,7 @@ class Broker:
     def _store_changed(self) -> None:
         """The store's change callback (on the loop; another broker or our own write
         changed ZooKeeper): queue one refresh unless one is queued already."""
-        if self._refresh_queued or self._stopping:
+        if self._refresh_queued or self._refreshes_stopped:
             return
         self._refresh_queued = True
         task = asyncio.create_task(self._refresh_from_store(), name="metadata-refresh")
@@ -311,6 +428,16 @@ class Broker:
             except Exception:
                 log.exception("background job %s failed", getattr(job, "__name__", job))
 
+    async def _rebalance_leaders(self) -> None:
+        """The active controller's periodic preferred replica election, on a fresh view."""
+        role = self.controller_role
+        if role is None or not role.is_active:
+            return
+        async with self._metadata_lock:
+            await self._refresh_and_apply()
+            if await role.rebalance_leaders(self.config.leader_imbalance_per_broker_percentage):
+                await self._refresh_and_apply()
+
     async def _retention(self) -> None:
         """Retention detaches expired segments at once (renamed *.deleted); their files
         are removed file.delete.delay.ms later, off the loop, so in-flight fetches that
@@ -352,6 +479,17 @@ class Broker:
 
     async def _checkpoint(self) -> None:
         self.log_manager.checkpoint()
+
+    async def _checkpoint_high_watermarks(self) -> None:
+        self.replica_manager.checkpoint_high_watermarks()
+
+    def _write_high_watermarks(self) -> None:
+        """The clean shutdown's high watermark checkpoint; a failure (a full disk) is logged
+        and the shutdown goes on: the next start falls back to the recovery points."""
+        try:
+            self.replica_manager.checkpoint_high_watermarks()
+        except OSError:
+            log.exception("broker %d: writing the high watermark checkpoint at shutdown", self.config.broker_id)
 
 
 def _validate_configs(configs: dict[str, str]) -> None:

@@ -32,6 +32,9 @@ class Api:
     min_version: int
     max_version: int
     handler: Handler
+    # False: served but not listed by ApiVersions (broker-to-controller requests, which
+    # Kafka offers on its controller listener only, never to clients).
+    advertised: bool = True
 
     def supports(self, version: int) -> bool:
         return self.min_version <= version <= self.max_version

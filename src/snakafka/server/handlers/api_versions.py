@@ -32,7 +32,7 @@ async def handle_api_versions(ctx: RequestContext, request: Any) -> Any:
     keys = tuple(
         build(schema.ApiVersion, api_key=i16(api.key), min_version=i16(advertised_min_version(api)),
               max_version=i16(api.max_version))
-        for api in sorted(ctx.broker.dispatcher.apis.values(), key=lambda a: a.key)
+        for api in sorted(ctx.broker.dispatcher.apis.values(), key=lambda a: a.key) if api.advertised
     )
     return build(
         schema.ApiVersionsResponse,
@@ -50,7 +50,7 @@ def unsupported_version_response(correlation_id: int, dispatcher: ApiTable) -> b
     """Kafka's fallback: a v0 response with UNSUPPORTED_VERSION and our ranges."""
     keys = tuple(
         ApiVersionV0(api_key=i16(api.key), min_version=i16(advertised_min_version(api)), max_version=i16(api.max_version))
-        for api in sorted(dispatcher.apis.values(), key=lambda a: a.key)
+        for api in sorted(dispatcher.apis.values(), key=lambda a: a.key) if api.advertised
     )
     response = ApiVersionsResponseV0(error_code=ErrorCode.unsupported_version, api_keys=keys)
     return codec.encode_response(codec.API_VERSIONS_KEY, 0, correlation_id, response)
