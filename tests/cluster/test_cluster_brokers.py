@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -80,6 +82,50 @@ def delivery_recorder(acked: dict[tuple[int, int], bytes], errors: list[str]) ->
         assert partition is not None and offset is not None and isinstance(value, bytes)
         acked[(partition, offset)] = value
     return delivered
+
+class BackgroundProducer:
+    """An idempotent acks=all confluent-kafka producer sending keyed records round robin to
+    `partitions` partitions from its own thread (a client is not shared across threads)
+    until stop(): what brokers must survive while it runs. `acked` maps (partition, offset)
+    to value, `errors` holds failed deliveries, `client_errors` what error_cb reported."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.acked: dict[tuple[int, int], bytes] = {}
+        self.errors: list[str] = []
+        self.client_errors: list[KafkaError] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._send, daemon=True)
+
+    def _send(self) -> None:
+        producer = Producer({"bootstrap.servers": self.bootstrap, "acks": "all", "enable.idempotence": True,
+                             "linger.ms": 5, "message.timeout.ms": 60000, "error_cb": self.client_errors.append})
+        delivered = delivery_recorder(self.acked, self.errors)
+        i = 0
+        while not self._stop.is_set():
+            producer.produce(self.topic, key=f"key-{i}".encode(), value=f"value-{i}".encode(),
+                             partition=i % self.partitions, on_delivery=delivered)
+            producer.poll(0)
+            i += 1
+            time.sleep(0.002)
+        producer.flush(60)
+
+    def start(self) -> BackgroundProducer:
+        self._thread.start()
+        return self
+
+    def wait_for_more(self, count: int, message: str, timeout: float = 30) -> None:
+        """Wait until `count` more records than now are acknowledged."""
+        before = len(self.acked)
+        wait_until(lambda: len(self.acked) > before + count, timeout=timeout, message=message)
+
+    def stop(self) -> None:
+        """Stop sending, flush, and fail if the thread hangs or any delivery failed."""
+        self._stop.set()
+        self._thread.join(90)
+        assert not self._thread.is_alive(), "the producer did not finish flushing"
+        assert not self.errors, self.errors[:5]
+
 
 def produce(bootstrap: str, topic: str, count: int, prefix: str = "",
             partitions: list[int] | None = None) -> dict[tuple[int, int], bytes]:

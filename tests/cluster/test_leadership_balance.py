@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from integration.helpers import wait_until
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
@@ -35,7 +34,7 @@ from kio.static.primitive import i64
 from support.zookeeper import ZooKeeperServer
 
 from cluster.conftest import new_cluster
-from cluster.test_cluster_brokers import consume_all, delivery_recorder
+from cluster.test_cluster_brokers import BackgroundProducer, consume_all
 from cluster.test_replication import (
     FAST,
     check_log,
@@ -112,28 +111,10 @@ def test_rolling_restart_with_controlled_shutdown_loses_nothing(zookeeper_server
         create_replicated(cluster, topic, 3)
         assert cluster.zookeeper_connect is not None
         timeline = ZooKeeperTimeline(cluster.zookeeper_connect, topic, 3)
-        acked: dict[tuple[int, int], bytes] = {}
-        errors: list[str] = []
-        client_errors: list[KafkaError] = []
-        stop = threading.Event()
-
-        def send() -> None:
-            producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "enable.idempotence": True,
-                                 "linger.ms": 5, "message.timeout.ms": 60000, "error_cb": client_errors.append})
-            delivered = delivery_recorder(acked, errors)
-            i = 0
-            while not stop.is_set():
-                producer.produce(topic, key=f"key-{i}".encode(), value=f"value-{i}".encode(), partition=i % 3,
-                                 on_delivery=delivered)
-                producer.poll(0)
-                i += 1
-                time.sleep(0.002)
-            producer.flush(60)
-
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
+        sender = BackgroundProducer(cluster.bootstrap, topic, 3).start()
+        acked = sender.acked
         try:
-            wait_until(lambda: len(acked) > 200, timeout=30, message="records acknowledged before the restarts")
+            sender.wait_for_more(200, "records acknowledged before the restarts")
             for broker in range(3):
                 since = len(timeline.events)
                 started = time.monotonic()
@@ -144,19 +125,14 @@ def test_rolling_restart_with_controlled_shutdown_loses_nothing(zookeeper_server
                            message=f"broker {broker} gone from ZooKeeper")
                 late = timeline.moved_before_deregistered(broker, since, 3)
                 assert late == [], f"broker {broker} still led or followed {late} when it went away"
-                before = len(acked)
-                wait_until(lambda: len(acked) > before + 100, timeout=30,  # noqa: B023 - called at once
-                           message=f"records acknowledged with broker {broker} down")
+                sender.wait_for_more(100, f"records acknowledged with broker {broker} down")
                 cluster.start_broker(broker)
                 wait_isr(cluster.bootstrap, topic, [0, 1, 2], timeout=30)
-            before = len(acked)
-            wait_until(lambda: len(acked) > before + 100, timeout=30, message="records acknowledged after the restarts")
+            sender.wait_for_more(100, "records acknowledged after the restarts")
         finally:
-            stop.set()
-            sender.join(90)
+            sender.stop()
             timeline.close()
-        assert not sender.is_alive() and not errors, errors[:5]
-        assert not [e for e in client_errors if e.fatal()], client_errors[:5]
+        assert not [e for e in sender.client_errors if e.fatal()], sender.client_errors[:5]
         check_log(consume_all(cluster.bootstrap, topic, 3, len(acked)), acked)
 
 

@@ -66,6 +66,22 @@ def gone(pid: int) -> bool:
         return True
 
 
+def clean_up(proc: subprocess.Popen[bytes], pids: dict[str, int]) -> None:
+    """After a test of the command, passed or failed: stop it if it still runs (SIGTERM, so
+    it stops its children itself, then SIGKILL), then SIGKILL whatever it said it started
+    and is still there. By PID only."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    for pid in pids.values():
+        if not gone(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_local_cluster_round_trip_and_sigterm(tmp_path: Path) -> None:
     port = two_free_ports()
     with open(tmp_path / "stderr.log", "w") as err:
@@ -113,13 +129,4 @@ def test_local_cluster_round_trip_and_sigterm(tmp_path: Path) -> None:
         assert proc.wait(30) == 0
         wait_until(lambda: all(gone(pid) for pid in pids.values()), timeout=10, message="every started process gone")
     finally:
-        if proc.poll() is None:  # a failed test: let the command stop its children itself
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        for pid in pids.values():  # only what the command said it started
-            if not gone(pid):
-                os.kill(pid, signal.SIGKILL)
+        clean_up(proc, pids)

@@ -12,8 +12,6 @@ Each test runs its own cluster in a fresh chroot (they kill brokers). Brokers di
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,12 @@ from integration.helpers import wait_until
 from support.zookeeper import ZooKeeperServer
 
 from cluster.conftest import new_cluster
-from cluster.test_cluster_brokers import consume_all, delivery_recorder, produce
+from cluster.test_cluster_brokers import (
+    BackgroundProducer,
+    consume_all,
+    delivery_recorder,
+    produce,
+)
 from cluster.test_cluster_failover import group_led_by
 from snakafka.testing.cluster import LocalCluster
 
@@ -125,34 +128,13 @@ def test_leader_killed_under_idempotent_producer(zookeeper_server: ZooKeeperServ
         wait_isr(cluster.bootstrap, "__consumer_offsets", [0, 1, 2])
         group = group_led_by(cluster, victim)  # its coordinator dies with the partition leader
         commit(cluster.bootstrap, group, topic, {0: 11, 1: 22})
-        acked: dict[tuple[int, int], bytes] = {}
-        errors: list[str] = []
-        stop = threading.Event()
-
-        def send() -> None:
-            producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "enable.idempotence": True,
-                                 "linger.ms": 5, "message.timeout.ms": 60000})
-
-            delivered = delivery_recorder(acked, errors)
-            i = 0
-            while not stop.is_set():
-                producer.produce(topic, key=f"key-{i}".encode(), value=f"value-{i}".encode(), partition=i % 2,
-                                 on_delivery=delivered)
-                producer.poll(0)
-                i += 1
-                time.sleep(0.002)
-            producer.flush(60)
-
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
-        wait_until(lambda: len(acked) > 300, timeout=30, message="records acknowledged before the kill")
+        sender = BackgroundProducer(cluster.bootstrap, topic, 2).start()
+        acked = sender.acked
+        sender.wait_for_more(300, "records acknowledged before the kill")
         dead: set[int] = set()
         kill(cluster, victim, dead, topic)
-        before = len(acked)
-        wait_until(lambda: len(acked) > before + 300, timeout=40, message="records acknowledged after the failover")
-        stop.set()
-        sender.join(90)
-        assert not sender.is_alive() and not errors, errors[:5]
+        sender.wait_for_more(300, "records acknowledged after the failover", timeout=40)
+        sender.stop()
         alive = survivors(cluster, dead)
         leaders = metadata(alive, topic)
         assert all(leader != victim and leader >= 0 for leader, _ in leaders.values()), leaders

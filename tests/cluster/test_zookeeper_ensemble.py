@@ -50,7 +50,7 @@ from cluster.test_cluster_brokers import (
     produce,
     read_znode,
 )
-from cluster.test_local_cluster_cli import gone, read_status, two_free_ports
+from cluster.test_local_cluster_cli import clean_up, gone, read_status, two_free_ports
 from cluster.test_replication import create_replicated, metadata, survivors, wait_isr
 from snakafka.cli import main
 from snakafka.cluster.model import BrokerInfo, Endpoint, PartitionState, TopicInfo
@@ -395,13 +395,4 @@ def test_local_cluster_with_three_zookeepers(tmp_path: Path) -> None:
         assert proc.wait(30) == 0
         wait_until(lambda: all(gone(pid) for pid in pids.values()), timeout=10, message="every started process gone")
     finally:
-        if proc.poll() is None:  # a failed test: let the command stop its children itself
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        for pid in pids.values():  # only what the command said it started
-            if not gone(pid):
-                os.kill(pid, signal.SIGKILL)
+        clean_up(proc, pids)
