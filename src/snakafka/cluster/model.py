@@ -11,7 +11,9 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+OFFSETS_TOPIC = "__consumer_offsets"  # group offsets and metadata
+TXN_TOPIC = "__transaction_state"  # transaction coordinators' state
+INTERNAL_TOPICS = frozenset({OFFSETS_TOPIC, TXN_TOPIC})
 _LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_TOPIC_NAME_LENGTH = 249
 NO_LEADER = -1

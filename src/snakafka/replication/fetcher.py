@@ -267,7 +267,6 @@ class ReplicaFetcherManager:
                 log.info("broker %d: %s-%d: offset %d out of range at leader %d: truncating to %d", broker_id, tp[0],
                          tp[1], log_.log_end_offset, fetcher.leader, target)
                 removed = log_.truncate_to(max(target, log_.log_start_offset))
-            part.reload_producer_state()
             part.follower_high_watermark(part.high_watermark)
             return removed
         if error != ErrorCode.none:
@@ -284,7 +283,6 @@ class ReplicaFetcherManager:
                      broker_id, tp[0], tp[1], fetcher.leader, diverging.epoch, diverging.end_offset,
                      log_.log_end_offset, truncation.offset, "" if truncation.complete else " (then asking again)")
             removed = log_.truncate_to(max(truncation.offset, 0))
-            part.reload_producer_state()
             part.follower_high_watermark(part.high_watermark)
             return removed
         records = p.records

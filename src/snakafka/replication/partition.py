@@ -167,10 +167,6 @@ class Partition:
             self.high_watermark = min(leader_high_watermark, self.log.log_end_offset)
             self.log.producer_state.on_high_watermark(self.high_watermark)  # replicated markers make txns stable
 
-    def reload_producer_state(self) -> None:
-        """After a truncation the producer state may remember removed batches. Nothing to
-        do here: PartitionLog.truncate_to rebuilds it from what remains."""
-
     def append_as_follower(self, data: bytes) -> None:
         """Append the leader's batches verbatim; the log keeps its producer state current
         (idempotence and open transactions) so that this replica deduplicates retries and

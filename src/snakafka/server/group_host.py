@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from snakafka.cluster.controller import NewTopic
-from snakafka.cluster.model import BrokerInfo
+from snakafka.cluster.model import OFFSETS_TOPIC, BrokerInfo
 from snakafka.coordinator.group.config import GroupConfig
 from snakafka.coordinator.group.coordinator import GroupCoordinator
 from snakafka.coordinator.internal_topic_log import InternalTopicLog
@@ -21,7 +21,6 @@ from snakafka.server.services import BrokerServices
 
 log = logging.getLogger(__name__)
 
-OFFSETS_TOPIC = "__consumer_offsets"
 
 
 class GroupHost:

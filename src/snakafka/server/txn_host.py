@@ -22,7 +22,7 @@ from kio.static.primitive import i16, i32
 
 from snakafka.client.connection import BrokerConnection
 from snakafka.cluster.controller import NewTopic
-from snakafka.cluster.model import NO_LEADER, BrokerInfo
+from snakafka.cluster.model import NO_LEADER, TXN_TOPIC, BrokerInfo
 from snakafka.coordinator.internal_topic_log import InternalTopicLog
 from snakafka.coordinator.transaction import TransactionCoordinator, TxnConfig
 from snakafka.protocol.control import TxnMarker
@@ -32,7 +32,6 @@ from snakafka.server.txn_markers import MARKER_TIMEOUT_MS, write_markers_locally
 
 log = logging.getLogger(__name__)
 
-TXN_TOPIC = "__transaction_state"
 TopicPartition = tuple[str, int]
 
 

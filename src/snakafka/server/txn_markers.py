@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 
+from snakafka.cluster.model import OFFSETS_TOPIC
 from snakafka.protocol.control import TxnMarker
 from snakafka.protocol.errors import ErrorCode
 from snakafka.server.services import BrokerServices
 
 log = logging.getLogger(__name__)
 
-OFFSETS_TOPIC = "__consumer_offsets"
 MARKER_TIMEOUT_MS = 30000  # Kafka's request.timeout.ms for its marker requests
 
 

@@ -60,8 +60,7 @@ def test_a_follower_tracks_the_leaders_transactions(tmp_path: Path) -> None:
     follower.follower_high_watermark(leader.high_watermark)
     assert follower.log.first_unstable_offset == 1 and follower.last_stable_offset == 1
     assert follower.log.aborted_transactions(0, 3) == leader.log.aborted_transactions(0, 3) != []
-    follower.log.truncate_to(2)  # the fetcher truncates, then asks for a reload
-    follower.reload_producer_state()
+    follower.log.truncate_to(2)  # as the fetcher does: the log rebuilds its producer state
     assert follower.log.first_unstable_offset == 0 and follower.log.aborted_transactions(0, 2) == []
     # became leader: it knows the open transactions and accepts their markers
     follower.update_state(PartitionState((0, 1), 1, 2, (1,)))

@@ -55,6 +55,21 @@ class OffsetOps:
 
     # -- OffsetCommit ------------------------------------------------------------------------
 
+    def _offset_records(self, group_id: str, offsets: dict[TopicPartition, OffsetCommit], now: int,
+                        expire: int | None) -> tuple[dict[TopicPartition, ErrorCode], list[Record]]:
+        """The offset records of a commit (plain or transactional), and the answer per
+        partition: OFFSET_METADATA_TOO_LARGE for those refused, NONE for those written."""
+        answer: dict[TopicPartition, ErrorCode] = {}
+        records: list[Record] = []
+        for tp, (offset, leader_epoch, metadata) in offsets.items():
+            if metadata_too_large(metadata, self.config.offset_metadata_max_bytes):
+                answer[tp] = E.offset_metadata_too_large
+                continue
+            value = OffsetValue(offset, metadata or "", now, leader_epoch, expire)
+            records.append((encode_key(OffsetKey(group_id, tp[0], tp[1])), encode_offset_value(value)))
+            answer[tp] = E.none
+        return answer, records
+
     async def commit_offsets(
         self, group_id: str, member_id: str, group_instance_id: str | None, generation_id: int,
         offsets: dict[TopicPartition, OffsetCommit], retention_ms: int | None = None,
@@ -66,15 +81,7 @@ class OffsetOps:
             return {tp: error for tp in offsets}
         now = self.rt.now_ms()
         expire = None if retention_ms is None else now + retention_ms
-        answer: dict[TopicPartition, ErrorCode] = {}
-        records: list[Record] = []
-        for tp, (offset, leader_epoch, metadata) in offsets.items():
-            if metadata_too_large(metadata, self.config.offset_metadata_max_bytes):
-                answer[tp] = E.offset_metadata_too_large
-                continue
-            value = OffsetValue(offset, metadata or "", now, leader_epoch, expire)
-            records.append((encode_key(OffsetKey(group_id, tp[0], tp[1])), encode_offset_value(value)))
-            answer[tp] = E.none
+        answer, records = self._offset_records(group_id, offsets, now, expire)
         written = [tp for tp, code in answer.items() if code is E.none]
         if records:
             error = await asyncio.shield(self.rt.spawn(self._store_offsets(group_id, written, records)))
@@ -128,15 +135,7 @@ class OffsetOps:
         if error is not None:
             return {tp: error for tp in offsets}
         now = self.rt.now_ms()
-        answer: dict[TopicPartition, ErrorCode] = {}
-        records: list[Record] = []
-        for tp, (offset, leader_epoch, metadata) in offsets.items():
-            if metadata_too_large(metadata, self.config.offset_metadata_max_bytes):
-                answer[tp] = E.offset_metadata_too_large
-                continue
-            value = OffsetValue(offset, metadata or "", now, leader_epoch)
-            records.append((encode_key(OffsetKey(group_id, tp[0], tp[1])), encode_offset_value(value)))
-            answer[tp] = E.none
+        answer, records = self._offset_records(group_id, offsets, now, None)
         written = [tp for tp, code in answer.items() if code is E.none]
         if records:
             error = await asyncio.shield(self.rt.spawn(

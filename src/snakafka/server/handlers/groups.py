@@ -121,25 +121,27 @@ async def handle_leave_group(ctx: RequestContext, request: Any) -> Any:
     return build(schema.LeaveGroupResponse, throttle_time=ZERO, error_code=_code(error), members=members)
 
 
-def _unknown_partitions(ctx: RequestContext, partitions: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+def unknown_partitions(ctx: RequestContext, partitions: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
     """Partitions the metadata does not know: Kafka's KafkaApis answers them
     UNKNOWN_TOPIC_OR_PARTITION without asking the group coordinator."""
     cache = ctx.broker.cache
     return {tp for tp in partitions if cache.partition(*tp) is None}
 
 
+def requested_offsets(request: Any) -> dict[tuple[str, int], tuple[int, int, str | None]]:
+    """(offset, leader epoch, metadata) per partition of an OffsetCommit or TxnOffsetCommit."""
+    return {(t.name, p.partition_index): (p.committed_offset, getattr(p, "committed_leader_epoch", -1),
+                                          p.committed_metadata)
+            for t in request.topics for p in t.partitions}
+
+
 async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
-    offsets: dict[tuple[str, int], tuple[int, int, str | None]] = {}
-    for t in request.topics:
-        for p in t.partitions:
-            offsets[(t.name, p.partition_index)] = (
-                p.committed_offset, getattr(p, "committed_leader_epoch", -1), p.committed_metadata,
-            )
+    offsets = requested_offsets(request)
     generation = getattr(request, "generation_id_or_member_epoch", getattr(request, "generation_id", -1))
     retention = getattr(request, "retention_time", None)
     retention_ms = None if retention is None else int(retention.total_seconds() * 1000)
-    unknown = _unknown_partitions(ctx, offsets)
+    unknown = unknown_partitions(ctx, offsets)
     errors: dict[tuple[str, int], ErrorCode] = dict.fromkeys(offsets, ErrorCode.unknown_topic_or_partition)
     known = {tp: commit for tp, commit in offsets.items() if tp not in unknown}
     if known:
@@ -221,7 +223,7 @@ async def handle_delete_groups(ctx: RequestContext, request: Any) -> Any:
 async def handle_offset_delete(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     wanted = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
-    unknown = _unknown_partitions(ctx, wanted)
+    unknown = unknown_partitions(ctx, wanted)
     error, found = await ctx.broker.groups.delete_offsets(request.group_id, [tp for tp in wanted if tp not in unknown])
     errors: dict[tuple[str, int], ErrorCode | int] = {tp: ErrorCode.unknown_topic_or_partition for tp in unknown}
     errors.update(found)

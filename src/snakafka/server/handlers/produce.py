@@ -13,6 +13,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32, i64
 
+from snakafka.cluster.model import INTERNAL_TOPICS
 from snakafka.server.context import ZERO, RequestContext, build
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ async def handle_produce(ctx: RequestContext, request: Any) -> Any:
                 tp = (t.name, p.index)
                 if p.records is None or len(p.records) == 0:
                     early[tp] = ErrorCode.invalid_record
-                elif t.name.startswith("__") and t.name in ("__consumer_offsets", "__transaction_state"):
+                elif t.name in INTERNAL_TOPICS:
                     early[tp] = ErrorCode.invalid_topic_exception
                 else:
                     entries[tp] = p.records

@@ -19,14 +19,15 @@ from kio.schema.errors import ErrorCode
 from kio.schema.types import ProducerId
 from kio.static.primitive import i16, i32, i32Timedelta, i64
 
+from snakafka.cluster.model import OFFSETS_TOPIC
 from snakafka.coordinator.transaction.state import TxnState
 from snakafka.protocol.control import TxnMarker
 from snakafka.server.context import ZERO, RequestContext, build
+from snakafka.server.handlers.groups import requested_offsets, unknown_partitions
 from snakafka.server.txn_markers import write_markers_locally
 
 log = logging.getLogger(__name__)
 
-OFFSETS_TOPIC = "__consumer_offsets"
 
 
 def fenced_for(version: int, error: ErrorCode, first_version: int = 2) -> ErrorCode:
@@ -39,8 +40,7 @@ def fenced_for(version: int, error: ErrorCode, first_version: int = 2) -> ErrorC
 async def handle_add_partitions_to_txn(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     wanted = [(t.name, int(p)) for t in request.v3_and_below_topics for p in t.partitions]
-    cache = ctx.broker.cache
-    unknown = {tp for tp in wanted if cache.partition(*tp) is None}
+    unknown = unknown_partitions(ctx, wanted)
     errors: dict[tuple[str, int], ErrorCode]
     if unknown:
         # KafkaApis: the unknown ones UNKNOWN_TOPIC_OR_PARTITION, the rest not attempted
@@ -75,14 +75,9 @@ async def handle_end_txn(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_txn_offset_commit(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
-    offsets: dict[tuple[str, int], tuple[int, int, str | None]] = {}
-    for t in request.topics:
-        for p in t.partitions:
-            offsets[(t.name, p.partition_index)] = (
-                p.committed_offset, getattr(p, "committed_leader_epoch", -1), p.committed_metadata)
-    cache = ctx.broker.cache
-    errors: dict[tuple[str, int], ErrorCode] = {tp: ErrorCode.unknown_topic_or_partition
-                                                for tp in offsets if cache.partition(*tp) is None}
+    offsets = requested_offsets(request)
+    errors: dict[tuple[str, int], ErrorCode] = dict.fromkeys(unknown_partitions(ctx, offsets),
+                                                             ErrorCode.unknown_topic_or_partition)
     known = {tp: commit for tp, commit in offsets.items() if tp not in errors}
     if known:
         errors.update(await ctx.broker.groups.commit_txn_offsets(
