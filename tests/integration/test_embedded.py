@@ -26,7 +26,7 @@ from integration.helpers import (
     wait_until,
     workload,
 )
-from snakafka.config import ConfigError
+from snakafka.config.broker import ConfigError
 from snakafka.log.files import CLEAN_SHUTDOWN_FILE
 from snakafka.testing import EmbeddedBroker, EmbeddedBrokerError
 

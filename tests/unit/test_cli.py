@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from snakafka.cli import main
-from snakafka.config import BrokerConfig
+from snakafka.config.broker import BrokerConfig
 
 
 class FakeBroker:

@@ -10,11 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from snakafka.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener
-from snakafka.config_def import LONG_MAX, ConfigDef, ConfigType, Importance, Password
-from snakafka.log.log_config import LogConfig
-from snakafka.properties import PropertiesSyntaxError, parse_properties
-from snakafka.topic_config import (
+from snakafka.config.broker import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener
+from snakafka.config.definitions import (
+    LONG_MAX,
+    ConfigDef,
+    ConfigType,
+    Importance,
+    Password,
+)
+from snakafka.config.properties import PropertiesSyntaxError, parse_properties
+from snakafka.config.topic import (
     DEFAULT_CONFIG,
     DYNAMIC_TOPIC_CONFIG,
     STATIC_BROKER_CONFIG,
@@ -25,6 +30,7 @@ from snakafka.topic_config import (
     log_config_for,
     validate_topic_configs,
 )
+from snakafka.log.log_config import LogConfig
 
 HOUR_MS = 3_600_000
 

@@ -1,7 +1,7 @@
 """Per-log settings, named after Kafka's topic configs (segment.bytes -> segment_bytes).
 
 The values a log runs with: a topic's overrides merged over the broker's log.* defaults.
-Parsing and validation of the textual configs lives in snakafka.config; this module only
+Parsing and validation of the textual configs lives in snakafka.config (broker.py, topic.py); this module only
 holds the resolved values, so the log layer depends on nothing above it.
 """
 

@@ -35,7 +35,14 @@ from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo, Endpoint
 from snakafka.cluster.store.base import MetadataStore
 from snakafka.cluster.store.local import LocalMetadataStore
-from snakafka.config import BrokerConfig
+from snakafka.config.broker import BrokerConfig
+from snakafka.config.topic import (
+    TopicConfigError,
+    describe_broker_configs,
+    describe_topic_configs,
+    log_config_for,
+    validate_topic_configs,
+)
 from snakafka.coordinator.producer_ids import ProducerIdManager
 from snakafka.log.cleaner import LogCleaner
 from snakafka.log.log_config import LogConfig
@@ -48,13 +55,6 @@ from snakafka.server.dispatch import Dispatcher
 from snakafka.server.group_host import GroupHost
 from snakafka.server.network import SocketServer
 from snakafka.server.txn_host import TxnHost
-from snakafka.topic_config import (
-    TopicConfigError,
-    describe_broker_configs,
-    describe_topic_configs,
-    log_config_for,
-    validate_topic_configs,
-)
 
 log = logging.getLogger(__name__)
 

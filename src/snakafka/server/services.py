@@ -15,7 +15,7 @@ from snakafka.clock import Clock
 from snakafka.cluster.controller import Controller
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo
-from snakafka.config import BrokerConfig
+from snakafka.config.broker import BrokerConfig
 from snakafka.coordinator.group.coordinator import GroupCoordinator
 from snakafka.coordinator.producer_ids import ProducerIdManager
 from snakafka.coordinator.transaction import TransactionCoordinator

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
 if TYPE_CHECKING:
-    from snakafka.config import BrokerConfig
+    from snakafka.config.broker import BrokerConfig
     from snakafka.server.broker import Broker
 
 T = TypeVar("T")
@@ -171,7 +171,7 @@ class EmbeddedBroker:
 
     def _config(self) -> BrokerConfig:
         """The broker's config, loaded and checked as `snakafka serve` does."""
-        from snakafka.config import BrokerConfig
+        from snakafka.config.broker import BrokerConfig
 
         defaults = {"listeners": f"PLAINTEXT://{HOST}:{self._requested_port}"}
         if "log.dirs" not in self.overrides and "log.dir" not in self.overrides:

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from snakafka.config import BROKER_CONFIGS, COMPRESSION_TYPES, BrokerConfig
-from snakafka.config_def import (
+from snakafka.config.broker import BROKER_CONFIGS, COMPRESSION_TYPES, BrokerConfig
+from snakafka.config.definitions import (
     LONG_MAX,
     ConfigDef,
     ConfigError,

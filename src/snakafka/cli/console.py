@@ -25,8 +25,8 @@ from typing import IO, NoReturn, TypeVar
 
 import click
 
-from snakafka.cli_groups import bootstrap_option
-from snakafka.cli_options import LOG_FORMAT
+from snakafka.cli.groups import bootstrap_option
+from snakafka.cli.options import LOG_FORMAT
 from snakafka.client.cluster import EARLIEST, LATEST, ClientError, Cluster
 from snakafka.client.console_options import (
     CODECS,
@@ -41,8 +41,8 @@ from snakafka.client.console_options import (
 from snakafka.client.consumer import TOPIC_WAIT_MS, Consumer, ConsumerSettings
 from snakafka.client.producer import Producer
 from snakafka.client.requests import parse_bootstrap
-from snakafka.properties import decode_properties
-from snakafka.properties import parse_properties as parse_properties_file
+from snakafka.config.properties import decode_properties
+from snakafka.config.properties import parse_properties as parse_properties_file
 
 log = logging.getLogger("snakafka.console")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from snakafka.config_def import (
+from snakafka.config.definitions import (
     INT_MAX,
     LONG_MAX,
     ConfigDef,
@@ -32,12 +32,12 @@ from snakafka.config_def import (
     each_of,
     one_of,
 )
-from snakafka.log.log_config import LogConfig
-from snakafka.properties import (
+from snakafka.config.properties import (
     PropertiesSyntaxError,
     decode_properties,
     parse_properties,
 )
+from snakafka.log.log_config import LogConfig
 
 log = logging.getLogger(__name__)
 

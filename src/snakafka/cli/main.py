@@ -16,13 +16,13 @@ from pathlib import Path
 
 import click
 
-from snakafka.cli_options import (
+from snakafka.cli.options import (
     CONFIG_ERROR_EXIT,
     LOG_FORMAT,
     START_ERROR_EXIT,
     parse_overrides,
 )
-from snakafka.config import BrokerConfig, ConfigError
+from snakafka.config.broker import BrokerConfig, ConfigError
 
 log = logging.getLogger("snakafka.cli")
 
@@ -109,9 +109,9 @@ async def _serve(config: BrokerConfig) -> int:
     return 0
 
 
-from snakafka.cli_cluster import local_cluster
-from snakafka.cli_console import console_consumer, console_producer
-from snakafka.cli_groups import groups
+from snakafka.cli.cluster import local_cluster
+from snakafka.cli.console import console_consumer, console_producer
+from snakafka.cli.groups import groups
 
 main.add_command(groups)
 main.add_command(local_cluster)

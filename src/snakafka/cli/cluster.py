@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from snakafka.cli_options import (
+from snakafka.cli.options import (
     CONFIG_ERROR_EXIT,
     LOG_FORMAT,
     START_ERROR_EXIT,
