@@ -16,6 +16,7 @@ from kio.index import load_payload_module
 from kio.static.constants import EntityType
 
 from snakafka.protocol.codec import RequestHeader, build, has_field
+from snakafka.security.principal import ANONYMOUS, KafkaPrincipal
 from snakafka.server.services import BrokerServices
 
 __all__ = ["ZERO", "RequestContext", "build", "has_field", "response_module"]
@@ -30,6 +31,7 @@ class RequestContext:
     client_host: str
     connection_id: str
     listener: str  # the listener the request came in on: answers name brokers by its endpoints
+    principal: KafkaPrincipal = ANONYMOUS  # who the connection authenticated as (authorization checks it)
 
     @property
     def version(self) -> int:
