@@ -40,6 +40,9 @@ class LocalCluster:
     zookeepers: int = 1
     ports: list[int] = field(default_factory=list)
     overrides: dict[str, str] = field(default_factory=dict)
+    broker_overrides: dict[int, dict[str, str]] = field(default_factory=dict)  # per broker id, over `overrides`
+    launcher: list[str] | None = None  # BrokerProcess.launcher, if not `python -m snakafka`
+    env: dict[str, str] = field(default_factory=dict)
     zookeeper: ZooKeeperEnsemble | None = None
     processes: list[BrokerProcess] = field(default_factory=list)
 
@@ -57,12 +60,16 @@ class LocalCluster:
         return ",".join(p.bootstrap for p in self.processes)
 
     def _broker(self, broker_id: int) -> BrokerProcess:
-        return BrokerProcess(self.data_dir / f"broker-{broker_id}", port=self.ports[broker_id],
-                             log_file=self.data_dir / f"broker-{broker_id}.log")
+        process = BrokerProcess(self.data_dir / f"broker-{broker_id}", port=self.ports[broker_id],
+                                log_file=self.data_dir / f"broker-{broker_id}.log", env=dict(self.env))
+        if self.launcher is not None:
+            process.launcher = list(self.launcher)
+        return process
 
     def _broker_overrides(self, broker_id: int) -> dict[str, str]:
         assert self.zookeeper_connect is not None
-        return {"zookeeper.connect": self.zookeeper_connect, "broker.id": str(broker_id), **self.overrides}
+        return {"zookeeper.connect": self.zookeeper_connect, "broker.id": str(broker_id), **self.overrides,
+                **self.broker_overrides.get(broker_id, {})}
 
     def start(self, timeout: float = 60.0) -> Self:
         """Start ZooKeeper (if ours: every server of the ensemble), then every broker side by side; return once all are

@@ -30,13 +30,17 @@ class BrokerProcess:
     overrides: dict[str, str] = field(default_factory=dict)
     log_file: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
+    # What runs the CLI: `python -m snakafka` unless a test substitutes its own entry point
+    # (fault tests run a deliberately broken build this way); `env` adds to the environment.
+    launcher: list[str] = field(default_factory=lambda: [sys.executable, "-m", "snakafka"])
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "snakafka", "serve",
+        cmd = [*self.launcher, "serve",
                "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
                "--override", f"log.dirs={self.data_dir}"]
         for key, value in self.overrides.items():
@@ -54,7 +58,8 @@ class BrokerProcess:
         """Start the process without waiting (several brokers then start side by side)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                         env={**os.environ, **self.env} if self.env else None)
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> Self:
