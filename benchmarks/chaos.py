@@ -30,7 +30,13 @@ import time
 import uuid
 from pathlib import Path
 
-from snakafka.testing.faults import FAULT_OVERRIDES, FaultRunner, FaultTimeout, failover_summary, random_fault
+from snakafka.testing.faults import (
+    FAULT_OVERRIDES,
+    FaultRunner,
+    FaultTimeout,
+    failover_summary,
+    random_fault,
+)
 from snakafka.testing.network import PartitionableCluster
 from snakafka.testing.zookeeper import ZooKeeperServer
 

@@ -466,6 +466,12 @@ class PartitionLog:
         if offset < 0:
             raise ValueError(f"{self.name}: cannot truncate to {offset}")
         if offset >= self.log_end_offset:
+            # Nothing to remove, but an epoch may start at the log end with no record of
+            # its own: this broker became leader and was deposed before it appended. Kept,
+            # it would be the follower's last fetched epoch forever, and the leader would
+            # answer every fetch with the same divergence (Kafka's UnifiedLog.truncateTo
+            # drops it likewise).
+            self.leader_epoch_cache.truncate_from_end(self.log_end_offset)
             return []
         if self.segments[0].base_offset > offset:
             return self.truncate_fully_and_start_at(offset)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import signal
@@ -380,7 +381,7 @@ class FaultRunner:
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile (0 < fraction <= 1) of a non-empty list."""
     ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, int(round(fraction * len(ordered) + 0.5)) - 1))]
+    return ordered[max(0, min(len(ordered), math.ceil(fraction * len(ordered))) - 1)]
 
 
 def failover_summary(values: list[float]) -> str:

@@ -35,7 +35,6 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-
 UNKNOWN = -1  # the offset of a record acknowledged without one (the client did not report it)
 
 
@@ -121,16 +120,16 @@ def _check_records(acked: list[AckedRecord], read: Sequence[ReadRecord], report:
     at: dict[tuple[int, int], ReadRecord] = {}
     offsets_of: dict[tuple[int, bytes], list[int]] = defaultdict(list)
     last_offset: dict[int, int] = {}
-    for record in read:
-        key = (record.partition, record.offset)
+    for got in read:
+        key = (got.partition, got.offset)
         if key in at:
-            report.duplicated.append(f"offset {record.offset} of partition {record.partition} read twice")
-        at[key] = record
-        offsets_of[(record.partition, record.value)].append(record.offset)
-        previous = last_offset.get(record.partition)
-        if previous is not None and record.offset <= previous:
-            report.reordered.append(f"partition {record.partition}: offset {record.offset} read after {previous}")
-        last_offset[record.partition] = record.offset
+            report.duplicated.append(f"offset {got.offset} of partition {got.partition} read twice")
+        at[key] = got
+        offsets_of[(got.partition, got.value)].append(got.offset)
+        previous = last_offset.get(got.partition)
+        if previous is not None and got.offset <= previous:
+            report.reordered.append(f"partition {got.partition}: offset {got.offset} read after {previous}")
+        last_offset[got.partition] = got.offset
     for (partition, value), offsets in offsets_of.items():
         if len(set(offsets)) > 1:
             report.duplicated.append(f"partition {partition}: {value!r} at offsets {sorted(set(offsets))}")
@@ -153,9 +152,9 @@ def _check_records(acked: list[AckedRecord], read: Sequence[ReadRecord], report:
     for record in acked:
         if record.offset != UNKNOWN:
             by_partition[record.partition].append(record)
-    for partition, records in by_partition.items():
-        records.sort(key=lambda r: r.offset)
-        for before, after in itertools.pairwise(records):
+    for partition, in_partition in by_partition.items():
+        in_partition.sort(key=lambda r: r.offset)
+        for before, after in itertools.pairwise(in_partition):
             if after.seq < before.seq:
                 report.reordered.append(f"partition {partition}: sent #{after.seq} at offset {after.offset} after "
                                         f"#{before.seq} at offset {before.offset}")

@@ -255,6 +255,18 @@ def test_truncate_to(open_log) -> None:  # type: ignore[no-untyped-def]
     assert log.truncate_to(100) == []
 
 
+def test_truncating_at_the_end_drops_an_epoch_that_wrote_nothing(open_log) -> None:  # type: ignore[no-untyped-def]
+    """A broker led epoch 3 from its log end without appending, then became a follower: the
+    new leader's divergence answer truncates to that end, which must drop epoch 3 (else the
+    follower fetches with it again and again, and never catches up)."""
+    log = open_log()
+    log.append(make_batch(2), leader_epoch=1)
+    log.leader_epoch_cache.assign(3, log.log_end_offset)
+    assert log.truncate_to(2) == []
+    assert log.log_end_offset == 2
+    assert [(e.epoch, e.start_offset) for e in log.leader_epoch_cache.entries] == [(1, 0)]
+
+
 def test_truncate_fully_and_start_at(open_log) -> None:  # type: ignore[no-untyped-def]
     log = open_log()
     log.append(make_batch(3), leader_epoch=1)
