@@ -7,7 +7,11 @@ from pathlib import Path
 
 from support.batches import make_batch
 
-from snakafka.protocol.batch import read_header, set_base_offset, set_partition_leader_epoch
+from snakafka.protocol.batch import (
+    read_header,
+    set_base_offset,
+    set_partition_leader_epoch,
+)
 from snakafka.testing.evidence import leader_claims, replica_batches
 from snakafka.testing.invariants import LeaderClaim
 
