@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from kazoo.client import KazooClient  # type: ignore[import-untyped]
+from kazoo.client import KazooClient, KazooState  # type: ignore[import-untyped]
 
 from cluster.conftest import ZkChroot
 from snakafka.clock import ManualClock
@@ -472,5 +472,31 @@ def test_a_lost_session_is_reported_at_once_so_the_controller_resigns(zk: ZkChro
             assert not role.is_active
         finally:
             await brokers.close()
+
+    run(main())
+
+
+def test_silence_longer_than_the_session_timeout_counts_as_a_lost_session(zk: ZkChroot) -> None:
+    """kazoo reports an expired session only once it reaches a server again; the store
+    tells its listeners when the connection has been silent for the session timeout (the
+    servers have expired the session by then), and not before, nor after a reconnect."""
+
+    async def main() -> None:
+        store = ZooKeeperMetadataStore(zk.connect, session_timeout_ms=4000)
+        await store.start()
+        try:
+            lost = asyncio.Event()
+            store.on_session_lost(lost.set)
+            listener = store._session_state_changed  # kazoo's connection-state listener
+            listener(KazooState.SUSPENDED)
+            listener(KazooState.CONNECTED)  # back within the timeout: nothing is lost
+            await asyncio.sleep(5)
+            assert not lost.is_set()
+            started = time.monotonic()
+            listener(KazooState.SUSPENDED)
+            await asyncio.wait_for(lost.wait(), 10)
+            assert 3.5 <= time.monotonic() - started < 8
+        finally:
+            await store.close()
 
     run(main())

@@ -86,6 +86,14 @@ class ControllerRole:
             self.cache.controller_id = await self.store.controller_id()
         elif controller != self.broker_id and self.lease is not None:
             self.resign(f"broker {controller} is the controller")
+        elif controller == self.broker_id and self.lease is None:
+            # Resigned on a silent connection whose session then survived: /controller is
+            # still this session's, so the role is taken back (with the epoch it holds).
+            lease = await self.store.try_become_controller(self.broker_id)
+            if lease is not None:
+                self.lease = lease
+                log.info("broker %d: still the controller (controller epoch %d)", self.broker_id, lease.epoch)
+                return True
         if self.lease is None or self.cache.controller_id != self.broker_id:
             return False
         return await self._update_leadership()

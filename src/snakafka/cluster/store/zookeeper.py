@@ -135,6 +135,7 @@ class ZooKeeperMetadataStore:
         self._lock = threading.Lock()
         self._notify_pending = False
         self._session_lost = False
+        self._expiry_timer: threading.Timer | None = None
         # Until the session is back on some server; an expired session is not retried.
         self._retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=1.0, ignore_expire=False,
                                  deadline=(self.session_timeout_ms + self.connection_timeout_ms) / 1000,
@@ -207,6 +208,7 @@ class ZooKeeperMetadataStore:
         """Stop the session: ZooKeeper removes our ephemeral broker znode at once."""
         client, self._client = self._client, None
         self._closed = True
+        self._cancel_expiry_timer()
         if client is None:
             return
 
@@ -223,17 +225,51 @@ class ZooKeeperMetadataStore:
         After a lost session the ephemeral broker znode is gone; Kafka re-registers the
         broker on the new session (KafkaZkClient's session-expiry handler), and the
         metadata may have changed while we were away, so listeners are told.
+
+        kazoo learns that a session expired only when it reaches a server again. Cut off
+        for longer than the session timeout, the session has expired on the servers by
+        then (another broker may be controller already), so session-lost listeners are
+        told at that moment rather than whenever the network heals.
         """
         if state == KazooState.LOST:
-            if not self._closed:  # close() ends the session on purpose
+            self._cancel_expiry_timer()
+            if not self._closed and not self._session_lost:  # close() ends the session on purpose
                 log.warning("zookeeper session to %s lost", self.connect)
                 self._on_loop(self._fire_session_lost)
             self._session_lost = True
-        elif state == KazooState.CONNECTED and self._session_lost and not self._closed:
-            self._session_lost = False
-            client = self._client
-            if client is not None:
-                client.handler.spawn(self._after_new_session)
+        elif state == KazooState.SUSPENDED:
+            self._start_expiry_timer()
+        elif state == KazooState.CONNECTED:
+            self._cancel_expiry_timer()
+            if self._session_lost and not self._closed:
+                self._session_lost = False
+                client = self._client
+                if client is not None:
+                    client.handler.spawn(self._after_new_session)
+
+    def _start_expiry_timer(self) -> None:
+        with self._lock:
+            if self._expiry_timer is not None:
+                return
+            timer = threading.Timer(self.session_timeout_ms / 1000, self._presumed_expired)
+            timer.daemon = True
+            self._expiry_timer = timer
+        timer.start()
+
+    def _cancel_expiry_timer(self) -> None:
+        with self._lock:
+            timer, self._expiry_timer = self._expiry_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _presumed_expired(self) -> None:
+        with self._lock:
+            self._expiry_timer = None
+        if self._closed or self._session_lost:
+            return
+        log.warning("no zookeeper connection to %s for zookeeper.session.timeout.ms (%d ms): the session has "
+                    "expired on the servers by now", self.connect, self.session_timeout_ms)
+        self._on_loop(self._fire_session_lost)
 
     def _after_new_session(self) -> None:
         broker = self._registered
