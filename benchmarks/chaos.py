@@ -24,6 +24,7 @@ import argparse
 import collections
 import logging
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -43,6 +44,10 @@ from snakafka.testing.zookeeper import ZooKeeperServer
 log = logging.getLogger("benchmarks.chaos")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.chaos", description=__doc__.split("\n\n")[0])
     amount = parser.add_mutually_exclusive_group(required=True)
@@ -54,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lag-time-ms", type=int, default=3000, help="replica.lag.time.max.ms")
     parser.add_argument("--keep-data", action="store_true", help="keep the scratch dir (logs and data)")
     args = parser.parse_args(argv)
+    # Stop cleanly (every broker and ZooKeeper stopped by PID) on Ctrl-C and on SIGTERM, also
+    # when started in the background, where a shell makes SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     for noisy in ("kazoo", "snakafka.testing.proxy"):

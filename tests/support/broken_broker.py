@@ -108,11 +108,14 @@ def stale_leader() -> None:
 
 
 def zombie_controller() -> None:
-    """A controller cut off from ZooKeeper keeps acting as controller when it comes back,
-    on the view it had before the cut: it never re-reads partition states nor resigns."""
+    """A controller cut off from ZooKeeper goes on acting as controller when it comes back,
+    on the view it had before the cut: it never resigns, never re-reads partition states,
+    and writes them unfenced (no /controller_epoch check, no version check), as snakafka
+    did before its writes were fenced."""
     from kazoo.client import KazooState  # type: ignore[import-untyped]
 
     from snakafka.cluster.controller_role import ControllerRole
+    from snakafka.cluster.store.zk_data import state_json, state_path
     from snakafka.cluster.store.zookeeper import ZooKeeperMetadataStore
 
     listener = ZooKeeperMetadataStore._session_state_changed
@@ -122,12 +125,20 @@ def zombie_controller() -> None:
             self.zombie_cut = True
         listener(self, state)
 
-    ZooKeeperMetadataStore._session_state_changed = session_state_changed  # type: ignore[method-assign]
+    async def update_partition_states(self: Any, topic: str, changes: dict[int, Any], controller: Any) -> None:
+        def write() -> None:
+            for p, (_, new) in changes.items():
+                self.client.set(state_path(topic, p), state_json(new, controller.epoch))
+        await self._call(write)
+
+    def resign(self: Any, reason: str) -> None:
+        log.warning("BROKEN BUILD: broker %d does not resign as controller (%s)", self.broker_id, reason)
+
     on_metadata = ControllerRole.on_metadata
-    write = ControllerRole._write
+    write_topic = ControllerRole._write_topic
 
     async def zombie_on_metadata(self: Any) -> bool:
-        if self.epoch is not None and getattr(self.store, "zombie_cut", False):
+        if self.lease is not None and getattr(self.store, "zombie_cut", False):
             if getattr(self, "frozen", None) is None:
                 self.frozen = dict(getattr(self, "last_view", {}))
                 log.warning("BROKEN BUILD: broker %d acting as controller on its view from before the cut",
@@ -137,21 +148,23 @@ def zombie_controller() -> None:
             result: bool = await self._update_leadership()
             return result
         result = await on_metadata(self)
-        if self.epoch is not None:
+        if self.lease is not None:
             self.last_view = dict(self.cache.topics)
         return result
 
-    async def zombie_write(self: Any, reason: str, by_topic: dict[str, dict[int, Any]]) -> bool:
-        wrote: bool = await write(self, reason, by_topic)
+    async def zombie_write_topic(self: Any, reason: str, name: str, changes: dict[int, Any]) -> bool | None:
+        written: bool | None = await write_topic(self, reason, name, changes)
         frozen = getattr(self, "frozen", None)
-        if frozen is not None:  # its own writes are all it learns
-            for name, changes in by_topic.items():
-                if name in frozen:
-                    frozen[name] = dataclasses.replace(frozen[name], partitions={**frozen[name].partitions, **changes})
-        return wrote
+        if written and frozen is not None and name in frozen:  # its own writes are all it learns
+            new = {p: state for p, (_, state) in changes.items()}
+            frozen[name] = dataclasses.replace(frozen[name], partitions={**frozen[name].partitions, **new})
+        return written
 
+    ZooKeeperMetadataStore._session_state_changed = session_state_changed  # type: ignore[method-assign]
+    ZooKeeperMetadataStore.update_partition_states = update_partition_states  # type: ignore[method-assign]
+    ControllerRole.resign = resign  # type: ignore[method-assign]
     ControllerRole.on_metadata = zombie_on_metadata  # type: ignore[method-assign]
-    ControllerRole._write = zombie_write  # type: ignore[method-assign]
+    ControllerRole._write_topic = zombie_write_topic  # type: ignore[method-assign]
 
 
 BREAKS: dict[str, Callable[[], None]] = {
