@@ -82,13 +82,22 @@ def main(argv: list[str] | None = None) -> int:
     errors = 0
     try:
         net.start()
-        runner = FaultRunner(net, partitions=args.partitions, session_timeout_s=args.session_timeout_ms / 1000).start()
+        # Stale clients (writes straight to an isolated leader) are left to the tests: each
+        # costs a client timeout when the broker is right.
+        runner = FaultRunner(net, partitions=args.partitions, session_timeout_s=args.session_timeout_ms / 1000,
+                             stale_clients=False).start()
         deadline = started + args.minutes * 60 if args.minutes is not None else None
         cycle = 0
+        interrupted = False
         while (args.cycles is None or cycle < args.cycles) and (deadline is None or time.monotonic() < deadline):
             cycle += 1
             try:
                 kinds[random_fault(runner, rng)] += 1
+            except KeyboardInterrupt:  # stop early, but still check and report what was done
+                interrupted = True
+                cycle -= 1
+                log.warning("interrupted: checking what the %d cycles so far did", cycle)
+                break
             except (FaultTimeout, TimeoutError, RuntimeError) as exc:
                 errors += 1
                 log.warning("cycle %d: %s", cycle, exc)
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = report.counts()
         print()
         print(f"cycles: {cycle} in {elapsed / 60:.1f} min (seed {seed}, zookeeper.session.timeout.ms="
-              f"{args.session_timeout_ms})")
+              f"{args.session_timeout_ms}){' (interrupted)' if interrupted else ''}")
         print("faults: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
         print(f"acknowledged records: {report.acked:,} (sent {runner.producer.sent:,}, failed deliveries "
               f"{len(runner.producer.errors)}, fatal producer errors {len(runner.producer.fatal)})")

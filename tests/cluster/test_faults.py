@@ -48,12 +48,14 @@ TARGETS: dict[str, tuple[str, dict[str, str]]] = {
 
 def run_scenario(zookeeper_server: ZooKeeperServer, directory: Path, scenario: str, broken: str | None,
                  ) -> Iterator[FaultRunner]:
+    """A fresh cluster (the real or the broken build) with a producer running; a broken
+    build gets less patience: the reactions it breaks may never come."""
     overrides = {**FAULT_OVERRIDES, **TARGETS[scenario][1]}
     net = PartitionableCluster.on(
         zookeeper_server.connect, directory, f"/faults-{uuid.uuid4().hex[:8]}", overrides=overrides,
         launcher=launcher(broken) if broken else None, env={"PYTHONPATH": TESTS_DIR} if broken else None)
     with net:
-        runner = FaultRunner(net).start()
+        runner = FaultRunner(net, patience=0.5 if broken else 1.0).start()
         try:
             yield runner
         finally:

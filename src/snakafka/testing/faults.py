@@ -31,9 +31,9 @@ from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from kazoo.exceptions import NoNodeError  # type: ignore[import-untyped]
 
 from snakafka.testing.evidence import leader_claims, replica_batches
-from snakafka.testing.invariants import Report, check
+from snakafka.testing.invariants import AckedRecord, Report, check
 from snakafka.testing.network import PartitionableCluster
-from snakafka.testing.workload import AckingProducer, read_back
+from snakafka.testing.workload import AckingProducer, StaleClient, read_back
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,19 @@ class FaultRunner:
     topic: str = "faults"
     partitions: int = 3
     session_timeout_s: float = 3.0
+    patience: float = 1.0  # scales how long an expected reaction is waited for (a broken build's may never come)
     producer: AckingProducer | None = None
     failovers: list[float] = field(default_factory=list)  # seconds from a leader's kill -9 to the next ack
+    stale_acked: list[AckedRecord] = field(default_factory=list)  # what stale clients got acknowledged
+    stale_clients: bool = True  # isolating a leader also has a client that trusts it write to it
     faults: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # expected reactions that did not come in time
     _zk: Any = None
+
+    @property
+    def reaction_s(self) -> float:
+        """How long the cluster gets to react to a fault (a new leader, a new controller)."""
+        return self.patience * (4 * self.session_timeout_s + 10)
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -93,7 +101,7 @@ class FaultRunner:
         self._zk.start(timeout=10.0)
         admin = AdminClient({"bootstrap.servers": self.net.bootstrap})
         admin.create_topics([NewTopic(self.topic, num_partitions=self.partitions, replication_factor=3,
-                                      config={"min.insync.replicas": "2"})])[self.topic].result(30)
+                                      config={"min.insync.replicas": "2"})])[self.topic].result(timeout)
         self.wait_full_isr(timeout)
         self.producer = AckingProducer(self.net.bootstrap, self.topic, self.partitions).start()
         if not self.producer.wait_for_more(200, timeout):
@@ -180,14 +188,28 @@ class FaultRunner:
                  interval=0.1)
         self.net.local.start_broker(broker, timeout)
 
+    def relaunch(self, broker: int) -> None:
+        """Start a dead broker again without waiting for it (it waits out its crashed
+        predecessor's registration itself); the next fault waits for a healthy cluster."""
+        local = self.net.local
+        process = local._broker(broker)
+        process.overrides = local._broker_overrides(broker)
+        local.processes[broker] = process.launch()
+
+    def relaunch_dead(self) -> None:
+        for broker, process in enumerate(self.net.local.processes):
+            if process.proc is None or process.proc.poll() is not None:
+                self.relaunch(broker)
+
     def pause(self, broker: int) -> None:
         os.kill(self.net.local.processes[broker].pid, signal.SIGSTOP)
 
     def resume(self, broker: int) -> None:
         os.kill(self.net.local.processes[broker].pid, signal.SIGCONT)
 
-    def _failover(self, partition: int, killed_at: float, timeout: float = 30.0) -> None:
+    def _failover(self, partition: int, killed_at: float) -> None:
         """Record the time from a kill to the partition's next acknowledged write."""
+        timeout = 30.0 * self.patience
         assert self.producer is not None
         producer = self.producer
         try:
@@ -205,11 +227,17 @@ class FaultRunner:
         old = self.view(partition)
         what = "+".join(x for x, on in (("peers", peers), ("zookeeper", zookeeper)) if on)
         self.faults.append(f"isolate leader {old.leader} of partition {partition} from {what}")
+        stale = StaleClient(self.net.local.processes[old.leader].bootstrap, self.topic, partition) \
+            if self.stale_clients else None
         self.net.isolate(old.leader, peers=peers, zookeeper=zookeeper)
         try:
             if zookeeper:
-                if self._wait_new_leader(partition, old, timeout=4 * self.session_timeout_s + 10) is not None:
+                if self._wait_new_leader(partition, old, timeout=self.reaction_s) is not None:
                     self._acks_on(partition, 5, timeout=10)
+                    # A client that still trusts the old leader writes to it now: it must
+                    # not be told its records are committed.
+                    if stale is not None:
+                        self.stale_acked += stale.write(20, timeout=7)
             else:  # cut from peers only: the followers leave the ISR (replica.lag.time.max.ms)
                 time.sleep(2.0)
         finally:
@@ -235,7 +263,7 @@ class FaultRunner:
             self.faults.append(f"isolate controller {controller} from zookeeper")
             self.net.cut_zookeeper(controller)
             try:
-                wait_for(lambda: self.controller() not in (-1, controller), 4 * self.session_timeout_s + 10,
+                wait_for(lambda: self.controller() not in (-1, controller), self.reaction_s,
                          "another controller", interval=0.1)
             finally:
                 self.net.heal()
@@ -244,12 +272,12 @@ class FaultRunner:
                            f"of partition {partition}")
         self.net.cut_zookeeper(controller)
         try:
-            wait_for(lambda: self.controller() not in (-1, controller), 4 * self.session_timeout_s + 10,
+            wait_for(lambda: self.controller() not in (-1, controller), self.reaction_s,
                      "another controller", interval=0.1)
         except FaultTimeout as exc:
             self._note(str(exc))
         killed_at = self.kill(old.leader)
-        self._wait_new_leader(partition, old, timeout=4 * self.session_timeout_s + 10)
+        self._wait_new_leader(partition, old, timeout=self.reaction_s)
         self.net.heal()
         try:
             wait_for(lambda: controller in self.registered(), 30, f"broker {controller} to register again",
@@ -267,7 +295,7 @@ class FaultRunner:
         self.faults.append(f"pause leader {old.leader} of partition {partition}")
         self.pause(old.leader)
         try:
-            if self._wait_new_leader(partition, old, timeout=4 * self.session_timeout_s + 10) is not None:
+            if self._wait_new_leader(partition, old, timeout=self.reaction_s) is not None:
                 self._acks_on(partition, 5, timeout=10)
         finally:
             self.resume(old.leader)
@@ -292,7 +320,7 @@ class FaultRunner:
         except FaultTimeout:
             pass  # a follower still catching up stays out: kill the leader anyway
         killed_at = self.kill(old.leader)
-        self._wait_new_leader(partition, old, timeout=4 * self.session_timeout_s + 10)
+        self._wait_new_leader(partition, old, timeout=self.reaction_s)
         self.restart(old.leader)
         self._failover(partition, killed_at)
 
@@ -309,7 +337,7 @@ class FaultRunner:
             time.sleep(0.5)
             killed_at = self.kill(old.leader)
             self.net.heal()
-            new = self._wait_new_leader(partition, old, timeout=4 * self.session_timeout_s + 10)
+            new = self._wait_new_leader(partition, old, timeout=self.reaction_s)
             self.restart(old.leader)
             self._failover(partition, killed_at)
             if new is None:
@@ -340,20 +368,20 @@ class FaultRunner:
         old = self.view(partition)
         self.faults.append(f"kill -9 leader {old.leader} of partition {partition}")
         killed_at = self.kill(old.leader)
-        self._wait_new_leader(partition, old, timeout=4 * self.session_timeout_s + 10)
+        self._wait_new_leader(partition, old, timeout=self.reaction_s)
         self._failover(partition, killed_at)
-        self.restart(old.leader)
+        self.relaunch(old.leader)
 
     def kill_controller(self) -> None:
         controller = self.controller()
         led = [p for p in range(self.partitions) if self.view(p).leader == controller]
         self.faults.append(f"kill -9 controller {controller}")
         killed_at = self.kill(controller)
-        wait_for(lambda: self.controller() not in (-1, controller), 4 * self.session_timeout_s + 10,
+        wait_for(lambda: self.controller() not in (-1, controller), self.reaction_s,
                  "another controller", interval=0.1)
         for p in led:
             self._failover(p, killed_at)
-        self.restart(controller)
+        self.relaunch(controller)
 
     # -- the verdict ---------------------------------------------------------------------
 
@@ -365,6 +393,8 @@ class FaultRunner:
         for broker, process in enumerate(self.net.local.processes):
             if process.proc is None or process.proc.poll() is not None:
                 self.restart(broker)
+        wait_for(lambda: self.registered() == set(range(self.net.brokers)), 60, "every broker registered",
+                 interval=0.2)
         self.producer.stop()
         self.wait_full_isr(settle_timeout)
         records, ends = read_back(self.net.bootstrap, self.topic, self.partitions, read_timeout)
@@ -375,7 +405,7 @@ class FaultRunner:
                   for c in leader_claims(local.data_dir / f"broker-{b}.log", self.topic)]
         if not claims:
             raise AssertionError("no 'leader for epoch' line in any broker log: the claim check would see nothing")
-        return check(self.producer.acked, records, replicas, ends, claims)
+        return check([*self.producer.acked, *self.stale_acked], records, replicas, ends, claims)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -405,8 +435,8 @@ SCENARIOS: dict[str, Callable[[FaultRunner], None]] = {
 # The soak's schedule: every fault, the quick ones (one session timeout and a restart)
 # more often than the slow ones (several restarts, or a wait for the ISR to shrink).
 WEIGHTS = {
-    "kill-leader": 3, "kill-controller": 2, "isolated-leader": 2, "leader-cut-from-zookeeper": 2,
-    "paused-leader": 2, "zombie-controller": 1, "kip-101": 1, "kip-279": 1, "shrunk-isr": 1,
+    "kill-leader": 3, "kill-controller": 2, "isolated-leader": 3, "leader-cut-from-zookeeper": 3,
+    "paused-leader": 3, "zombie-controller": 1, "kip-101": 1, "kip-279": 1, "shrunk-isr": 1,
 }
 
 
@@ -414,6 +444,7 @@ def random_fault(runner: FaultRunner, rng: random.Random) -> str:
     """One fault of the soak's schedule, on a random partition, once the cluster is healthy."""
     partition = rng.randrange(runner.partitions)
     began = time.monotonic()
+    runner.relaunch_dead()
     runner.wait_full_isr(30)  # each fault starts from a healthy cluster
     log.info("cluster healthy after %.1f s", time.monotonic() - began)
     choices: dict[str, Callable[[], None]] = {

@@ -43,7 +43,7 @@ class AckedRecord:
     partition: int
     offset: int  # UNKNOWN: then it must be read back once, anywhere in its partition
     value: bytes
-    seq: int  # send order: records of one partition must land in this order
+    seq: int  # send order: records of one partition must land in this order (-1: another producer's, unordered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +150,7 @@ def _check_records(acked: list[AckedRecord], read: Sequence[ReadRecord], report:
         report.lost.append(f"{record.value!r} acknowledged at {record.partition}/{record.offset}: {detail}")
     by_partition: dict[int, list[AckedRecord]] = defaultdict(list)
     for record in acked:
-        if record.offset != UNKNOWN:
+        if record.offset != UNKNOWN and record.seq >= 0:
             by_partition[record.partition].append(record)
     for partition, in_partition in by_partition.items():
         in_partition.sort(key=lambda r: r.offset)

@@ -175,3 +175,32 @@ def read_back(bootstrap: str, topic: str, partitions: int, timeout: float = 60.0
         return records, ends
     finally:
         consumer.close()
+
+
+class StaleClient:
+    """A client that knows only one broker and trusts its metadata: created while that
+    broker leads a partition, it keeps sending there (acks=all) after leadership moved,
+    as the clients still connected to an isolated leader did in Jepsen's 2013 test.
+    `write` sends a burst and returns the records acknowledged (seq -1: not part of the
+    main producer's order)."""
+
+    def __init__(self, bootstrap: str, topic: str, partition: int) -> None:
+        self.topic, self.partition = topic, partition
+        self.producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG,
+                                  "topic.metadata.refresh.interval.ms": 600000, "metadata.max.age.ms": 900000,
+                                  "message.timeout.ms": 5000, "request.timeout.ms": 4000})
+        self.acked: list[AckedRecord] = []
+        self.write(1, timeout=30)  # learn the partition's leader now
+
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        partition, offset, value = msg.partition(), msg.offset(), msg.value()
+        if err is None and partition is not None and isinstance(value, bytes):
+            self.acked.append(AckedRecord(partition, UNKNOWN if offset is None or offset < 0 else offset, value, -1))
+
+    def write(self, count: int, timeout: float = 15.0) -> list[AckedRecord]:
+        before = len(self.acked)
+        for _ in range(count):
+            value = f"stale-{uuid.uuid4().hex[:10]}".encode()
+            self.producer.produce(self.topic, value=value, partition=self.partition, on_delivery=self._delivered)
+        self.producer.flush(timeout)
+        return self.acked[before:]
