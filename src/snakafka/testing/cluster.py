@@ -96,7 +96,8 @@ class LocalCluster:
         """(Re)start one broker, same id, port and data dir; wait until it registered."""
         process = self._broker(broker_id)
         process.overrides = self._broker_overrides(broker_id)
-        self.processes[broker_id] = process.start(timeout)
+        self.processes[broker_id] = process.launch()  # tracked before the wait, so stop() finds it
+        process.wait_ready(timeout)
         self.wait_registered({broker_id}, timeout, exact=False)
         return process
 

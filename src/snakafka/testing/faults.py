@@ -326,15 +326,20 @@ class FaultRunner:
 
     def leader_changes(self, partition: int = 0, changes: int = 3) -> None:
         """KIP-279: three leader changes in quick succession, each leader first cut off from
-        its followers for a moment (so it holds records nobody else has), then killed -9
-        and restarted at once."""
+        its followers for a moment while a client writes to it (so it holds records nobody
+        else has), then killed -9 and restarted at once."""
         self.faults.append(f"{changes} quick leader changes of partition {partition}")
         for _ in range(changes):
             old = self.view(partition)
             if old.leader < 0:
                 break
+            stale = StaleClient(self.net.local.processes[old.leader].bootstrap, self.topic, partition) \
+                if self.stale_clients else None
             self.net.isolate(old.leader, peers=True, zookeeper=False)
-            time.sleep(0.5)
+            if stale is not None:  # records only the leader gets (a producer's own would wait in line)
+                self.stale_acked += stale.write(5, timeout=0.5)
+            else:
+                time.sleep(0.5)
             killed_at = self.kill(old.leader)
             self.net.heal()
             new = self._wait_new_leader(partition, old, timeout=self.reaction_s)

@@ -18,6 +18,7 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     KafkaError,
+    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -97,7 +98,7 @@ class AckingProducer:
         while not self._stop.is_set():
             if len(self.fatal) > fatal_seen:  # a fatal error ends a producer: carry on with a new one
                 fatal_seen = len(self.fatal)
-                producer.flush(10)
+                self._drain(producer, 10)
                 producer = self._new_producer()
             seq = self.sent
             value = f"v-{seq}-{uuid.uuid4().hex[:6]}".encode()
@@ -105,11 +106,21 @@ class AckingProducer:
                 producer.produce(self.topic, key=b"k%d" % seq, value=value, partition=seq % self.partitions,
                                  on_delivery=self._delivered)
                 self.sent += 1
+                producer.poll(0)
             except BufferError:
                 pass
-            producer.poll(0)
+            except KafkaException as exc:  # a fatal state: replaced at the top of the loop
+                if len(self.fatal) == fatal_seen:
+                    self.fatal.append(str(exc))
             time.sleep(self.pause_s)
-        producer.flush(90)
+        self._drain(producer, 90)
+
+    def _drain(self, producer: Producer, timeout: float) -> None:
+        """Wait for the deliveries still pending (a fatal producer fails them at once)."""
+        try:
+            producer.flush(timeout)
+        except KafkaException as exc:
+            self.fatal.append(str(exc))
 
     def start(self) -> AckingProducer:
         self._thread.start()
@@ -190,7 +201,7 @@ class StaleClient:
                                   "topic.metadata.refresh.interval.ms": 600000, "metadata.max.age.ms": 900000,
                                   "message.timeout.ms": 5000, "request.timeout.ms": 4000})
         self.acked: list[AckedRecord] = []
-        self.write(1, timeout=30)  # learn the partition's leader now
+        self.write(1, timeout=5)  # learn the partition's leader now
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         partition, offset, value = msg.partition(), msg.offset(), msg.value()
