@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(runner.producer.without_offset)}")
         print(f"read back: {report.read:,}")
         print(f"lost {counts['lost']}, duplicated {counts['duplicated']}, diverged {counts['diverged']}, "
-              f"reordered {counts['reordered']}, split brain {counts['split_brain']}")
+              f"reordered {counts['reordered']}, split brain {counts['split_brain']}, unreadable {counts['unreadable']}")
         print(failover_summary(runner.failovers))
         print(f"cycles with an expected reaction missing or an error: {errors} errors, {len(runner.notes)} notes")
         for note in runner.notes[:10]:

@@ -77,5 +77,5 @@ def test_scenario_catches_its_bug(zookeeper_server: ZooKeeperServer, tmp_path: P
     broken = TARGETS[scenario][0]
     for runner in run_scenario(zookeeper_server, tmp_path, scenario, broken):
         SCENARIOS[scenario](runner)
-        report = runner.verify(settle_timeout=15, read_timeout=30)
+        report = runner.verify(settle_timeout=10, read_timeout=20)
         assert not report.ok, f"the {broken} build went unnoticed by {scenario}: {runner.faults}\n{report.summary()}"

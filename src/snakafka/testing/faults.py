@@ -402,7 +402,7 @@ class FaultRunner:
                  interval=0.2)
         self.producer.stop()
         self.wait_full_isr(settle_timeout)
-        records, ends = read_back(self.net.bootstrap, self.topic, self.partitions, read_timeout)
+        records, ends, unread = read_back(self.net.bootstrap, self.topic, self.partitions, read_timeout)
         local = self.net.local
         replicas = {b: {p: replica_batches(local.data_dir / f"broker-{b}", self.topic, p)
                         for p in range(self.partitions)} for b in range(self.net.brokers)}
@@ -410,7 +410,10 @@ class FaultRunner:
                   for c in leader_claims(local.data_dir / f"broker-{b}.log", self.topic)]
         if not claims:
             raise AssertionError("no 'leader for epoch' line in any broker log: the claim check would see nothing")
-        return check([*self.producer.acked, *self.stale_acked], records, replicas, ends, claims)
+        report = check([*self.producer.acked, *self.stale_acked], records, replicas,
+                       {p: end for p, end in ends.items() if end >= 0}, claims)
+        report.unreadable = [f"partition {p}: read to {position} of {end}" for p, (position, end) in sorted(unread.items())]
+        return report
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -24,7 +24,10 @@ Violations, each a category of `Report`:
   offset, or a replica that should be complete missing one;
 - split_brain: one leader epoch of a partition claimed by two brokers, or two different
   batches stored under the same epoch at the same offset (two leaders acknowledging
-  writes in one epoch).
+  writes in one epoch);
+- unreadable: a partition the consumer could not read to its high watermark once the
+  faults were over (`unreadable`, filled by the caller: then its missing acknowledged
+  records also count as lost).
 """
 
 from __future__ import annotations
@@ -76,16 +79,19 @@ class Report:
     reordered: list[str] = field(default_factory=list)
     diverged: list[str] = field(default_factory=list)
     split_brain: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # partitions that could not be read to their end
     acked: int = 0
     read: int = 0
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.reordered or self.diverged or self.split_brain)
+        return not (self.lost or self.duplicated or self.reordered or self.diverged or self.split_brain
+                    or self.unreadable)
 
     def counts(self) -> dict[str, int]:
         return {"lost": len(self.lost), "duplicated": len(self.duplicated), "reordered": len(self.reordered),
-                "diverged": len(self.diverged), "split_brain": len(self.split_brain)}
+                "diverged": len(self.diverged), "split_brain": len(self.split_brain),
+                "unreadable": len(self.unreadable)}
 
     def summary(self, examples: int = 3) -> str:
         """One line of counts, then a few examples of each violation."""

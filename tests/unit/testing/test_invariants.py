@@ -55,7 +55,8 @@ def test_a_record_moved_to_another_offset_is_lost_and_said_where() -> None:
 def test_a_value_twice_is_duplicated() -> None:
     acked, read = history(partitions=1, records=3)
     report = check(acked, [*read, ReadRecord(0, 3, read[1].value)])
-    assert report.counts() == {"lost": 0, "duplicated": 1, "reordered": 0, "diverged": 0, "split_brain": 0}
+    assert report.counts() == {"lost": 0, "duplicated": 1, "reordered": 0, "diverged": 0, "split_brain": 0,
+                               "unreadable": 0}
 
 
 def test_records_out_of_send_order_are_reordered() -> None:
@@ -118,4 +119,5 @@ def test_any_single_loss_is_found(partitions_of: list[int], data: st.DataObject)
     assert check(acked, read).ok
     gone = data.draw(st.integers(min_value=0, max_value=len(read) - 1))
     report = check(acked, read[:gone] + read[gone + 1:])
-    assert report.counts() == {"lost": 1, "duplicated": 0, "reordered": 0, "diverged": 0, "split_brain": 0}
+    assert report.counts() == {"lost": 1, "duplicated": 0, "reordered": 0, "diverged": 0, "split_brain": 0,
+                               "unreadable": 0}
