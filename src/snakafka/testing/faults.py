@@ -400,7 +400,7 @@ class FaultRunner:
                 self.restart(broker)
         wait_for(lambda: self.registered() == set(range(self.net.brokers)), 60, "every broker registered",
                  interval=0.2)
-        self.producer.stop()
+        self.producer.stop(drain_s=90 * self.patience)
         self.wait_full_isr(settle_timeout)
         records, ends, unread = read_back(self.net.bootstrap, self.topic, self.partitions, read_timeout)
         local = self.net.local

@@ -66,6 +66,7 @@ class AckingProducer:
         self.sent = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._drain_s = 90.0
         self._thread = threading.Thread(target=self._run, name=f"producer-{topic}", daemon=True)
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
@@ -113,7 +114,7 @@ class AckingProducer:
                 if len(self.fatal) == fatal_seen:
                     self.fatal.append(str(exc))
             time.sleep(self.pause_s)
-        self._drain(producer, 90)
+        self._drain(producer, self._drain_s)
 
     def _drain(self, producer: Producer, timeout: float) -> None:
         """Wait for the deliveries still pending (a fatal producer fails them at once)."""
@@ -149,8 +150,10 @@ class AckingProducer:
             i = bisect.bisect_right(times, moment)
             return times[i] if i < len(times) else None
 
-    def stop(self, timeout: float = 120.0) -> None:
-        """Stop sending and wait for the last deliveries (acknowledged or failed)."""
+    def stop(self, timeout: float = 120.0, drain_s: float = 90.0) -> None:
+        """Stop sending and wait up to `drain_s` for the last deliveries (acknowledged or
+        failed); those still pending then are simply not acknowledged."""
+        self._drain_s = drain_s
         self._stop.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
