@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from kazoo.exceptions import NoNodeError  # type: ignore[import-untyped]
@@ -100,8 +101,17 @@ class FaultRunner:
         self._zk = KazooClient(hosts=f"{self.net.zookeeper_host}:{self.net.zookeeper_port}", timeout=10.0)
         self._zk.start(timeout=10.0)
         admin = AdminClient({"bootstrap.servers": self.net.bootstrap})
-        admin.create_topics([NewTopic(self.topic, num_partitions=self.partitions, replication_factor=3,
-                                      config={"min.insync.replicas": "2"})])[self.topic].result(timeout)
+        deadline = time.monotonic() + timeout
+        while True:  # a loaded machine may drop a broker's session for a moment: it registers again
+            try:
+                admin.create_topics([NewTopic(self.topic, num_partitions=self.partitions, replication_factor=3,
+                                              config={"min.insync.replicas": "2"})])[self.topic].result(timeout)
+                break
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.INVALID_REPLICATION_FACTOR or time.monotonic() > deadline:
+                    raise
+                log.warning("creating %s: %s; trying again", self.topic, exc)
+                time.sleep(1.0)
         self.wait_full_isr(timeout)
         self.producer = AckingProducer(self.net.bootstrap, self.topic, self.partitions).start()
         if not self.producer.wait_for_more(200, timeout):
