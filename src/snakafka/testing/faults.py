@@ -354,9 +354,9 @@ class FaultRunner:
             self.net.heal()
             new = self._wait_new_leader(partition, old, timeout=self.reaction_s)
             self.restart(old.leader)
-            self._failover(partition, killed_at)
-            if new is None:
+            if new is None:  # offline (no in-sync replica left to elect): no failover to measure
                 break
+            self._failover(partition, killed_at)
 
     def shrink_isr_then_kill_leader(self, partition: int = 0) -> None:
         """The ISR shrunk to the leader alone (both followers cut off from it until they
@@ -410,7 +410,7 @@ class FaultRunner:
                 self.restart(broker)
         wait_for(lambda: self.registered() == set(range(self.net.brokers)), 60, "every broker registered",
                  interval=0.2)
-        self.producer.stop(drain_s=90 * self.patience)
+        self.producer.stop(drain_s=90.0 if self.patience >= 1 else 10.0)
         self.wait_full_isr(settle_timeout)
         records, ends, unread = read_back(self.net.bootstrap, self.topic, self.partitions, read_timeout)
         local = self.net.local
