@@ -110,7 +110,7 @@ class AckingProducer:
                 producer.poll(0)
             except BufferError:
                 pass
-            except KafkaException as exc:  # a fatal state: replaced at the top of the loop
+            except (KafkaException, SystemError) as exc:  # a fatal state: replaced at the top of the loop
                 if len(self.fatal) == fatal_seen:
                     self.fatal.append(str(exc))
             time.sleep(self.pause_s)
@@ -120,7 +120,7 @@ class AckingProducer:
         """Wait for the deliveries still pending (a fatal producer fails them at once)."""
         try:
             producer.flush(timeout)
-        except KafkaException as exc:
+        except (KafkaException, SystemError) as exc:  # SystemError: confluent-kafka's wrapping of a fatal error
             self.fatal.append(str(exc))
 
     def start(self) -> AckingProducer:
