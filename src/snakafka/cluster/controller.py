@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from snakafka.cluster.assignment import AssignmentError, assign_replicas
 from snakafka.cluster.controller_role import ControllerRole
+from snakafka.cluster.election import election_failure_message, requested_election
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import PartitionState, TopicInfo, topic_name_error
 from snakafka.cluster.store.base import MetadataStore, TopicExistsError
@@ -65,6 +66,50 @@ class Controller:
             raise KafkaError(ErrorCode.broker_id_not_registered, f"Broker {broker_id} is not registered.") from None
         await self._on_change()  # the controller's pass runs with every refresh
         return role.leaderships_remaining(broker_id)
+
+    async def elect_leaders(
+        self, election_type: int, partitions: list[tuple[str, int]] | None,
+    ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
+        """ElectLeaders (KIP-460): run the requested election (election.requested_election)
+        on each partition, all of them for None, and write the moves at once; per partition
+        NONE or Kafka's error and message. In a cluster only the active controller elects
+        (NOT_CONTROLLER elsewhere, as Kafka's ZooKeeper-mode controller answers); a single
+        broker is its own controller. For None, partitions needing no election are left
+        out of the answer, as Kafka's controller does for "all partitions"."""
+        role = self.role
+        wanted = partitions if partitions is not None else [
+            (name, p) for name, topic in sorted(self.cache.topics.items()) for p in sorted(topic.partitions)]
+        if role is not None and (not role.is_active or self.cache.controller_id != role.broker_id):
+            return {tp: (ErrorCode.not_controller, "This is not the correct controller for this cluster.") for tp in wanted}
+        live = frozenset(self.cache.brokers)
+        shutting_down = frozenset(role.shutting_down) if role is not None else frozenset()
+        results: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {}
+        by_topic: dict[str, dict[int, PartitionState]] = {}
+        for name, p in wanted:
+            state = self.cache.partition(name, p)
+            if state is None:
+                results[(name, p)] = (ErrorCode.unknown_topic_or_partition, "The partition does not exist.")
+                continue
+            new, error = requested_election(state, live, election_type, shutting_down=shutting_down)
+            if new is not None:
+                by_topic.setdefault(name, {})[p] = new
+            elif error == ErrorCode.election_not_needed and partitions is None:
+                continue
+            message = None if error in (ErrorCode.none, ErrorCode.election_not_needed) else \
+                election_failure_message(f"{name}-{p}", election_type)
+            results[(name, p)] = (error, message)
+        if by_topic:
+            if role is not None:
+                if not await role.write_requested_elections(by_topic):
+                    return {tp: (ErrorCode.not_controller, "This is not the correct controller for this cluster.")
+                            for tp in results}
+            else:
+                for name, states in by_topic.items():
+                    await self.store.set_partition_states(name, states)
+            log.info("leader election (type %d) moved %s", election_type,
+                     sorted(f"{n}-{p}->{s.leader}" for n, states in by_topic.items() for p, s in states.items()))
+            await self._on_change()
+        return results
 
     async def create_topic(self, spec: NewTopic, *, validate_only: bool = False) -> TopicInfo:
         """Raises KafkaError with Kafka's CreateTopics error codes."""
@@ -159,4 +204,10 @@ class Controller:
         if validate_only:
             return
         await self.store.set_topic_configs(name, configs)
+        await self._on_change()
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Store one entity's dynamic broker configs (a broker id, or "<default>"); every
+        broker applies them on its next refresh, this one at once."""
+        await self.store.set_broker_configs(entity, configs)
         await self._on_change()

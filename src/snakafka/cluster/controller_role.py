@@ -106,6 +106,13 @@ class ControllerRole:
             by_topic.setdefault(name, {})[p] = new
         return await self._write("preferred replica election", by_topic)
 
+    async def write_requested_elections(self, by_topic: dict[str, dict[int, PartitionState]]) -> bool:
+        """Write the outcome of an ElectLeaders request (Controller.elect_leaders decides
+        it), through the same controller writes as every other leadership change."""
+        if self.epoch is None or self.cache.controller_id != self.broker_id:
+            return False
+        return await self._write("leader election requested", by_topic)
+
     async def _update_leadership(self) -> bool:
         """Write the partition states that the live broker set (and the brokers in
         controlled shutdown) change."""

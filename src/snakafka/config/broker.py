@@ -149,6 +149,10 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("auto.leader.rebalance.enable", B, True, None, HIGH, "The controller moves leadership back to preferred replicas when a broker's imbalance is too high."),
     ConfigDef("leader.imbalance.check.interval.seconds", L, 300, at_least(1), HIGH, "How often the controller checks the leader imbalance."),
     ConfigDef("leader.imbalance.per.broker.percentage", I, 10, None, HIGH, "Share of a broker's preferred partitions led elsewhere (percent) above which leadership moves back."),
+    # Kafka's DynamicConfig.Broker throttles: set at run time with kafka-configs.sh / IncrementalAlterConfigs.
+    ConfigDef("leader.replication.throttled.rate", L, LONG_MAX, at_least(0), MEDIUM, "Bytes/s a leader may send to throttled replicas (stored; not enforced yet).", DYN),
+    ConfigDef("follower.replication.throttled.rate", L, LONG_MAX, at_least(0), MEDIUM, "Bytes/s a follower may fetch for throttled replicas (stored; not enforced yet).", DYN),
+    ConfigDef("replica.alter.log.dirs.io.max.bytes.per.second", L, LONG_MAX, at_least(0), MEDIUM, "Accepted; snakafka does not move replicas between log dirs.", DYN),
     # -- cluster mode -----------------------------------------------------------------------
     ConfigDef("zookeeper.connect", S, None, None, HIGH, "ZooKeeper host:port[,...][/chroot]: brokers sharing it form a cluster; unset: a single broker with the embedded metadata store."),
     ConfigDef("zookeeper.session.timeout.ms", I, 18000, None, HIGH, "ZooKeeper session timeout."),
@@ -268,11 +272,19 @@ class BrokerConfig:
     auto_leader_rebalance_enable: bool
     leader_imbalance_check_interval_seconds: int
     leader_imbalance_per_broker_percentage: int
+    leader_replication_throttled_rate: int
+    follower_replication_throttled_rate: int
+    replica_alter_log_dirs_io_max_bytes_per_second: int
     zookeeper_connect: str | None
     zookeeper_session_timeout_ms: int
     zookeeper_connection_timeout_ms: int
     originals: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     _parsed: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Dynamic broker configs in force (config/dynamic.py): this broker's own
+    # (/config/brokers/<id>) and the cluster-wide defaults (/config/brokers/<default>).
+    # `originals` keeps the static ones (file and --override) only.
+    dynamic_broker: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    dynamic_default: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, properties_file: Path | None = None, overrides: Mapping[str, str] | None = None) -> BrokerConfig:
@@ -471,7 +483,7 @@ def _check_listeners(key: str, listeners: list[Listener], protocols: Mapping[str
 
 def _check_fields_match_table() -> None:
     """Every key in the table has its attribute and vice versa: a typo fails at import."""
-    attributes = {f.name for f in fields(BrokerConfig)} - {"originals", "_parsed"}
+    attributes = {f.name for f in fields(BrokerConfig)} - {"originals", "_parsed", "dynamic_broker", "dynamic_default"}
     keys = {name.replace(".", "_") for name in BROKER_CONFIGS}
     if attributes != keys:
         raise AssertionError(f"BrokerConfig attributes and BROKER_CONFIGS differ: {sorted(attributes ^ keys)}")

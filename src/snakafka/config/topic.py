@@ -27,24 +27,24 @@ from snakafka.config.definitions import (
     each_of,
     one_of,
 )
+from snakafka.config.dynamic import (
+    BROKER_SYNONYMS,
+    DYNAMIC_BROKER_CONFIG,
+    DYNAMIC_DEFAULT_BROKER_CONFIG,
+    is_reconfigurable,
+)
 from snakafka.log.log_config import LogConfig
 
 __all__ = [
     "DEFAULT_CONFIG", "DYNAMIC_TOPIC_CONFIG", "STATIC_BROKER_CONFIG", "TOPIC_CONFIGS", "DescribedConfig", "TopicConfig",
-    "TopicConfigError", "describe_broker_configs", "describe_topic_configs", "log_config_for", "validate_topic_configs",
+    "TopicConfigError", "describe_broker_configs", "describe_default_broker_configs", "describe_topic_configs",
+    "log_config_for", "validate_topic_configs",
 ]
 
-# Kafka's DescribeConfigs ConfigSource ids (2 and 3 are dynamic broker configs, which snakafka has not)
+# Kafka's DescribeConfigs ConfigSource ids (2 and 3, the dynamic broker levels, are in dynamic.py)
 DYNAMIC_TOPIC_CONFIG = 1
 STATIC_BROKER_CONFIG = 4
 DEFAULT_CONFIG = 5
-
-# Kafka's broker synonym groups: describing one of these keys lists the whole group.
-_BROKER_SYNONYMS: dict[str, tuple[str, ...]] = {}
-for _group in (("log.roll.ms", "log.roll.hours"), ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
-               ("log.retention.ms", "log.retention.minutes", "log.retention.hours")):
-    for _name in _group:
-        _BROKER_SYNONYMS[_name] = _group
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,28 +182,59 @@ def describe_topic_configs(topic_overrides: Mapping[str, str], broker: BrokerCon
 
 
 def describe_broker_configs(broker: BrokerConfig) -> list[DescribedConfig]:
-    """DescribeConfigs for a BROKER resource: each key's own parsed value (log.retention.ms
-    is null when unset, as in Kafka). All read-only: snakafka's broker configs are static
-    (AlterConfigs on a broker is refused), whatever Kafka's update mode for the key."""
+    """DescribeConfigs for a BROKER resource named by its id: each key's own parsed value
+    in force (log.retention.ms is null when unset, as in Kafka), with its synonym chain
+    (this broker's dynamic value, the cluster default's, the static one, the default).
+    Read-only unless snakafka changes the key at run time (config/dynamic.py)."""
     described = []
     for name, d in sorted(BROKER_CONFIGS.items()):
-        synonyms = _broker_synonyms(_BROKER_SYNONYMS.get(name, (name,)), broker)
+        synonyms = _broker_synonyms(BROKER_SYNONYMS.get(name, (name,)), broker)
         source = synonyms[0][2] if synonyms else DEFAULT_CONFIG
         value = None if d.is_sensitive else broker.describe_value(name)
-        described.append(DescribedConfig(name, value, read_only=True, source=source, is_sensitive=d.is_sensitive,
-                                         synonyms=synonyms, config_type=d.type.id, documentation=d.doc))
+        described.append(DescribedConfig(name, value, read_only=not is_reconfigurable(name), source=source,
+                                         is_sensitive=d.is_sensitive, synonyms=synonyms, config_type=d.type.id,
+                                         documentation=d.doc))
     return described
 
 
+def describe_default_broker_configs(broker: BrokerConfig) -> list[DescribedConfig]:
+    """DescribeConfigs for the BROKER resource with an empty name: the cluster-wide dynamic
+    defaults only, as Kafka answers it (keys it does not know are shown as strings)."""
+    described = []
+    for name, raw in sorted(broker.dynamic_default.items()):
+        d = BROKER_CONFIGS.get(name)
+        hidden = d is not None and d.is_sensitive
+        value = None if hidden else (_text(name, raw) if d is not None else raw)
+        described.append(DescribedConfig(name, value, read_only=False, source=DYNAMIC_DEFAULT_BROKER_CONFIG,
+                                         is_sensitive=hidden, synonyms=[(name, value, DYNAMIC_DEFAULT_BROKER_CONFIG)],
+                                         config_type=d.type.id if d is not None else ConfigType.STRING.id,
+                                         documentation=d.doc if d is not None else None))
+    return described
+
+
+def _text(name: str, raw: str) -> str | None:
+    """A stored dynamic value as DescribeConfigs shows it (normalised, e.g. list spacing)."""
+    d = BROKER_CONFIGS[name]
+    try:
+        return d.to_text(d.parse(raw))
+    except ConfigError:
+        return raw
+
+
 def _broker_synonyms(names: tuple[str, ...], broker: BrokerConfig) -> list[tuple[str, str | None, int]]:
-    """Kafka's synonym chain: for each broker key in order, its static value if the file
-    or an override set it, then its default if Kafka's default is not null."""
+    """Kafka's synonym chain: for each broker key in order, its dynamic value for this
+    broker, its cluster-wide dynamic default, its static value if the file or an override
+    set it, then its default if Kafka's default is not null."""
     chain: list[tuple[str, str | None, int]] = []
     for name in names:
         d = BROKER_CONFIGS[name]
         hidden = d.is_sensitive
+        for layer, source in ((broker.dynamic_broker, DYNAMIC_BROKER_CONFIG),
+                              (broker.dynamic_default, DYNAMIC_DEFAULT_BROKER_CONFIG)):
+            if name in layer:
+                chain.append((name, None if hidden else _text(name, layer[name]), source))
         if broker.is_set(name):
-            chain.append((name, None if hidden else broker.describe_value(name), STATIC_BROKER_CONFIG))
+            chain.append((name, None if hidden else _text(name, broker.originals[name]), STATIC_BROKER_CONFIG))
         if d.default is not None:
             chain.append((name, None if hidden else d.to_text(d.default), DEFAULT_CONFIG))
     return chain

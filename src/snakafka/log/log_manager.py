@@ -122,6 +122,10 @@ class LogManager:
         log.info("created log for %s-%d in %s", topic, partition, log_dir)
         return partition_log
 
+    def log_dir_of(self, topic: str, partition: int) -> Path | None:
+        """The log dir holding a partition's log (DescribeLogDirs), None if there is none."""
+        return self._dir_of.get((topic, partition))
+
     def all_logs(self) -> list[PartitionLog]:
         return list(self.logs.values())
 

@@ -292,4 +292,9 @@ class ReplicaFetcherManager:
             if whole:
                 part.append_as_follower(data if whole == len(data) else data[:whole])
         part.follower_high_watermark(int(p.high_watermark))
+        # The leader's log start offset moved (DeleteRecords, retention): follow it up to our
+        # high watermark, as Kafka's follower does (maybeIncrementLogStartOffset).
+        target = min(int(p.log_start_offset), part.high_watermark, log_.log_end_offset)
+        if target > log_.log_start_offset:
+            return log_.delete_records_before(target)
         return []

@@ -53,6 +53,7 @@ class FetchRequestPartition:
     max_bytes: int
     current_leader_epoch: int = -1
     last_fetched_epoch: int = -1  # a follower's (Fetch v12+): checked for divergence
+    log_start_offset: int = -1  # a follower's own (Fetch v5+): DeleteRecords waits on it
 
 
 @dataclass(slots=True)
@@ -95,6 +96,9 @@ class ReplicaManager:
         self.partitions: dict[TopicPartition, Partition] = {}
         self.fetch_watchers = Watchers()
         self.ack_watchers = Watchers()  # acks=all produces, woken when the high watermark or ISR moves
+        # Each follower's log start offset as its last fetch reported it, per partition led
+        # here: DeleteRecords completes once every live replica's is past its offset.
+        self.follower_log_starts: dict[TopicPartition, dict[int, int]] = {}
         self.fetchers = ReplicaFetcherManager(
             fetcher_config or FetcherConfig(broker_id, "PLAINTEXT"), self.partitions.get,
             lambda broker: self.cache.brokers.get(broker))  # the cache replaces its dicts on refresh
@@ -308,6 +312,10 @@ class ReplicaManager:
                         errored = True
                         continue
                     self._follower_fetched(part, replica_id, req.fetch_offset)
+                    starts = self.follower_log_starts.setdefault((req.topic, req.partition), {})
+                    if req.log_start_offset >= 0 and starts.get(replica_id) != req.log_start_offset:
+                        starts[replica_id] = req.log_start_offset
+                        self.ack_watchers.wake((req.topic, req.partition))  # waiting DeleteRecords re-check
                 res.high_watermark = part.high_watermark
                 res.last_stable_offset = part.last_stable_offset
                 limit = min(req.max_bytes, max_bytes - total)

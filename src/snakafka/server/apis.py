@@ -28,11 +28,17 @@ from snakafka.server.handlers.groups import (
     handle_offset_fetch,
     handle_sync_group,
 )
+from snakafka.server.handlers.leader_election import handle_elect_leaders
 from snakafka.server.handlers.list_offsets import (
     handle_list_offsets,
     handle_offset_for_leader_epoch,
 )
 from snakafka.server.handlers.metadata import handle_metadata
+from snakafka.server.handlers.partition_admin import (
+    handle_delete_records,
+    handle_describe_log_dirs,
+    handle_describe_producers,
+)
 from snakafka.server.handlers.produce import handle_produce
 from snakafka.server.handlers.producer import handle_init_producer_id
 from snakafka.server.handlers.topics import (
@@ -85,4 +91,9 @@ BROKER_APIS: list[Api] = [
     Api(63, 0, 2, handle_broker_heartbeat, advertised=False),  # controlled shutdown (wantShutDown), see its module
     Api(65, 0, 0, handle_describe_transactions),
     Api(66, 0, 1, handle_list_transactions),
+    # -- operations (issue 12): what admin tools, web UIs and balancers call ---------------
+    Api(21, 0, 2, handle_delete_records),
+    Api(35, 1, 4, handle_describe_log_dirs),
+    Api(43, 0, 2, handle_elect_leaders),
+    Api(61, 0, 0, handle_describe_producers),
 ]

@@ -35,10 +35,12 @@ from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo, Endpoint
 from snakafka.cluster.store.base import MetadataStore
 from snakafka.cluster.store.local import LocalMetadataStore
-from snakafka.config.broker import BrokerConfig
+from snakafka.config.broker import BrokerConfig, ConfigError
+from snakafka.config.dynamic import DEFAULT_ENTITY, with_dynamic
 from snakafka.config.topic import (
     TopicConfigError,
     describe_broker_configs,
+    describe_default_broker_configs,
     describe_topic_configs,
     log_config_for,
     validate_topic_configs,
@@ -61,7 +63,8 @@ log = logging.getLogger(__name__)
 
 class Broker:
     def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
-        self.config = config
+        self.config = config  # in force: the static config with the dynamic broker configs over it
+        self.static_config = config  # server.properties and --override, as started
         self.clock = clock or SystemClock()
         self.dispatcher = Dispatcher(BROKER_APIS)
         self._tasks: list[asyncio.Task[None]] = []
@@ -111,6 +114,8 @@ class Broker:
         self.store = self._new_store()
         await self.store.start()
         _write_meta_properties(config.log_dirs, config.broker_id, self.store.cluster_id)
+        self._apply_dynamic_configs(await self.store.broker_configs())  # before the logs load, as Kafka
+        config = self.config
         self.producer_ids = ProducerIdManager(self.store)
         self.log_manager = LogManager([Path(d) for d in config.log_dirs], self.clock, config.log_config())
         topics = await self.store.topics()
@@ -172,7 +177,8 @@ class Broker:
                 name="auto-leader-rebalance"))
         if config.log_cleaner_enable:
             self._tasks.append(
-                asyncio.create_task(self._every(config.log_cleaner_backoff_ms, self._clean), name="log-cleaner")
+                asyncio.create_task(self._every(lambda: self.config.log_cleaner_backoff_ms, self._clean),
+                                    name="log-cleaner")
             )
         log.info("broker %d started (cluster %s) on %s", config.broker_id, self.store.cluster_id,
                  ", ".join(f"{s.listener} port {s.port}" for s in self.servers))
@@ -362,6 +368,7 @@ class Broker:
         await self.cache.refresh()
         if self.controller_role is not None and await self.controller_role.on_metadata():
             await self.cache.refresh()  # read back what the controller role just wrote
+        self._apply_dynamic_configs(self.cache.broker_configs)
         for removal in self.replica_manager.apply_metadata():
             self._delete_later(removal)
         await self.group_host.on_metadata()
@@ -396,6 +403,35 @@ class Broker:
     async def txn_coordinator_node(self, transactional_id: str) -> tuple[ErrorCode, BrokerInfo | None]:
         return await self.txn_host.coordinator_for(transactional_id)
 
+    def _apply_dynamic_configs(self, layers: dict[str, dict[str, str]]) -> None:
+        """Put the stored dynamic broker configs (config/dynamic.py) in force when they
+        changed: later reads of self.config see them, each log's config is recomputed by
+        the replica manager's next metadata pass (which follows this call), the cleaner's
+        key map budget and the default log config of new logs change now. A stored set
+        that does not apply (e.g. written by a newer version) is logged and skipped."""
+        own = layers.get(str(self.config.broker_id), {})
+        default = layers.get(DEFAULT_ENTITY, {})
+        if own == self.config.dynamic_broker and default == self.config.dynamic_default:
+            return
+        try:
+            updated = with_dynamic(self.static_config, own, default)
+        except ConfigError as exc:
+            log.error("broker %d: dynamic broker configs not applied (%s): %s", self.config.broker_id, exc,
+                      {"broker": own, "default": default})
+            return
+        self.config = updated
+        log.info("broker %d: dynamic broker configs in force: %s (cluster-wide defaults: %s)",
+                 updated.broker_id, own or "none", default or "none")
+        if "log_manager" in vars(self):
+            self.log_manager.default_config = updated.log_config()
+        if "cleaner" in vars(self):
+            self.cleaner.dedupe_buffer_size = updated.log_cleaner_dedupe_buffer_size
+
+    def delete_later(self, segments: list[Any]) -> None:
+        """Remove detached segments (DeleteRecords) after log.segment.delete.delay.ms, off
+        the loop, as retention's."""
+        self._delete_later(segments)
+
     def config_for(self, topic: str, overrides: dict[str, str]) -> LogConfig:
         return log_config_for(overrides, self.config)
 
@@ -409,6 +445,9 @@ class Broker:
     def describe_broker_configs(self) -> list[Any]:
         return describe_broker_configs(self.config)
 
+    def describe_default_broker_configs(self) -> list[Any]:
+        return describe_default_broker_configs(self.config)
+
     def topic_config_default(self, name: str) -> str | None:
         for c in describe_topic_configs({}, self.config):
             if c.name == name:
@@ -417,10 +456,10 @@ class Broker:
 
     # -- background work ------------------------------------------------------------
 
-    async def _every(self, interval_ms: int, job: Any) -> None:
-        interval = max(interval_ms, 10) / 1000
+    async def _every(self, interval_ms: int | Callable[[], int], job: Any) -> None:
+        """Run `job` every `interval_ms` (a callable: read before each sleep, for a dynamic config)."""
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(interval_ms() if callable(interval_ms) else interval_ms, 10) / 1000)
             try:
                 await job()
             except asyncio.CancelledError:

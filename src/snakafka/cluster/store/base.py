@@ -53,6 +53,12 @@ class MetadataStore(Protocol):
 
     async def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None: ...
 
+    async def broker_configs(self) -> dict[str, dict[str, str]]:
+        """Dynamic broker configs by entity: a broker id ("0") or "<default>" (cluster-wide)."""
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replace one entity's dynamic broker configs (empty: remove them); brokers are told."""
+
     async def allocate_producer_ids(self, count: int) -> int:
         """Reserve `count` producer ids cluster-wide; return the first (Kafka's id blocks)."""
 

@@ -28,6 +28,7 @@ class LocalMetadataStore:
         self._brokers: dict[int, BrokerInfo] = {}
         self.cluster_id = ""
         self._next_producer_id = 0
+        self._broker_configs: dict[str, dict[str, str]] = {}  # dynamic broker configs by entity
 
     async def start(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +37,7 @@ class LocalMetadataStore:
             self.cluster_id = data["cluster_id"]
             self._topics = {t["name"]: TopicInfo.from_json(t) for t in data["topics"]}
             self._next_producer_id = int(data.get("next_producer_id", 0))
+            self._broker_configs = {str(k): dict(v) for k, v in data.get("broker_configs", {}).items()}
             log.info("loaded metadata of %d topics from %s", len(self._topics), self._path)
         else:
             self.cluster_id = _new_cluster_id()
@@ -88,6 +90,16 @@ class LocalMetadataStore:
         self._topics[topic].configs = dict(configs)
         self._write()
 
+    async def broker_configs(self) -> dict[str, dict[str, str]]:
+        return {entity: dict(configs) for entity, configs in self._broker_configs.items()}
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        if configs:
+            self._broker_configs[entity] = dict(configs)
+        else:
+            self._broker_configs.pop(entity, None)
+        self._write()
+
     async def allocate_producer_ids(self, count: int) -> int:
         first = self._next_producer_id
         self._next_producer_id += count
@@ -99,7 +111,7 @@ class LocalMetadataStore:
 
     def _write(self) -> None:
         data = {"version": 1, "cluster_id": self.cluster_id, "topics": [t.to_json() for t in self._topics.values()],
-                "next_producer_id": self._next_producer_id}
+                "next_producer_id": self._next_producer_id, "broker_configs": self._broker_configs}
         tmp = self._path.with_suffix(".tmp")
         with open(tmp, "w") as f:
             json.dump(data, f)

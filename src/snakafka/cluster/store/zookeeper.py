@@ -52,6 +52,10 @@ from snakafka.cluster.model import (
     kafka_uuid,
 )
 from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.store.zk_broker_configs import (
+    read_broker_configs,
+    write_broker_configs,
+)
 from snakafka.cluster.store.zk_controller import read_controller_id, register_controller
 from snakafka.cluster.store.zk_data import (
     BROKER_IDS_PATH,
@@ -502,6 +506,13 @@ class ZooKeeperMetadataStore:
         if epoch is not None:
             self.controller_epoch = epoch
         return epoch
+
+    async def broker_configs(self) -> dict[str, dict[str, str]]:
+        return await self._call(read_broker_configs, self.client)
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        await self._call(write_broker_configs, self.client, entity, configs)
+        log.info("set dynamic configs of brokers/%s: %s", entity, configs)
 
     # -- producer ids --------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
                 max_bytes=p.partition_max_bytes,
                 current_leader_epoch=getattr(p, "current_leader_epoch", -1),
                 last_fetched_epoch=getattr(p, "last_fetched_epoch", -1),
+                log_start_offset=getattr(p, "log_start_offset", -1),
             ))
     max_wait_ms = int(request.max_wait.total_seconds() * 1000)
     read_committed = getattr(request, "isolation_level", 0) == 1 and request.replica_id < 0
