@@ -118,6 +118,15 @@ main.add_command(local_cluster)
 main.add_command(console_producer)
 main.add_command(console_consumer)
 
+# Admin commands (kafka-topics.sh, kafka-configs.sh, kafka-leader-election.sh, ...)
+from snakafka.cli.cluster_admin import cluster, log_dirs
+from snakafka.cli.configs import configs
+from snakafka.cli.partitions import delete_records, describe_producers, leader_election
+from snakafka.cli.topics import topics
+
+for _command in (topics, configs, cluster, leader_election, delete_records, log_dirs, describe_producers):
+    main.add_command(_command)
+
 
 if __name__ == "__main__":
     main()
