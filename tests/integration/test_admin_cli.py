@@ -17,7 +17,14 @@ from confluent_kafka.admin import ConfigResource, ResourceType
 from snakafka.testing.process import BrokerProcess, free_port
 
 from .admin_cli import snakafka, snakafka_process
-from .helpers import Send, confluent_admin, confluent_create_topic, confluent_produce, confluent_producer, wait_until
+from .helpers import (
+    Send,
+    confluent_admin,
+    confluent_create_topic,
+    confluent_produce,
+    confluent_producer,
+    wait_until,
+)
 
 
 def boot(broker: BrokerProcess) -> tuple[str, str]:
