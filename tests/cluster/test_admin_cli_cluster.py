@@ -14,6 +14,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -36,14 +37,14 @@ from snakafka.testing.cluster import LocalCluster
 pytestmark = pytest.mark.timeout(180)
 
 
-def describe(bootstrap: str, topic: str) -> list[dict[str, object]]:
+def describe(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     [described] = snakafka("topics", "describe", "--bootstrap-server", bootstrap, "--topic", topic,
                            "--output", "json").json()
-    partitions: list[dict[str, object]] = described["partitions"]
+    partitions: list[dict[str, Any]] = described["partitions"]
     return partitions
 
 
-def broker_config(bootstrap: str, broker: int, name: str) -> dict[str, object] | None:
+def broker_config(bootstrap: str, broker: int, name: str) -> dict[str, Any] | None:
     [described] = snakafka("configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-name",
                            str(broker), "--describe", "--all", "--output", "json").json()
     return next((c for c in described["configs"] if c["name"] == name), None)
@@ -63,8 +64,11 @@ def test_admin_commands_on_a_cluster(cluster: LocalCluster, topic_name: str, tmp
 
     snakafka("topics", "create", *b, "--topic", topic_name, "--replica-assignment", "1:2:0,2:0:1",
              "--config", "min.insync.replicas=2").ok()
-    partitions = wait_until(lambda: (d := describe(cluster.bootstrap, topic_name)) and all(
-        sorted(p["isr"]) == [0, 1, 2] for p in d) and d, timeout=30, message="full ISRs")  # type: ignore[attr-defined]
+    def in_sync() -> list[dict[str, Any]] | None:
+        d = describe(cluster.bootstrap, topic_name)
+        return d if all(sorted(p["isr"]) == [0, 1, 2] for p in d) else None
+
+    partitions = wait_until(in_sync, timeout=30, message="full ISRs")
     assert [(p["leader"], p["replicas"], p["offline_replicas"]) for p in partitions] == [(1, [1, 2, 0], []),
                                                                                          (2, [2, 0, 1], [])]
     assert snakafka("topics", "describe", *b, "--topic", topic_name, "--under-replicated-partitions",
@@ -101,8 +105,10 @@ def test_admin_commands_on_a_cluster(cluster: LocalCluster, topic_name: str, tmp
         snakafka("configs", *b, "--entity-type", "brokers", "--entity-name", "1", "--alter",
                  "--add-config", "follower.replication.throttled.rate=2000000").ok()
         for broker in range(3):
-            wait_until(lambda broker=broker: source_of(cluster.bootstrap, broker, "leader.replication.throttled.rate")
-                       == "DYNAMIC_DEFAULT_BROKER_CONFIG", message=f"default config on broker {broker}")
+            def applied(broker: int = broker) -> bool:
+                return source_of(cluster.bootstrap, broker, "leader.replication.throttled.rate") == \
+                    "DYNAMIC_DEFAULT_BROKER_CONFIG"
+            wait_until(applied, message=f"default config on broker {broker}")
         assert broker_config(cluster.bootstrap, 1, "follower.replication.throttled.rate") == {
             "name": "follower.replication.throttled.rate", "value": "2000000", "source": "DYNAMIC_BROKER_CONFIG",
             "read_only": False, "sensitive": False, "synonyms": [
