@@ -16,8 +16,17 @@ from snakafka.cluster.assignment import AssignmentError, assign_replicas
 from snakafka.cluster.controller_role import ControllerRole
 from snakafka.cluster.election import election_failure_message, requested_election
 from snakafka.cluster.metadata_cache import MetadataCache
-from snakafka.cluster.model import PartitionState, TopicInfo, topic_name_error
-from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.model import (
+    PartitionState,
+    StateChange,
+    TopicInfo,
+    topic_name_error,
+)
+from snakafka.cluster.store.base import (
+    MetadataStore,
+    StateConflictError,
+    TopicExistsError,
+)
 from snakafka.protocol.errors import ErrorCode, KafkaError
 
 log = logging.getLogger(__name__)
@@ -71,20 +80,51 @@ class Controller:
         self, election_type: int, partitions: list[tuple[str, int]] | None,
     ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
         """ElectLeaders (KIP-460): run the requested election (election.requested_election)
-        on each partition, all of them for None, and write the moves at once; per partition
-        NONE or Kafka's error and message. In a cluster only the active controller elects
-        (NOT_CONTROLLER elsewhere, as Kafka's ZooKeeper-mode controller answers); a single
-        broker is its own controller. For None, partitions needing no election are left
-        out of the answer, as Kafka's controller does for "all partitions"."""
+        on each partition, all of them for None, and write the moves, fenced like every
+        controller write (decided again on a fresh view if a state moved meanwhile); per
+        partition NONE or Kafka's error and message. In a cluster only the active controller
+        elects (NOT_CONTROLLER elsewhere, as Kafka's ZooKeeper-mode controller answers); a
+        single broker is its own controller. For None, partitions needing no election are
+        left out of the answer, as Kafka's controller does for "all partitions"."""
         role = self.role
         wanted = partitions if partitions is not None else [
             (name, p) for name, topic in sorted(self.cache.topics.items()) for p in sorted(topic.partitions)]
-        if role is not None and (not role.is_active or self.cache.controller_id != role.broker_id):
-            return {tp: (ErrorCode.not_controller, "This is not the correct controller for this cluster.") for tp in wanted}
-        live = frozenset(self.cache.brokers)
-        shutting_down = frozenset(role.shutting_down) if role is not None else frozenset()
+        not_controller: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {tp: (ErrorCode.not_controller, "This is not the correct controller for this cluster.")
+                          for tp in wanted}
         results: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {}
-        by_topic: dict[str, dict[int, PartitionState]] = {}
+        for _attempt in range(5):
+            if role is not None and (not role.is_active or self.cache.controller_id != role.broker_id):
+                return not_controller
+            results, by_topic = self._decide_elections(election_type, wanted, partitions is None)
+            if not by_topic:
+                return results
+            if role is not None:
+                outcome = await role.write_requested_elections(by_topic)
+            else:  # a single broker: the only controller there is
+                lease = await self.store.try_become_controller(-1)
+                assert lease is not None
+                try:
+                    for name, changes in by_topic.items():
+                        await self.store.update_partition_states(name, changes, lease)
+                    outcome = "written"
+                except StateConflictError:
+                    outcome = "conflict"
+            await self._on_change()
+            if outcome == "not-controller":
+                return not_controller
+            if outcome == "written":
+                log.info("leader election (type %d) moved %s", election_type, sorted(
+                    f"{n}-{p}->{new.leader}" for n, changes in by_topic.items() for p, (_, new) in changes.items()))
+                return results
+        return {tp: (ErrorCode.request_timed_out, "The partition states kept changing; try again.") if e == ErrorCode.none
+                else (e, m) for tp, (e, m) in results.items()}
+
+    def _decide_elections(self, election_type: int, wanted: list[tuple[str, int]], all_partitions: bool
+                          ) -> tuple[dict[tuple[str, int], tuple[ErrorCode, str | None]], dict[str, dict[int, StateChange]]]:
+        live = frozenset(self.cache.brokers)
+        shutting_down = frozenset(self.role.shutting_down) if self.role is not None else frozenset()
+        results: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {}
+        by_topic: dict[str, dict[int, StateChange]] = {}
         for name, p in wanted:
             state = self.cache.partition(name, p)
             if state is None:
@@ -92,24 +132,13 @@ class Controller:
                 continue
             new, error = requested_election(state, live, election_type, shutting_down=shutting_down)
             if new is not None:
-                by_topic.setdefault(name, {})[p] = new
-            elif error == ErrorCode.election_not_needed and partitions is None:
+                by_topic.setdefault(name, {})[p] = (state, new)
+            elif error == ErrorCode.election_not_needed and all_partitions:
                 continue
             message = None if error in (ErrorCode.none, ErrorCode.election_not_needed) else \
                 election_failure_message(f"{name}-{p}", election_type)
             results[(name, p)] = (error, message)
-        if by_topic:
-            if role is not None:
-                if not await role.write_requested_elections(by_topic):
-                    return {tp: (ErrorCode.not_controller, "This is not the correct controller for this cluster.")
-                            for tp in results}
-            else:
-                for name, states in by_topic.items():
-                    await self.store.set_partition_states(name, states)
-            log.info("leader election (type %d) moved %s", election_type,
-                     sorted(f"{n}-{p}->{s.leader}" for n, states in by_topic.items() for p, s in states.items()))
-            await self._on_change()
-        return results
+        return results, by_topic
 
     async def create_topic(self, spec: NewTopic, *, validate_only: bool = False) -> TopicInfo:
         """Raises KafkaError with Kafka's CreateTopics error codes."""
@@ -170,6 +199,20 @@ class Controller:
     async def create_partitions(
         self, name: str, count: int, assignments: list[list[int]] | None, *, validate_only: bool = False
     ) -> None:
+        """Add partitions. Any broker may: the store only creates the new partitions, and
+        only while the topic still has the partitions this decision counted, so it never
+        rewrites a state the controller or a leader owns. If another broker added some
+        meanwhile, the request is judged again on a fresh view (Kafka then answers
+        INVALID_PARTITIONS: the topic already has them)."""
+        try:
+            await self._create_partitions(name, count, assignments, validate_only=validate_only)
+        except StateConflictError:
+            await self._on_change()
+            await self._create_partitions(name, count, assignments, validate_only=validate_only)
+
+    async def _create_partitions(
+        self, name: str, count: int, assignments: list[list[int]] | None, *, validate_only: bool
+    ) -> None:
         topic = self.cache.topics.get(name)
         if topic is None:
             raise KafkaError(ErrorCode.unknown_topic_or_partition)
@@ -192,9 +235,11 @@ class Controller:
                 raise KafkaError(ErrorCode.invalid_replication_factor, str(exc)) from exc
         if validate_only:
             return
-        await self.store.set_partition_states(
-            name, {p: PartitionState(replicas=r, leader=r[0], isr=r) for p, r in new.items()}
-        )
+        try:
+            await self.store.add_partitions(
+                name, current, {p: PartitionState(replicas=r, leader=r[0], isr=r) for p, r in new.items()})
+        except KeyError:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition) from None
         await self._on_change()
 
     async def set_topic_configs(self, name: str, configs: dict[str, str], *, validate_only: bool = False) -> None:
