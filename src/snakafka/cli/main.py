@@ -120,9 +120,11 @@ main.add_command(console_consumer)
 from snakafka.cli.cluster_admin import cluster, log_dirs
 from snakafka.cli.configs import configs
 from snakafka.cli.partitions import delete_records, describe_producers, leader_election
+from snakafka.cli.reassign import reassign_partitions
 from snakafka.cli.topics import topics
 
-for _command in (topics, configs, cluster, leader_election, delete_records, log_dirs, describe_producers):
+for _command in (topics, configs, cluster, leader_election, delete_records, log_dirs, describe_producers,
+                 reassign_partitions):
     main.add_command(_command)
 
 

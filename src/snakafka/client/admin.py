@@ -28,6 +28,7 @@ METADATA, CREATE_TOPICS, DELETE_TOPICS, CREATE_PARTITIONS = 3, 19, 20, 37
 DESCRIBE_CONFIGS, INCREMENTAL_ALTER_CONFIGS = 32, 44
 DELETE_RECORDS, DESCRIBE_LOG_DIRS, ELECT_LEADERS, DESCRIBE_CLUSTER, DESCRIBE_PRODUCERS = 21, 35, 43, 60, 61
 API_VERSIONS = 18
+ALTER_PARTITION_REASSIGNMENTS, LIST_PARTITION_REASSIGNMENTS = 45, 46
 TOPIC_RESOURCE, BROKER_RESOURCE = 2, 4
 ADMIN_TIMEOUT_MS = 30000
 
@@ -238,6 +239,57 @@ class AdminClient:
                 return results
             await asyncio.sleep(0.2 * (attempt + 1))
         return results
+
+    async def _send_controller(self, req: Any) -> Any:
+        """Send to the active controller, again while the answer is NOT_CONTROLLER (the
+        controller just moved)."""
+        resp = None
+        for attempt in range(10):
+            controller = (await self.describe_cluster()).controller
+            if controller >= 0:
+                resp = await self.send_to(controller, req)
+                if resp.error_code != ErrorCode.not_controller:
+                    return resp
+            await asyncio.sleep(0.2 * (attempt + 1))
+        if resp is None:
+            raise ClientError("the cluster has no controller")
+        return resp
+
+    async def alter_partition_reassignments(self, targets: dict[TopicPartition, list[int] | None]
+                                            ) -> dict[TopicPartition, tuple[ErrorCode, str | None]]:
+        """AlterPartitionReassignments v0 to the controller: a target replica list per
+        partition, None to cancel its reassignment."""
+        s = schema(ALTER_PARTITION_REASSIGNMENTS, 0)
+        by_topic: dict[str, list[tuple[int, list[int] | None]]] = {}
+        for (t, p), replicas in sorted(targets.items()):
+            by_topic.setdefault(t, []).append((p, replicas))
+        resp = await self._send_controller(request(ALTER_PARTITION_REASSIGNMENTS, 0, timeout=millis(ADMIN_TIMEOUT_MS),
+                                                   topics=tuple(build(s.ReassignableTopic, name=t, partitions=tuple(
+                                                       build(s.ReassignablePartition, partition_index=i32(p),
+                                                             replicas=None if r is None else tuple(i32(b) for b in r))
+                                                       for p, r in ps)) for t, ps in by_topic.items())))
+        if resp.error_code != ErrorCode.none:
+            raise AdminError(resp.error_code, resp.error_message)
+        return {(t.name, int(p.partition_index)): (p.error_code, p.error_message)
+                for t in resp.responses for p in t.partitions}
+
+    async def list_partition_reassignments(self, partitions: list[TopicPartition] | None
+                                           ) -> dict[TopicPartition, tuple[list[int], list[int], list[int]]]:
+        """ListPartitionReassignments v0 to the controller: (replicas, adding, removing)
+        of each ongoing reassignment (of `partitions`, or all)."""
+        s = schema(LIST_PARTITION_REASSIGNMENTS, 0)
+        by_topic: dict[str, list[int]] = {}
+        for t, p in partitions or []:
+            by_topic.setdefault(t, []).append(p)
+        resp = await self._send_controller(request(
+            LIST_PARTITION_REASSIGNMENTS, 0, timeout=millis(ADMIN_TIMEOUT_MS), topics=None if partitions is None else tuple(
+                build(s.ListPartitionReassignmentsTopics, name=t, partition_indexes=tuple(i32(p) for p in ps))
+                for t, ps in by_topic.items())))
+        if resp.error_code != ErrorCode.none:
+            raise AdminError(resp.error_code, resp.error_message)
+        return {(t.name, int(p.partition_index)): ([int(r) for r in p.replicas], [int(r) for r in p.adding_replicas],
+                                                   [int(r) for r in p.removing_replicas])
+                for t in resp.topics for p in t.partitions}
 
     async def delete_records(self, offsets: dict[TopicPartition, int]
                              ) -> dict[TopicPartition, tuple[ErrorCode, int]]:

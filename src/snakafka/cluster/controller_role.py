@@ -40,6 +40,7 @@ from snakafka.cluster.election import (
 )
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import ControllerEpoch, StateChange
+from snakafka.cluster.reassigner import completions, write
 from snakafka.cluster.store.base import (
     ControllerMovedError,
     MetadataStore,
@@ -96,7 +97,7 @@ class ControllerRole:
                 return True
         if self.lease is None or self.cache.controller_id != self.broker_id:
             return False
-        return await self._update_leadership()
+        return await self._update_leadership() or await self._complete_reassignments()
 
     def begin_controlled_shutdown(self, broker_id: int) -> None:
         """Mark a live broker as shutting down; the next pass moves its leaderships and
@@ -153,6 +154,21 @@ class ControllerRole:
                          "leader epoch %d", self.broker_id, name, p, old.leader, new.leader, list(new.isr),
                          new.leader_epoch)
         return "written"
+
+    async def _complete_reassignments(self) -> bool:
+        """End the partition reassignments whose new replicas have all joined the ISR
+        (reassigner.py); True if it wrote or lost a race (the caller reads again)."""
+        changes = completions(self.cache)
+        lease = self.lease
+        if not changes or lease is None:
+            return False
+        try:
+            await write(self.store, lease, changes, "reassignment completed", self.broker_id)
+        except KeyError:
+            pass  # a topic deleted meanwhile
+        except ControllerMovedError as exc:
+            self.resign(str(exc))
+        return True
 
     async def _update_leadership(self) -> bool:
         """Write the partition states that the live broker set (and the brokers in

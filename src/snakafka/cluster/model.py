@@ -97,12 +97,29 @@ class ControllerEpoch:
 StateChange = tuple[PartitionState, PartitionState]
 
 
+@dataclass(frozen=True, slots=True)
+class Reassignment:
+    """An ongoing reassignment of one partition: the replicas being added and removed
+    (the partition's replicas are the target replicas then the removed ones)."""
+
+    adding: tuple[int, ...]
+    removing: tuple[int, ...]
+
+    def original(self, replicas: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(r for r in replicas if r not in self.adding)
+
+    def target(self, replicas: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(r for r in replicas if r not in self.removing)
+
+
+
 @dataclass(slots=True)
 class TopicInfo:
     name: str
     topic_id: uuid.UUID
     partitions: dict[int, PartitionState]
     configs: dict[str, str] = field(default_factory=dict)
+    reassignments: dict[int, Reassignment] = field(default_factory=dict)  # partitions being moved (KIP-455)
 
     @property
     def is_internal(self) -> bool:
@@ -114,6 +131,8 @@ class TopicInfo:
             "topic_id": str(self.topic_id),
             "partitions": {str(p): s.to_json() for p, s in self.partitions.items()},
             "configs": dict(self.configs),
+            "reassignments": {str(p): {"adding": list(r.adding), "removing": list(r.removing)}
+                              for p, r in self.reassignments.items()},
         }
 
     @classmethod
@@ -125,6 +144,8 @@ class TopicInfo:
             topic_id=uuid.UUID(str(data["topic_id"])),
             partitions={int(p): PartitionState.from_json(s) for p, s in parts.items()},
             configs=dict(data.get("configs", {})),  # type: ignore[call-overload]
+            reassignments={int(p): Reassignment(tuple(r["adding"]), tuple(r["removing"]))
+                           for p, r in dict(data.get("reassignments", {})).items()},  # type: ignore[call-overload]
         )
 
 

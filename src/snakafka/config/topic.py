@@ -66,6 +66,21 @@ def _topic(name: str, type_: ConfigType, default: Any, validator: Any, doc: str,
     return TopicConfig(ConfigDef(name, type_, default, validator, importance, doc, dynamic=True), synonyms, log_field)
 
 
+@dataclass(frozen=True, slots=True)
+class ThrottledReplicas:
+    """Kafka's ThrottledReplicaListValidator: "*" or PARTITION:BROKER entries."""
+
+    def __call__(self, value: Any) -> str | None:
+        items = [str(v).strip() for v in value]
+        if items == ["*"] or all(len(parts := item.split(":")) == 2 and all(x.strip().isdigit() for x in parts)
+                                 for item in items):
+            return None
+        return "must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],..."
+
+    def __str__(self) -> str:
+        return "[partitionId]:[brokerId],[partitionId]:[brokerId],..."
+
+
 B, S, I, L, D, LS = ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.LONG, ConfigType.DOUBLE, ConfigType.LIST
 
 # fmt: off
@@ -90,6 +105,8 @@ TOPIC_CONFIGS: dict[str, TopicConfig] = {t.name: t for t in [
     _topic("segment.bytes", I, 1073741824, at_least(14), "Largest size of one segment file.", ("log.segment.bytes",), "segment_bytes"),
     _topic("segment.index.bytes", I, 10485760, at_least(4), "Largest size of an offset or time index.", ("log.index.size.max.bytes",), "segment_index_bytes"),
     _topic("segment.ms", L, 604800000, at_least(1), "Longest time before a new segment is rolled.", ("log.roll.ms", "log.roll.hours"), "segment_ms"),
+    _topic("leader.replication.throttled.replicas", LS, [], ThrottledReplicas(), "Replicas whose leader-side replication is throttled (leader.replication.throttled.rate; stored, not enforced yet).", (), None),
+    _topic("follower.replication.throttled.replicas", LS, [], ThrottledReplicas(), "Replicas whose follower-side replication is throttled (follower.replication.throttled.rate; stored, not enforced yet).", (), None),
     _topic("unclean.leader.election.enable", B, False, None, "Allow an out-of-sync replica to become leader (losing data).", ("unclean.leader.election.enable",), None),
 ]}
 # fmt: on

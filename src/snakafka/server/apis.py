@@ -41,6 +41,10 @@ from snakafka.server.handlers.partition_admin import (
 )
 from snakafka.server.handlers.produce import handle_produce
 from snakafka.server.handlers.producer import handle_init_producer_id
+from snakafka.server.handlers.reassignments import (
+    handle_alter_partition_reassignments,
+    handle_list_partition_reassignments,
+)
 from snakafka.server.handlers.topics import (
     handle_create_partitions,
     handle_create_topics,
@@ -95,5 +99,7 @@ BROKER_APIS: list[Api] = [
     Api(21, 0, 2, handle_delete_records),
     Api(35, 1, 4, handle_describe_log_dirs),
     Api(43, 0, 2, handle_elect_leaders),
+    Api(45, 0, 0, handle_alter_partition_reassignments),
+    Api(46, 0, 0, handle_list_partition_reassignments),
     Api(61, 0, 0, handle_describe_producers),
 ]
