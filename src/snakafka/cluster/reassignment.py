@@ -15,7 +15,8 @@ two controller writes, as in Kafka's ZooKeeper mode:
    (Kafka's ReassignPartitionLeaderElectionStrategy); a new leader epoch fences the rest.
 
 A new reassignment of a partition already moving replaces the old one (from the same
-original replicas); cancelling is reassigning to the original replicas.
+original replicas); cancelling is reassigning to the original replicas, in the order the
+full list keeps them (target replicas first), as Kafka's originReplicas are.
 """
 
 from __future__ import annotations
