@@ -8,8 +8,8 @@ AlterPartitionReassignments / ListPartitionReassignments (KIP-455) to the contro
     --list                                                        the ongoing reassignments
 
 --throttle sets the replication throttles Kafka's tool sets (the brokers'
-leader/follower.replication.throttled.rate and the topics' throttled replica lists);
-snakafka stores them but does not enforce them yet.
+leader/follower.replication.throttled.rate and the topics' throttled replica lists), which
+the brokers honour (replication/throttle.py); --verify clears them once done.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ async def _current(admin: AdminClient, partitions: list[TopicPartition]) -> Plan
               help='{"topics": [{"topic": "t"}], "version": 1}')
 @click.option("--broker-list", default=None, metavar="0,1,2", help="With --generate: the brokers to spread over.")
 @click.option("--reassignment-json-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--throttle", type=click.IntRange(min=1), default=None, help="Replication throttle in B/s (stored only).")
+@click.option("--throttle", type=click.IntRange(min=1), default=None, help="Replication throttle in B/s while the new replicas catch up.")
 @click.option("--preserve-throttles", is_flag=True, help="With --verify / --cancel: leave the throttles.")
 @output_option
 def reassign_partitions(bootstrap: str, action: str | None, topics_to_move_json_file: Path | None,

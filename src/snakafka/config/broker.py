@@ -150,8 +150,8 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("leader.imbalance.check.interval.seconds", L, 300, at_least(1), HIGH, "How often the controller checks the leader imbalance."),
     ConfigDef("leader.imbalance.per.broker.percentage", I, 10, None, HIGH, "Share of a broker's preferred partitions led elsewhere (percent) above which leadership moves back."),
     # Kafka's DynamicConfig.Broker throttles: set at run time with kafka-configs.sh / IncrementalAlterConfigs.
-    ConfigDef("leader.replication.throttled.rate", L, LONG_MAX, at_least(0), MEDIUM, "Bytes/s a leader may send to throttled replicas (stored; not enforced yet).", DYN),
-    ConfigDef("follower.replication.throttled.rate", L, LONG_MAX, at_least(0), MEDIUM, "Bytes/s a follower may fetch for throttled replicas (stored; not enforced yet).", DYN),
+    ConfigDef("leader.replication.throttled.rate", L, LONG_MAX, at_least(0), MEDIUM, "Bytes/s a leader sends to out-of-sync followers of throttled replicas (leader.replication.throttled.replicas).", DYN),
+    ConfigDef("follower.replication.throttled.rate", L, LONG_MAX, at_least(0), MEDIUM, "Bytes/s a follower fetches for its out-of-sync throttled replicas (follower.replication.throttled.replicas).", DYN),
     ConfigDef("replica.alter.log.dirs.io.max.bytes.per.second", L, LONG_MAX, at_least(0), MEDIUM, "Accepted; snakafka does not move replicas between log dirs.", DYN),
     # -- cluster mode -----------------------------------------------------------------------
     ConfigDef("zookeeper.connect", S, None, None, HIGH, "ZooKeeper host:port[,...][/chroot]: brokers sharing it form a cluster; unset: a single broker with the embedded metadata store."),

@@ -105,8 +105,8 @@ TOPIC_CONFIGS: dict[str, TopicConfig] = {t.name: t for t in [
     _topic("segment.bytes", I, 1073741824, at_least(14), "Largest size of one segment file.", ("log.segment.bytes",), "segment_bytes"),
     _topic("segment.index.bytes", I, 10485760, at_least(4), "Largest size of an offset or time index.", ("log.index.size.max.bytes",), "segment_index_bytes"),
     _topic("segment.ms", L, 604800000, at_least(1), "Longest time before a new segment is rolled.", ("log.roll.ms", "log.roll.hours"), "segment_ms"),
-    _topic("leader.replication.throttled.replicas", LS, [], ThrottledReplicas(), "Replicas whose leader-side replication is throttled (leader.replication.throttled.rate; stored, not enforced yet).", (), None),
-    _topic("follower.replication.throttled.replicas", LS, [], ThrottledReplicas(), "Replicas whose follower-side replication is throttled (follower.replication.throttled.rate; stored, not enforced yet).", (), None),
+    _topic("leader.replication.throttled.replicas", LS, [], ThrottledReplicas(), "Replicas whose leader-side replication is throttled (at most leader.replication.throttled.rate for out-of-sync followers).", (), None),
+    _topic("follower.replication.throttled.replicas", LS, [], ThrottledReplicas(), "Replicas whose follower-side replication is throttled (at most follower.replication.throttled.rate while out of sync).", (), None),
     _topic("unclean.leader.election.enable", B, False, None, "Allow an out-of-sync replica to become leader (losing data).", ("unclean.leader.election.enable",), None),
 ]}
 # fmt: on

@@ -31,6 +31,7 @@ from snakafka.cluster.model import BrokerInfo
 from snakafka.log.partition_log import UnexpectedAppendOffsetError
 from snakafka.protocol.batch import BatchError, whole_batches_size
 from snakafka.replication.isr import truncation_after_divergence
+from snakafka.replication.throttle import ReplicationQuota
 
 if TYPE_CHECKING:
     from snakafka.replication.partition import Partition
@@ -67,6 +68,9 @@ class _Fetcher:
     task: asyncio.Task[None] | None = None
 
 
+THROTTLE_RECHECK_S = 0.1  # how soon a partition held back by the replication throttle is retried
+
+
 class ReplicaFetcherManager:
     def __init__(self, config: FetcherConfig, partitions: Callable[[TopicPartition], Partition | None],
                  broker: Callable[[int], BrokerInfo | None]) -> None:
@@ -74,6 +78,7 @@ class ReplicaFetcherManager:
         self._partition = partitions
         self._broker = broker
         self._fetchers: dict[int, _Fetcher] = {}
+        self.quota: ReplicationQuota | None = None  # follower-side replication throttle
 
     @property
     def assignments(self) -> dict[TopicPartition, int]:
@@ -199,6 +204,10 @@ class ReplicaFetcherManager:
             part = self._partition(tp)
             if part is None or part.is_leader:
                 continue
+            if self.quota is not None and self.quota.holds_back(tp[0], tp[1], self.config.broker_id in part.state.isr,
+                                                                now):
+                fetcher.delayed_until[tp] = now + THROTTLE_RECHECK_S  # asked for again once under the limit
+                continue
             log_ = part.log
             latest = log_.leader_epoch_cache.latest_epoch
             by_topic.setdefault(tp[0], []).append(fetch_v12.FetchPartition(
@@ -289,6 +298,8 @@ class ReplicaFetcherManager:
         if records:
             data = bytes(records)
             whole = whole_batches_size(data)  # drop a trailing partial batch: fetched again next time
+            if self.quota is not None and self.quota.throttled(*tp):
+                self.quota.record(whole, time.monotonic())
             if whole:
                 part.append_as_follower(data if whole == len(data) else data[:whole])
         part.follower_high_watermark(int(p.high_watermark))

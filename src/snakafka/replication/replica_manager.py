@@ -30,6 +30,7 @@ from snakafka.protocol.errors import ErrorCode, KafkaError
 from snakafka.replication.fetcher import FetcherConfig, ReplicaFetcherManager
 from snakafka.replication.partition import LeaderAppend, Partition, PendingIsrChange
 from snakafka.replication.purgatory import Watchers, wait_until
+from snakafka.replication.throttle import ReplicationQuota
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class ReplicaManager:
         # Each follower's log start offset as its last fetch reported it, per partition led
         # here: DeleteRecords completes once every live replica's is past its offset.
         self.follower_log_starts: dict[TopicPartition, dict[int, int]] = {}
+        self.leader_quota: ReplicationQuota | None = None  # replication throttle of what followers fetch here
         self.fetchers = ReplicaFetcherManager(
             fetcher_config or FetcherConfig(broker_id, "PLAINTEXT"), self.partitions.get,
             lambda broker: self.cache.brokers.get(broker))  # the cache replaces its dicts on refresh
@@ -328,10 +330,16 @@ class ReplicaManager:
                 limit = min(req.max_bytes, max_bytes - total)
                 if limit <= 0 and total > 0:
                     continue
+                quota = self.leader_quota if replica_id >= 0 else None
+                if quota is not None and quota.holds_back(req.topic, req.partition, replica_id in part.state.isr,
+                                                          time.monotonic()):
+                    continue  # throttled: this follower gets no data this time
                 read = part.read(req.fetch_offset, max(limit, 0), committed_only=committed_only, min_one_batch=total == 0,
                                  read_committed=read_committed)
                 res.records = read.slice
                 total += res.size
+                if quota is not None and res.size and quota.throttled(req.topic, req.partition):
+                    quota.record(res.size, time.monotonic())
                 if read_committed and read.slice is not None:
                     res.aborted = [(a.producer_id, a.first_offset)
                                    for a in log_.aborted_transactions(req.fetch_offset, read.upper_bound)]

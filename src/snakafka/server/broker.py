@@ -52,6 +52,7 @@ from snakafka.log.log_manager import LogManager
 from snakafka.protocol.errors import ErrorCode, KafkaError
 from snakafka.replication.fetcher import FetcherConfig
 from snakafka.replication.replica_manager import ReplicaManager
+from snakafka.replication.throttle import ReplicationQuota, is_throttled
 from snakafka.server.apis import BROKER_APIS
 from snakafka.server.dispatch import Dispatcher
 from snakafka.server.group_host import GroupHost
@@ -141,6 +142,7 @@ class Broker:
             store=self.store, fetcher_config=self._fetcher_config(), lag_time_max_ms=config.replica_lag_time_max_ms,
             time_ms=self.clock.time_ms,
         )
+        self._set_replication_throttles()
         self.cleaner = LogCleaner(self.clock, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
         self.group_host = GroupHost(self)
         self.groups = self.group_host.coordinator
@@ -441,6 +443,22 @@ class Broker:
             self.log_manager.default_config = updated.log_config()
         if "cleaner" in vars(self):
             self.cleaner.dedupe_buffer_size = updated.log_cleaner_dedupe_buffer_size
+
+    def _set_replication_throttles(self) -> None:
+        """Kafka's replication quotas (replication/throttle.py), reading the dynamic rates
+        and the topics' throttled-replica lists as they are at each check."""
+        broker_id = self.config.broker_id
+
+        def throttled(key: str) -> Callable[[str, int], bool]:
+            def check(topic: str, partition: int) -> bool:
+                info = self.cache.topics.get(topic)
+                return info is not None and is_throttled(info.configs.get(key), partition, broker_id)
+            return check
+
+        self.replica_manager.leader_quota = ReplicationQuota(
+            lambda: self.config.leader_replication_throttled_rate, throttled("leader.replication.throttled.replicas"))
+        self.replica_manager.fetchers.quota = ReplicationQuota(
+            lambda: self.config.follower_replication_throttled_rate, throttled("follower.replication.throttled.replicas"))
 
     def delete_later(self, segments: list[Any]) -> None:
         """Remove detached segments (DeleteRecords) after log.segment.delete.delay.ms, off
