@@ -304,6 +304,38 @@ def test_groups_output_json(broker: BrokerProcess, topic_name: str) -> None:
             described["partitions"]] == [(topic_name, 0, 2, 5, 3), (topic_name, 1, 5, 5, 0)]
 
 
+def test_reassign_partitions_on_a_single_broker(broker: BrokerProcess, topic_name: str, tmp_path: Path) -> None:
+    """One broker has nowhere to move a partition: a no-op is accepted, another broker is
+    refused, there is nothing to cancel; --generate proposes the one broker."""
+    b = boot(broker)
+    confluent_create_topic(broker.bootstrap, topic_name, 2)
+    moves = tmp_path / "topics.json"
+    moves.write_text(json.dumps({"topics": [{"topic": topic_name}], "version": 1}))
+    generated = snakafka("reassign-partitions", *b, "--generate", "--topics-to-move-json-file", str(moves),
+                         "--broker-list", "0").ok().stdout.splitlines()
+    assert generated[0] == "Current partition replica assignment"
+    assert json.loads(generated[1])["partitions"] == [
+        {"topic": topic_name, "partition": p, "replicas": [0], "log_dirs": ["any"]} for p in (0, 1)]
+    assert generated[3] == "Proposed partition reassignment configuration" and json.loads(generated[4]) == \
+        json.loads(generated[1])
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic_name, "partition": 0, "replicas": [0]}]}))
+    done = snakafka("reassign-partitions", *b, "--execute", "--reassignment-json-file", str(plan)).ok()
+    assert f"Successfully started partition reassignments for {topic_name}-0" in done.stdout
+    verified = snakafka("reassign-partitions", *b, "--verify", "--reassignment-json-file", str(plan), "--output", "json")
+    assert verified.json()["partitions"] == [{"topic": topic_name, "partition": 0, "status": "completed"}]
+    assert snakafka("reassign-partitions", *b, "--list").ok().stdout.strip() == "No partition reassignments found."
+    cancel = snakafka("reassign-partitions", *b, "--cancel", "--reassignment-json-file", str(plan))
+    assert cancel.exit_code == 1 and f"{topic_name}-0: NO_REASSIGNMENT_IN_PROGRESS" in cancel.stderr
+    plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic_name, "partition": 1, "replicas": [5]}]}))
+    elsewhere = snakafka("reassign-partitions", *b, "--execute", "--reassignment-json-file", str(plan))
+    assert elsewhere.exit_code == 1 and "INVALID_REPLICA_ASSIGNMENT" in elsewhere.stderr
+    plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic_name + "-gone", "partition": 0,
+                                                              "replicas": [0]}]}))
+    missing = snakafka("reassign-partitions", *b, "--execute", "--reassignment-json-file", str(plan))
+    assert missing.failed_with_one_line().endswith("not found")
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 
@@ -321,6 +353,7 @@ COMMANDS = [
     ("describe-producers", "--topic", "t", "--partition", "0"),
     ("groups", "list"),
     ("groups", "describe", "g"),
+    ("reassign-partitions", "--list"),
 ]
 
 
@@ -357,6 +390,9 @@ BAD_ARGUMENTS = [
     ("delete-records", "--offset-json-file", "/nonexistent/offsets.json"),
     ("describe-producers", "--topic", "t"),
     ("cluster", "describe", "--bootstrap-server", "no-port-here"),
+    ("reassign-partitions",),
+    ("reassign-partitions", "--generate", "--broker-list", "0"),
+    ("reassign-partitions", "--execute"),
 ]
 
 
@@ -371,6 +407,9 @@ def test_bad_json_files_are_status_2(tmp_path: Path) -> None:
     snakafka("delete-records", "--offset-json-file", str(path)).failed_with_one_line(exit_code=2)
     snakafka("leader-election", "--election-type", "preferred", "--path-to-json-file", str(path)) \
         .failed_with_one_line(exit_code=2)
+    snakafka("reassign-partitions", "--execute", "--reassignment-json-file", str(path)).failed_with_one_line(exit_code=2)
+    path.write_text('{"partitions": [{"topic": "t", "partition": 0, "replicas": [1, 1]}]}')
+    snakafka("reassign-partitions", "--verify", "--reassignment-json-file", str(path)).failed_with_one_line(exit_code=2)
     path.write_text("not json")
     snakafka("delete-records", "--offset-json-file", str(path)).failed_with_one_line(exit_code=2)
 
