@@ -30,22 +30,33 @@ def parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
     return result
 
 
-def buffer_logging(level: str) -> MemoryHandler:
-    """Log into a buffer until the config tells the format (its loading logs already: the
-    unknown keys); `use_log_format` then writes the buffered records in that format."""
+def buffer_logging(level: str) -> MemoryHandler | None:
+    """Log into a buffer until the config tells the format (loading it logs already: the
+    unknown keys); `use_log_format` then writes the buffered records in that format. Like
+    logging.basicConfig, it leaves a root logger that has handlers alone (None)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return None
     buffer = MemoryHandler(capacity=10_000, flushLevel=logging.CRITICAL + 1)
-    logging.basicConfig(level=level.upper(), handlers=[buffer], force=True)
+    root.setLevel(level.upper())
+    root.addHandler(buffer)
     return buffer
 
 
-def use_log_format(buffer: MemoryHandler, log_format: str, broker_id: int | None = None) -> None:
-    """Log to stderr as `text` (LOG_FORMAT) or `json` lines, starting with what was buffered."""
-    handler = logging.StreamHandler(sys.stderr)
+def log_formatter(log_format: str, broker_id: int | None = None) -> logging.Formatter:
+    """logging.format's formatter: `text` (LOG_FORMAT) or `json` (JSON_LOG_FIELDS)."""
     if log_format == "json":
-        handler.setFormatter(JsonFormatter(JSON_LOG_FIELDS, rename_fields=JSON_LOG_RENAMES, timestamp="time",
-                                           static_fields={} if broker_id is None else {"broker_id": broker_id}))
-    else:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        return JsonFormatter(JSON_LOG_FIELDS, rename_fields=JSON_LOG_RENAMES, timestamp="time",
+                             static_fields={} if broker_id is None else {"broker_id": broker_id})
+    return logging.Formatter(LOG_FORMAT)
+
+
+def use_log_format(buffer: MemoryHandler | None, log_format: str, broker_id: int | None = None) -> None:
+    """Log to stderr in `log_format`, starting with what was buffered."""
+    if buffer is None:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(log_formatter(log_format, broker_id))
     root = logging.getLogger()
     root.addHandler(handler)
     buffer.setTarget(handler)
