@@ -44,7 +44,9 @@ def confluent_round_trip(bootstrap: str, topic: str) -> list[bytes]:
         while len(got) < COUNT and time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is not None and message.error() is None:
-                got.append(message.value())
+                payload = message.value()
+                assert payload is not None
+                got.append(payload)
     finally:
         consumer.close()
     return got

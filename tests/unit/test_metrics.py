@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from kio.schema.errors import ErrorCode
 from kio.schema.metadata.v12 import response as metadata
 from kio.schema.types import BrokerId, TopicName
-from kio.static.primitive import i32
+from kio.static.primitive import i32, i32Timedelta
 
 from snakafka.cli.options import log_formatter
 from snakafka.cluster.model import PartitionState
@@ -52,7 +52,7 @@ def _topic(error: ErrorCode, partitions: tuple[metadata.MetadataResponsePartitio
 
 def test_error_codes_are_counted_at_every_level() -> None:
     body = metadata.MetadataResponse(
-        throttle_time=datetime.timedelta(0), brokers=(), cluster_id=None, controller_id=BrokerId(0),
+        throttle_time=i32Timedelta.parse(datetime.timedelta(0)), brokers=(), cluster_id=None, controller_id=BrokerId(0),
         topics=(_topic(ErrorCode.none, (_partition(ErrorCode.none, 0), _partition(ErrorCode.leader_not_available, 1))),
                 _topic(ErrorCode.unknown_topic_or_partition, ())),
     )
