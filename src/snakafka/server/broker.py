@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
 from kio.schema.errors import ErrorCode as WireErrorCode
@@ -53,10 +53,12 @@ from snakafka.replication.replica_manager import ReplicaManager
 from snakafka.server.apis import BROKER_APIS
 from snakafka.server.dispatch import Dispatcher
 from snakafka.server.group_host import GroupHost
-from snakafka.server.metrics_http import MetricsHttpServer
 from snakafka.server.network import SocketServer
 from snakafka.server.request_metrics import RequestMetrics
 from snakafka.server.txn_host import TxnHost
+
+if TYPE_CHECKING:
+    from snakafka.server.metrics_http import MetricsHttpServer
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,9 @@ class Broker:
     async def _start(self) -> None:
         config = self.config
         if self.request_metrics is not None and config.metrics_http_listener is not None:
+            # prometheus-client loads only here: a broker without the listener does not pay its import
+            from snakafka.server.metrics_http import MetricsHttpServer
+
             self.metrics_server = MetricsHttpServer(self, self.request_metrics,
                                                     *parse_http_listener(config.metrics_http_listener))
             await self.metrics_server.start()
