@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -29,7 +30,7 @@ from support.batches import make_batch
 
 from integration.helpers import Send, confluent_create_topic, confluent_produce
 from snakafka.client.connection import BrokerConnection
-from snakafka.testing import EmbeddedBroker
+from snakafka.testing import EmbeddedBroker, EmbeddedBrokerError
 
 RECORDS = 1000
 VALUE = b"v" * 100
@@ -221,3 +222,12 @@ def test_two_brokers_in_one_process_keep_their_own_series(broker: EmbeddedBroker
 def test_no_listener_no_endpoint() -> None:
     with EmbeddedBroker() as plain:
         assert plain.metrics_url is None
+
+
+def test_a_taken_metrics_port_fails_the_start_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(EmbeddedBrokerError, match=f"cannot start the broker: .*{port}.*address already in use"):
+            EmbeddedBroker(overrides={"metrics.http.listener": f"http://127.0.0.1:{port}"}).start()
