@@ -20,6 +20,7 @@ from kio.schema.errors import ErrorCode
 from kio.schema.metadata.v12 import response as metadata
 from kio.schema.types import BrokerId, TopicName
 from kio.static.primitive import i32, i32Timedelta
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from snakafka.cli.options import log_formatter
 from snakafka.cluster.model import PartitionState
@@ -148,6 +149,17 @@ def test_http_routing(head: bytes, status: int) -> None:
     assert head_only == head.startswith(b"HEAD")
     if head.startswith(b"GET /metrics"):
         assert b"# TYPE kafka_network_requestmetrics_requests_total counter" in body
+
+
+def test_openmetrics_when_the_scraper_asks_for_it() -> None:
+    server = MetricsHttpServer(_broker(started=False), RequestMetrics(), "127.0.0.1", 0)  # type: ignore[arg-type]
+    head = (b"GET /metrics HTTP/1.1\r\nHost: x\r\nACCEPT: application/openmetrics-text; version=1.0.0,"
+            b"text/plain;version=0.0.4;q=0.5\r\n\r\n")
+    status, content_type, body, _ = server.respond(head)
+    assert status == 200 and content_type.startswith("application/openmetrics-text")
+    assert body.endswith(b"# EOF\n")
+    families = {f.name for f in text_string_to_metric_families(body.decode())}
+    assert "kafka_network_requestmetrics_requests" in families
 
 
 def test_metrics_listener_key() -> None:

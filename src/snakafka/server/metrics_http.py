@@ -1,7 +1,7 @@
 """metrics.http.listener: /metrics, /healthz and /readyz over HTTP, on the broker's loop.
 
 - /metrics: the broker's Prometheus families (metrics_collector.py) in Prometheus' text
-  format, from a registry of this broker's own (never prometheus_client's global one, so
+  format (OpenMetrics if the Accept header asks for it), from a registry of this broker's own (never prometheus_client's global one, so
   several brokers in one process keep their series apart).
 - /healthz: 200 while the process serves HTTP at all (a liveness probe).
 - /readyz: 200 once the broker is registered in the cluster, its metadata is loaded and
@@ -23,7 +23,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from snakafka.cluster.model import NO_LEADER
 from snakafka.server.metrics_collector import BrokerCollector
@@ -104,7 +104,7 @@ class MetricsHttpServer:
 
     def respond(self, head: bytes) -> tuple[HTTPStatus, str, bytes, bool]:
         """(status, content type, body, HEAD?) for a request head: the routing, free of I/O."""
-        request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        request_line, *header_lines = head.decode("latin-1").split("\r\n")
         parts = request_line.split()
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
             return HTTPStatus.BAD_REQUEST, TEXT, b"bad request\n", False
@@ -114,7 +114,9 @@ class MetricsHttpServer:
         head_only = method == "HEAD"
         path = target.split("?", 1)[0]
         if path == "/metrics":
-            return HTTPStatus.OK, CONTENT_TYPE_LATEST, generate_latest(self.registry), head_only
+            # Prometheus' text format, or OpenMetrics when the scraper's Accept header asks for it
+            encode, content_type = choose_encoder(_header(header_lines, "accept"))
+            return HTTPStatus.OK, content_type, encode(self.registry), head_only
         if path == "/healthz":
             return HTTPStatus.OK, TEXT, b"ok\n", head_only
         if path == "/readyz":
@@ -123,6 +125,15 @@ class MetricsHttpServer:
                 return HTTPStatus.OK, TEXT, b"ready\n", head_only
             return HTTPStatus.SERVICE_UNAVAILABLE, TEXT, f"not ready: {reason}\n".encode(), head_only
         return HTTPStatus.NOT_FOUND, TEXT, b"not found: try /metrics, /healthz or /readyz\n", head_only
+
+
+def _header(lines: list[str], name: str) -> str:
+    """A request header's value ("" if absent): names are case-insensitive."""
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == name:
+            return value.strip()
+    return ""
 
 
 def _response_head(status: HTTPStatus, content_type: str, length: int) -> bytes:
