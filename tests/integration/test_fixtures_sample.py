@@ -145,3 +145,14 @@ def test_each_client_on_the_cluster(client: str, snakafka_cluster: LocalCluster)
     metadata = AdminClient({"bootstrap.servers": snakafka_cluster.bootstrap}).list_topics(topic, timeout=10)
     assert len(metadata.brokers) == 3
     assert sorted(metadata.topics[topic].partitions[0].replicas) == [0, 1, 2]
+
+
+def test_no_zookeeper_skips_the_cluster_with_the_reason(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("snakafka.testing.zookeeper.JAR", "/nonexistent/zookeeper.jar")
+    pytester.makepyfile(test_cluster='''
+        def test_needs_a_cluster(snakafka_cluster):
+            raise AssertionError("ran without ZooKeeper")
+    ''')
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*snakafka_cluster needs ZooKeeper: ZooKeeper is not installed*zookeeper*"])
