@@ -244,7 +244,7 @@ class AdminClient:
         """Send to the active controller, again while the answer is NOT_CONTROLLER (the
         controller just moved)."""
         resp = None
-        for attempt in range(10):
+        for attempt in range(3):  # a single broker answers NOT_CONTROLLER for good: give up soon
             controller = (await self.describe_cluster()).controller
             if controller >= 0:
                 resp = await self.send_to(controller, req)

@@ -12,20 +12,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from snakafka.cluster import reassigner
 from snakafka.cluster.assignment import AssignmentError, assign_replicas
 from snakafka.cluster.controller_role import ControllerRole
 from snakafka.cluster.election import election_failure_message, requested_election
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import (
     PartitionState,
-    Reassignment,
     StateChange,
     TopicInfo,
     topic_name_error,
 )
 from snakafka.cluster.store.base import (
-    ControllerMovedError,
     MetadataStore,
     StateConflictError,
     TopicExistsError,
@@ -68,10 +65,8 @@ class Controller:
         ISR memberships away; returns the partitions it still leads (none once done).
         Raises KafkaError NOT_CONTROLLER unless this broker is the active controller, and
         BROKER_ID_NOT_REGISTERED for a broker that is not live."""
-        role = self.role
-        if role is None or not role.is_active or self.cache.controller_id != role.broker_id:
-            # a single broker has no cluster controller role: nothing could take its leaderships
-            raise KafkaError(ErrorCode.not_controller, "This broker is not the active controller of a cluster.")
+        # a single broker has no cluster controller role: nothing could take its leaderships
+        role = self._active_role()
         try:
             role.begin_controlled_shutdown(broker_id)
         except KeyError:
@@ -79,6 +74,33 @@ class Controller:
         await self._on_change()  # the controller's pass runs with every refresh
         return role.leaderships_remaining(broker_id)
 
+    def _active_role(self) -> ControllerRole:
+        role = self.role
+        if role is None or not role.is_active or self.cache.controller_id != role.broker_id:
+            raise KafkaError(ErrorCode.not_controller, "This broker is not the active controller of a cluster.")
+        return role
+
+    async def alter_reassignments(self, targets: dict[tuple[str, int], tuple[int, ...] | None]
+                                  ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
+        """AlterPartitionReassignments on the active controller (NOT_CONTROLLER elsewhere,
+        and on a single broker, which has nowhere to move replicas). A view older than the
+        store is refreshed and the request decided again (a few times at most)."""
+        role = self._active_role()
+        for attempt in range(3):
+            try:
+                results = await role.reassign(targets)
+                break
+            except StateConflictError:
+                if attempt == 2:
+                    raise KafkaError(ErrorCode.request_timed_out,
+                                     "The partitions kept changing while the reassignment was written") from None
+                await self._on_change()
+        await self._on_change()  # the pass that follows the reassignment starts now
+        return results
+
+    def list_reassignments(self) -> dict[tuple[str, int], PartitionState]:
+        """ListPartitionReassignments on the active controller."""
+        return self._active_role().reassignments()
     async def elect_leaders(
         self, election_type: int, partitions: list[tuple[str, int]] | None,
     ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
@@ -142,53 +164,6 @@ class Controller:
                 election_failure_message(f"{name}-{p}", election_type)
             results[(name, p)] = (error, message)
         return results, by_topic
-
-    async def alter_partition_reassignments(
-        self, requests: dict[tuple[str, int], tuple[int, ...] | None],
-    ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
-        """AlterPartitionReassignments (KIP-455): start, replace or (None) cancel the
-        reassignment of each partition (reassigner.py); the controller's passes complete
-        them. Only the active controller of a cluster does this: KafkaError NOT_CONTROLLER
-        elsewhere; a single broker has nowhere to move a partition but where it is."""
-        role = self.role
-        results: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {}
-        for _attempt in range(5):
-            if role is None:
-                results, changes = reassigner.decide(self.cache, requests)
-                if changes:  # only a no-op or a refusal is possible with one broker
-                    raise KafkaError(ErrorCode.invalid_request, "A single broker has no other broker to move replicas to.")
-                return results
-            lease = role.lease
-            if lease is None or self.cache.controller_id != role.broker_id:
-                raise KafkaError(ErrorCode.not_controller, "This is not the correct controller for this cluster.")
-            results, changes = reassigner.decide(self.cache, requests)
-            if not changes:
-                return results
-            try:
-                written = await reassigner.write(self.store, lease, changes, "reassignment requested", role.broker_id)
-            except ControllerMovedError as exc:
-                role.resign(str(exc))
-                raise KafkaError(ErrorCode.not_controller, str(exc)) from None
-            except KeyError:
-                written = False
-            await self._on_change()
-            if written:
-                return results
-        raise KafkaError(ErrorCode.request_timed_out, "The partition states kept changing; try again.")
-
-    def list_partition_reassignments(self, partitions: list[tuple[str, int]] | None
-                                     ) -> dict[tuple[str, int], tuple[tuple[int, ...], Reassignment]]:
-        """ListPartitionReassignments: the ongoing ones (of `partitions`, or all): the
-        partition's replicas and what is being added and removed."""
-        role = self.role
-        if role is not None and (not role.is_active or self.cache.controller_id != role.broker_id):
-            raise KafkaError(ErrorCode.not_controller, "This is not the correct controller for this cluster.")
-        found = {}
-        for name, info in sorted(self.cache.topics.items()):
-            for p, reassignment in sorted(info.reassignments.items()):
-                if partitions is None or (name, p) in partitions:
-                    found[(name, p)] = (info.partitions[p].replicas, reassignment)
-        return found
 
     async def create_topic(self, spec: NewTopic, *, validate_only: bool = False) -> TopicInfo:
         """Raises KafkaError with Kafka's CreateTopics error codes."""

@@ -57,15 +57,26 @@ class PartitionState:
     leader_epoch: int = 0
     isr: tuple[int, ...] = ()
     partition_epoch: int = 0
+    # A reassignment in progress (KIP-455): `replicas` holds the target and the original
+    # replicas together while the added ones catch up; the removed ones go at the end.
+    adding: tuple[int, ...] = ()
+    removing: tuple[int, ...] = ()
+
+    @property
+    def reassigning(self) -> bool:
+        return bool(self.adding or self.removing)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "replicas": list(self.replicas),
             "leader": self.leader,
             "leader_epoch": self.leader_epoch,
             "isr": list(self.isr),
             "partition_epoch": self.partition_epoch,
         }
+        if self.reassigning:
+            data["adding"], data["removing"] = list(self.adding), list(self.removing)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> PartitionState:
@@ -75,6 +86,8 @@ class PartitionState:
             leader_epoch=int(data["leader_epoch"]),  # type: ignore[call-overload]
             isr=tuple(data["isr"]),  # type: ignore[arg-type]
             partition_epoch=int(data.get("partition_epoch", 0)),  # type: ignore[call-overload]
+            adding=tuple(data.get("adding", ())),  # type: ignore[arg-type]
+            removing=tuple(data.get("removing", ())),  # type: ignore[arg-type]
         )
 
 
@@ -97,29 +110,12 @@ class ControllerEpoch:
 StateChange = tuple[PartitionState, PartitionState]
 
 
-@dataclass(frozen=True, slots=True)
-class Reassignment:
-    """An ongoing reassignment of one partition: the replicas being added and removed
-    (the partition's replicas are the target replicas then the removed ones)."""
-
-    adding: tuple[int, ...]
-    removing: tuple[int, ...]
-
-    def original(self, replicas: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(r for r in replicas if r not in self.adding)
-
-    def target(self, replicas: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(r for r in replicas if r not in self.removing)
-
-
-
 @dataclass(slots=True)
 class TopicInfo:
     name: str
     topic_id: uuid.UUID
     partitions: dict[int, PartitionState]
     configs: dict[str, str] = field(default_factory=dict)
-    reassignments: dict[int, Reassignment] = field(default_factory=dict)  # partitions being moved (KIP-455)
 
     @property
     def is_internal(self) -> bool:
@@ -131,8 +127,6 @@ class TopicInfo:
             "topic_id": str(self.topic_id),
             "partitions": {str(p): s.to_json() for p, s in self.partitions.items()},
             "configs": dict(self.configs),
-            "reassignments": {str(p): {"adding": list(r.adding), "removing": list(r.removing)}
-                              for p, r in self.reassignments.items()},
         }
 
     @classmethod
@@ -144,8 +138,6 @@ class TopicInfo:
             topic_id=uuid.UUID(str(data["topic_id"])),
             partitions={int(p): PartitionState.from_json(s) for p, s in parts.items()},
             configs=dict(data.get("configs", {})),  # type: ignore[call-overload]
-            reassignments={int(p): Reassignment(tuple(r["adding"]), tuple(r["removing"]))
-                           for p, r in dict(data.get("reassignments", {})).items()},  # type: ignore[call-overload]
         )
 
 

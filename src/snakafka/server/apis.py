@@ -90,6 +90,8 @@ BROKER_APIS: list[Api] = [
     Api(37, 0, 3, handle_create_partitions),
     Api(42, 0, 2, handle_delete_groups),
     Api(44, 0, 1, handle_incremental_alter_configs),
+    Api(45, 0, 0, handle_alter_partition_reassignments),
+    Api(46, 0, 0, handle_list_partition_reassignments),
     Api(47, 0, 0, handle_offset_delete),
     Api(60, 0, 1, handle_describe_cluster),
     Api(63, 0, 2, handle_broker_heartbeat, advertised=False),  # controlled shutdown (wantShutDown), see its module
@@ -99,7 +101,5 @@ BROKER_APIS: list[Api] = [
     Api(21, 0, 2, handle_delete_records),
     Api(35, 1, 4, handle_describe_log_dirs),
     Api(43, 0, 2, handle_elect_leaders),
-    Api(45, 0, 0, handle_alter_partition_reassignments),
-    Api(46, 0, 0, handle_list_partition_reassignments),
     Api(61, 0, 0, handle_describe_producers),
 ]

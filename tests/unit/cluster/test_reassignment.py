@@ -1,75 +1,97 @@
-"""Partition reassignment rules (KIP-455): how a reassignment starts, is replaced or
-cancelled, and completes; then properties over any replicas, ISR, target and live set."""
+"""The controller's reassignment rules (KIP-455): examples from Kafka's steps, then
+properties over any assignment, ISR, target and set of live brokers."""
 
 from __future__ import annotations
 
-from hypothesis import given
+import pytest
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from snakafka.cluster.model import NO_LEADER, PartitionState, Reassignment
-from snakafka.cluster.reassignment import complete, start
+from snakafka.cluster import reassignment
+from snakafka.cluster.model import NO_LEADER, PartitionState
+
+LIVE = frozenset(range(5))
 
 
-def state(replicas: tuple[int, ...], leader: int, isr: tuple[int, ...]) -> PartitionState:
-    return PartitionState(replicas=replicas, leader=leader, leader_epoch=5, isr=isr, partition_epoch=9)
+def state(replicas: tuple[int, ...], leader: int, isr: tuple[int, ...], **kw: tuple[int, ...]) -> PartitionState:
+    return PartitionState(replicas, leader, 3, isr, 7, **kw)
 
 
-def test_start_keeps_every_original_replica_until_the_targets_catch_up() -> None:
-    new, r = start(state((0, 1, 2), 0, (0, 1, 2)), None, (3, 1, 2)) or (None, None)
-    assert new == PartitionState((3, 1, 2, 0), 0, 6, (0, 1, 2), 10)
-    assert r == Reassignment(adding=(3,), removing=(0,))
-    assert start(state((0, 1), 0, (0, 1)), None, (0, 1)) is None  # already there
+def test_start_adds_the_target_before_the_originals_and_records_what_moves() -> None:
+    started = reassignment.start(state((0, 1, 2), 0, (0, 1, 2)), (3, 1, 2), LIVE)
+    assert started == PartitionState((3, 1, 2, 0), 0, 4, (0, 1, 2), 8, adding=(3,), removing=(0,))
+    assert reassignment.original_replicas(started) == (1, 2, 0)
+    assert reassignment.target_replicas(started) == (3, 1, 2)
 
 
-def test_complete_waits_for_the_targets_then_moves_leadership_off_a_leaving_leader() -> None:
-    r = Reassignment(adding=(3,), removing=(0,))
-    assert complete(state((3, 1, 2, 0), 0, (0, 1, 2)), r, {0, 1, 2, 3}) is None  # 3 not in sync yet
-    done = complete(state((3, 1, 2, 0), 0, (0, 1, 2, 3)), r, {0, 1, 2, 3})
-    assert done == PartitionState((3, 1, 2), 3, 6, (1, 2, 3), 10)
-    kept = complete(state((1, 2, 3, 0), 1, (0, 1, 2, 3)), r, {0, 1, 2, 3})
-    assert kept is not None and kept.leader == 1  # a target replica leads: it stays
+def test_nothing_completes_until_every_target_replica_is_in_sync() -> None:
+    started = reassignment.start(state((0, 1, 2), 0, (0, 1, 2)), (3, 1, 2), LIVE)
+    assert started is not None
+    assert reassignment.progress(started, LIVE) is None
+    caught_up = PartitionState(started.replicas, 0, 4, (0, 1, 2, 3), 9, adding=(3,), removing=(0,))
+    done = reassignment.progress(caught_up, LIVE)
+    # leader 0 was removed: the first in-sync target replica leads, 0 leaves the ISR
+    assert done == PartitionState((3, 1, 2), 3, 5, (1, 2, 3), 10)
 
 
-def test_cancel_goes_back_to_the_original_replicas_and_replacing_starts_from_them() -> None:
-    moving = state((3, 1, 2, 0), 0, (0, 1, 2))
-    r = Reassignment(adding=(3,), removing=(0,))
-    back = start(moving, r, r.original(moving.replicas))
-    # the original replicas in the order the full list keeps them (Kafka's originReplicas too)
-    assert back is not None and back[0].replicas == (1, 2, 0) and back[1] is None
-    replaced = start(moving, r, (4, 1, 2))
-    assert replaced is not None and replaced[0].replicas == (4, 1, 2, 0)
-    assert replaced[1] == Reassignment(adding=(4,), removing=(0,))
+def test_the_leader_stays_when_it_remains_a_replica() -> None:
+    caught_up = state((3, 1, 2, 0), 1, (0, 1, 2, 3), adding=(3,), removing=(0,))
+    done = reassignment.progress(caught_up, LIVE)
+    assert done is not None and done.leader == 1 and done.replicas == (3, 1, 2) and done.isr == (1, 2, 3)
 
 
-brokers = st.lists(st.integers(0, 5), min_size=1, max_size=4, unique=True)
+def test_cancel_drops_the_replicas_being_added() -> None:
+    moving = state((3, 1, 2, 0), 0, (0, 1, 2, 3), adding=(3,), removing=(0,))
+    assert reassignment.cancel(moving, LIVE) == PartitionState((1, 2, 0), 0, 4, (0, 1, 2), 8)
 
 
-@given(brokers, brokers, st.data())
-def test_reassignment_invariants(replicas: list[int], target: list[int], data: st.DataObject) -> None:
-    isr = tuple(data.draw(st.lists(st.sampled_from(replicas), min_size=1, unique=True)))
-    leader = data.draw(st.sampled_from(isr))
-    live = set(data.draw(st.sets(st.integers(0, 5)))) | {leader}
-    before = state(tuple(replicas), leader, isr)
-    step = start(before, None, tuple(target))
-    if step is None:
-        assert tuple(target) == tuple(replicas)
+def test_a_new_target_replaces_the_one_in_progress_keeping_the_originals() -> None:
+    moving = state((3, 1, 2, 0), 0, (0, 1, 2, 3), adding=(3,), removing=(0,))
+    redirected = reassignment.start(moving, (4, 1, 2), LIVE)
+    assert redirected is not None
+    assert redirected.replicas == (4, 1, 2, 0) and redirected.adding == (4,) and redirected.removing == (0,)
+    assert 3 not in redirected.isr, "a replica no longer wanted leaves the ISR at once"
+
+
+def test_the_same_replicas_need_no_reassignment() -> None:
+    assert reassignment.start(state((0, 1, 2), 0, (0, 1, 2)), (0, 1, 2), LIVE) is None
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ((), "Empty replica list"),
+    ((1, 1, 2), "Duplicate replica ids"),
+    ((1, 2, 9), "not alive"),
+])
+def test_bad_targets_are_refused(target: tuple[int, ...], message: str) -> None:
+    with pytest.raises(reassignment.ReassignmentError, match=message):
+        reassignment.start(state((0, 1, 2), 0, (0, 1, 2)), target, LIVE)
+
+
+brokers = st.lists(st.integers(0, 5), min_size=1, max_size=4, unique=True).map(tuple)
+
+
+@given(replicas=brokers, target=brokers, isr_bits=st.lists(st.booleans(), min_size=4, max_size=4),
+       live=st.frozensets(st.integers(0, 5), min_size=1), caught_up=st.booleans())
+def test_every_step_keeps_the_isr_inside_the_replicas_and_never_leads_out_of_sync(
+        replicas: tuple[int, ...], target: tuple[int, ...], isr_bits: list[bool], live: frozenset[int],
+        caught_up: bool) -> None:
+    isr = tuple(r for r, keep in zip(replicas, isr_bits, strict=False) if keep) or replicas[:1]
+    before = PartitionState(replicas, isr[0], 3, isr, 7)
+    try:
+        started = reassignment.start(before, target, live | set(target))
+    except reassignment.ReassignmentError:
         return
-    moving, r = step
-    # every replica holding the data stays until the end; the leader and its ISR members stay
-    assert set(replicas) <= set(moving.replicas) and set(target) <= set(moving.replicas)
-    assert moving.leader == leader and moving.isr == isr
-    assert moving.leader_epoch == before.leader_epoch + 1
-    if r is None:
-        assert sorted(moving.replicas) == sorted(replicas)
-        return
-    assert r.target(moving.replicas) == tuple(target) and sorted(r.original(moving.replicas)) == sorted(replicas)
-    # completion only once every target replica is in sync; then exactly the targets remain
-    synced = PartitionState(moving.replicas, leader, moving.leader_epoch, tuple(dict.fromkeys(isr + tuple(target))),
-                            moving.partition_epoch)
-    assert complete(moving, r, live) is None or set(target) <= set(isr)
-    done = complete(synced, r, live)
-    if done is None:
-        assert leader not in target and not set(target) & live  # no live target replica to lead
-        return
-    assert done.replicas == tuple(target) and set(done.isr) == set(target)
-    assert done.leader in target and done.leader in live and done.leader != NO_LEADER
+    assume(started is not None)
+    assert started is not None
+    for step in (started, reassignment.progress(
+            PartitionState(started.replicas, started.leader, started.leader_epoch,
+                           tuple(dict.fromkeys((*started.isr, *started.adding))) if caught_up else started.isr,
+                           started.partition_epoch, adding=started.adding, removing=started.removing), live)):
+        if step is None:
+            continue
+        assert set(step.isr) <= set(step.replicas) and step.isr, step
+        assert step.leader == NO_LEADER or step.leader in step.isr, step
+        assert step.leader_epoch > before.leader_epoch
+    assert set(started.replicas) == set(target) | set(replicas)
+    assert set(started.adding) == set(target) - set(replicas)
+    assert set(started.removing) == set(replicas) - set(target)

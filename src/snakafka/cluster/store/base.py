@@ -14,7 +14,6 @@ from snakafka.cluster.model import (
     BrokerInfo,
     ControllerEpoch,
     PartitionState,
-    Reassignment,
     StateChange,
     TopicInfo,
 )
@@ -71,13 +70,6 @@ class MetadataStore(Protocol):
         """New partitions (with their first states), only if the topic still has `existing`
         partitions: StateConflictError otherwise, KeyError if the topic is gone. Existing
         partition states are never touched."""
-
-    async def write_reassignment(self, topic: str,
-                                 changes: dict[int, tuple[StateChange, Reassignment | None]],
-                                 controller: ControllerEpoch) -> None:
-        """The controller's reassignment writes (cluster/reassignment.py): each partition's
-        new state (its replicas included) and ongoing reassignment (None: none), all or
-        none, fenced as update_partition_states."""
 
     async def alter_isr(self, topic: str, partition: int, expected: PartitionState, new: PartitionState) -> bool:
         """A partition leader's ISR change: write `new` only if the stored state is still

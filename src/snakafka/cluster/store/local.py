@@ -17,7 +17,6 @@ from snakafka.cluster.model import (
     BrokerInfo,
     ControllerEpoch,
     PartitionState,
-    Reassignment,
     StateChange,
     TopicInfo,
     kafka_uuid,
@@ -91,20 +90,6 @@ class LocalMetadataStore:
         partitions.update({p: new for p, (_, new) in changes.items()})
         self._write()
 
-    async def write_reassignment(self, topic: str,
-                                 changes: dict[int, tuple[StateChange, Reassignment | None]],
-                                 controller: ControllerEpoch) -> None:
-        info = self._topics[topic]
-        if any(info.partitions.get(p) != decided_on for p, ((decided_on, _), _) in changes.items()):
-            raise StateConflictError(f"{topic}: partitions changed since the reassignment was decided")
-        for p, ((_, new), reassignment) in changes.items():
-            info.partitions[p] = new
-            if reassignment is None:
-                info.reassignments.pop(p, None)
-            else:
-                info.reassignments[p] = reassignment
-        self._write()
-
     async def add_partitions(self, topic: str, existing: int, states: dict[int, PartitionState]) -> None:
         partitions = self._topics[topic].partitions
         if len(partitions) != existing or any(p in partitions for p in states):
@@ -165,7 +150,7 @@ class LocalMetadataStore:
 
 
 def _copy(topic: TopicInfo) -> TopicInfo:
-    return TopicInfo(topic.name, topic.topic_id, dict(topic.partitions), dict(topic.configs), dict(topic.reassignments))
+    return TopicInfo(topic.name, topic.topic_id, dict(topic.partitions), dict(topic.configs))
 
 
 def _new_cluster_id() -> str:

@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 # kazoo ships no type information.
@@ -48,7 +49,6 @@ from snakafka.cluster.model import (
     BrokerInfo,
     ControllerEpoch,
     PartitionState,
-    Reassignment,
     StateChange,
     TopicInfo,
     kafka_uuid,
@@ -77,6 +77,7 @@ from snakafka.cluster.store.zk_data import (
     first_failure,
     format_endpoint,
     parse_broker,
+    parse_reassignments,
     parse_state,
     parse_topic,
     split_chroot,
@@ -90,11 +91,6 @@ from snakafka.cluster.store.zk_partitions import (
     update_states,
 )
 from snakafka.cluster.store.zk_producer_ids import allocate_block
-from snakafka.cluster.store.zk_reassignment import (
-    ReassignmentChange,
-    parse_reassignments,
-    write_reassignment,
-)
 from snakafka.cluster.store.zk_watches import ClusterWatches
 
 log = logging.getLogger(__name__)
@@ -339,14 +335,14 @@ class ZooKeeperMetadataStore:
         assignments = {n: client.get_async(f"{TOPICS_PATH}/{n}") for n in names}
         configs = {n: client.get_async(f"{TOPIC_CONFIGS_PATH}/{n}") for n in names}
         parsed: dict[str, tuple[uuid.UUID, dict[int, tuple[int, ...]]]] = {}
-        moving: dict[str, dict[int, Reassignment]] = {}
+        reassigning: dict[str, dict[int, tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         for name, request in assignments.items():
             try:
                 data, _ = request.get()
             except NoNodeError:
                 continue
             parsed[name] = parse_topic(name, data)
-            moving[name] = parse_reassignments(data)
+            reassigning[name] = parse_reassignments(data)
         states = {
             (name, p): client.get_async(state_path(name, p)) for name, (_, parts) in parsed.items() for p in parts
         }
@@ -360,7 +356,10 @@ class ZooKeeperMetadataStore:
                     partitions[p] = PartitionState(replicas=replicas, leader=NO_LEADER, partition_epoch=NO_ZNODE)
                     continue
                 partitions[p] = parse_state(replicas, data, stat.version)
-            result[name] = TopicInfo(name, topic_id, partitions, _read_config(configs[name]), moving[name])
+                if p in reassigning[name]:
+                    adding, removing = reassigning[name][p]
+                    partitions[p] = replace(partitions[p], adding=adding, removing=removing)
+            result[name] = TopicInfo(name, topic_id, partitions, _read_config(configs[name]))
         return result
 
     async def create_topic(self, topic: TopicInfo) -> None:
@@ -444,10 +443,6 @@ class ZooKeeperMetadataStore:
         """New partitions, created only while the topic has `existing` partitions."""
         await self._call(add_partitions, self.client, topic, existing, states, self.controller_epoch)
         log.info("added partitions %s to topic %s", sorted(states), topic)
-
-    async def write_reassignment(self, topic: str, changes: dict[int, ReassignmentChange],
-                                 controller: ControllerEpoch) -> None:
-        await self._call(write_reassignment, self.client, topic, changes, controller)
 
     async def alter_isr(self, topic: str, partition: int, expected: PartitionState, new: PartitionState) -> bool:
         """A leader's ISR change, written only if the state znode is still at the version
