@@ -99,6 +99,12 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("log.index.size.max.bytes", I, 10485760, at_least(4), MEDIUM, "Largest size of an offset or time index.", DYN),
     ConfigDef("log.message.timestamp.type", S, "CreateTime", one_of("CreateTime", "LogAppendTime"), MEDIUM,
               "Timestamps stored: the producer's (CreateTime) or the broker's (LogAppendTime).", DYN),
+    ConfigDef("log.message.timestamp.before.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Largest age (now - timestamp) of a CreateTime record a produce may carry; older: INVALID_TIMESTAMP.", DYN),
+    ConfigDef("log.message.timestamp.after.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Largest lead (timestamp - now) of a CreateTime record a produce may carry; later: INVALID_TIMESTAMP.", DYN),
+    ConfigDef("log.message.timestamp.difference.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Deprecated (KIP-937): both bounds at once, used for whichever of before/after.max.ms is left at its default.", DYN),
     ConfigDef("log.preallocate", B, False, None, MEDIUM, "Accepted; snakafka does not preallocate segment files.", DYN),
     ConfigDef("log.cleanup.policy", LS, ["delete"], each_of("compact", "delete"), MEDIUM, "Default cleanup of old segments: delete, compact or both.", DYN),
     ConfigDef("log.cleaner.enable", B, True, None, MEDIUM, "Run the log cleaner, which compacts topics with cleanup.policy compact."),
@@ -223,6 +229,9 @@ class BrokerConfig:
     log_index_interval_bytes: int
     log_index_size_max_bytes: int
     log_message_timestamp_type: str
+    log_message_timestamp_before_max_ms: int
+    log_message_timestamp_after_max_ms: int
+    log_message_timestamp_difference_max_ms: int
     log_preallocate: bool
     log_cleanup_policy: list[str]
     log_cleaner_enable: bool
@@ -352,6 +361,9 @@ class BrokerConfig:
             retention_bytes=self.log_retention_bytes,
             max_message_bytes=self.message_max_bytes,
             message_timestamp_type=self.log_message_timestamp_type,
+            message_timestamp_before_max_ms=self.log_message_timestamp_before_max_ms,
+            message_timestamp_after_max_ms=self.log_message_timestamp_after_max_ms,
+            message_timestamp_difference_max_ms=self.log_message_timestamp_difference_max_ms,
             cleanup_policy=tuple(self.log_cleanup_policy),
             flush_messages=self.log_flush_interval_messages,
             flush_ms=self.log_flush_interval_ms,

@@ -22,6 +22,9 @@ class LogConfig:
     retention_bytes: int = -1  # -1: no size limit
     max_message_bytes: int = 1024 * 1024 + 12
     message_timestamp_type: str = "CreateTime"  # or "LogAppendTime"
+    message_timestamp_before_max_ms: int = LONG_MAX
+    message_timestamp_after_max_ms: int = LONG_MAX
+    message_timestamp_difference_max_ms: int = LONG_MAX  # deprecated by KIP-937
     cleanup_policy: tuple[str, ...] = ("delete",)  # "delete", "compact" or both
     flush_messages: int = LONG_MAX
     flush_ms: int = LONG_MAX
@@ -39,3 +42,17 @@ class LogConfig:
     @property
     def delete(self) -> bool:
         return "delete" in self.cleanup_policy
+
+    @property
+    def timestamp_before_max_ms(self) -> int:
+        """The effective lower bound's distance from now: message.timestamp.before.max.ms,
+        or while it is at its default, the deprecated difference.max.ms (Kafka's
+        LogConfig.getMessageTimestampBeforeMaxMs)."""
+        before = self.message_timestamp_before_max_ms
+        return before if before != LONG_MAX else self.message_timestamp_difference_max_ms
+
+    @property
+    def timestamp_after_max_ms(self) -> int:
+        """The upper bound's distance from now, with the same fallback."""
+        after = self.message_timestamp_after_max_ms
+        return after if after != LONG_MAX else self.message_timestamp_difference_max_ms

@@ -52,9 +52,12 @@ _I16 = struct.Struct(">h")
 
 
 class BatchError(Exception):
-    """A batch that cannot be stored. `error_code` is the Kafka error to answer with."""
+    """A batch that cannot be stored. `error_code` is the Kafka error to answer with;
+    `record_errors` the (batch index, message) pairs of Produce v8+ (KIP-467), naming the
+    offending records when the error is about some of them."""
 
     error_code = 87  # INVALID_RECORD
+    record_errors: tuple[tuple[int, str], ...] = ()
 
 
 class CorruptBatchError(BatchError):
@@ -191,6 +194,15 @@ def set_base_offset(buf: bytearray | memoryview, pos: int, base_offset: int) -> 
 
 def set_partition_leader_epoch(buf: bytearray | memoryview, pos: int, epoch: int) -> None:
     _I32.pack_into(buf, pos + 12, epoch)
+
+
+def set_create_time_max_timestamp(buf: bytearray | memoryview, pos: int, size: int, max_timestamp: int) -> None:
+    """Correct a CreateTime batch's maxTimestamp to its records' largest timestamp (and
+    clear a producer's LogAppendTime bit), as Kafka's LogValidator does; CRC recomputed."""
+    attributes = _I16.unpack_from(buf, pos + ATTRIBUTES_OFFSET)[0] & ~TIMESTAMP_TYPE_MASK
+    _I16.pack_into(buf, pos + ATTRIBUTES_OFFSET, attributes)
+    _I64.pack_into(buf, pos + MAX_TIMESTAMP_OFFSET, max_timestamp)
+    _U32.pack_into(buf, pos + CRC_OFFSET, compute_crc(buf, pos, size))
 
 
 def set_log_append_time(buf: bytearray | memoryview, pos: int, size: int, timestamp_ms: int) -> None:
