@@ -8,11 +8,11 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.batches import make_batch, raw_record
 
 from snakafka.protocol import record_scan
 from snakafka.protocol.batch import HEADER_SIZE
 from snakafka.protocol.records import NewRecord, encode_batch
-from support.batches import make_batch, raw_record
 
 Scan = Callable[[bytes, int], record_scan.ScanResult]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.batches import hand_batch, make_batch, raw_record
 
 from snakafka.log.log_config import LONG_MAX, LogConfig
 from snakafka.protocol.batch import (
@@ -26,7 +27,6 @@ from snakafka.protocol.validation import (
     check_client_header,
     validate_records,
 )
-from support.batches import hand_batch, make_batch, raw_record
 
 CODECS = [0, 1, 2, 3, 4]  # none, gzip, snappy, lz4, zstd
 NOW = 1_700_000_000_000
