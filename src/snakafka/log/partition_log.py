@@ -125,6 +125,8 @@ class PartitionLog:
         self._dir_dirty = False  # files created or renamed since the last directory fsync
         self.producer_state = ProducerStateManager()
         self._states_at_roll = txn_state.StatesAtRoll()  # so a truncation replays only the log's tail
+        self._policy: ValidationPolicy | None = None  # produce validation's view of self.config
+        self._policy_config: LogConfig | None = None
 
     def __repr__(self) -> str:
         return f"PartitionLog({self.name}, start={self.log_start_offset}, end={self.log_end_offset})"
@@ -233,7 +235,7 @@ class PartitionLog:
             header = validate_batch(data, pos, end)
             if header.size > limit:
                 raise RecordTooLargeError(f"{self.name}: batch of {header.size} bytes exceeds max.message.bytes={limit}")
-            if from_client:
+            if from_client and (header.records_count != header.last_offset_delta + 1 or header.records_count <= 0):
                 check_client_header(header, self.name)
             batches.append((pos, header))
             pos += header.size
@@ -245,10 +247,13 @@ class PartitionLog:
         records' framing, timestamps, keys of compacted topics. Returns each batch's true
         max timestamp, which the stored header must carry under CreateTime."""
         config = self.config
-        policy = ValidationPolicy(log_append_time=config.message_timestamp_type == "LogAppendTime",
-                                  before_max_ms=config.timestamp_before_max_ms,
-                                  after_max_ms=config.timestamp_after_max_ms,
-                                  compacted=config.compact, partition=self.name)
+        policy = self._policy
+        if policy is None or self._policy_config is not config:
+            policy = self._policy = ValidationPolicy(
+                log_append_time=config.message_timestamp_type == "LogAppendTime",
+                before_max_ms=config.timestamp_before_max_ms, after_max_ms=config.timestamp_after_max_ms,
+                compacted=config.compact, partition=self.name)
+            self._policy_config = config
         return [validate_records(data, pos, header, policy, now_ms) for pos, header in batches]
 
     def append(self, data: bytes | bytearray | memoryview, *, leader_epoch: int = 0) -> AppendInfo:

@@ -17,7 +17,20 @@
 enum { OK = 0, PAST_END = 1, TOO_LONG = 2 };
 
 /* Kafka's readVarint (int32, at most 5 bytes, bits beyond 32 dropped), bounded by end. */
-static int read_varint(const unsigned char *d, Py_ssize_t *pos, Py_ssize_t end, int32_t *out) {
+static inline __attribute__((always_inline)) int read_varint(const unsigned char *d, Py_ssize_t *pos, Py_ssize_t end, int32_t *out) {
+    Py_ssize_t q = *pos;
+    if (q < end && d[q] < 0x80) { /* the common case: one byte (lengths below 64, small deltas, -1) */
+        uint32_t z = d[q];
+        *out = (int32_t)((z >> 1) ^ (uint32_t)(-(int32_t)(z & 1)));
+        *pos = q + 1;
+        return OK;
+    }
+    if (q + 1 < end && d[q + 1] < 0x80) { /* two bytes: lengths of 100-byte values, deltas below 8192 */
+        uint32_t z = (uint32_t)(d[q] & 0x7F) | ((uint32_t)d[q + 1] << 7);
+        *out = (int32_t)((z >> 1) ^ (uint32_t)(-(int32_t)(z & 1)));
+        *pos = q + 2;
+        return OK;
+    }
     uint64_t value = 0;
     int shift = 0;
     Py_ssize_t p = *pos;
@@ -36,7 +49,20 @@ static int read_varint(const unsigned char *d, Py_ssize_t *pos, Py_ssize_t end, 
 }
 
 /* Kafka's readVarlong (int64, at most 10 bytes), bounded by end. */
-static int read_varlong(const unsigned char *d, Py_ssize_t *pos, Py_ssize_t end, int64_t *out) {
+static inline __attribute__((always_inline)) int read_varlong(const unsigned char *d, Py_ssize_t *pos, Py_ssize_t end, int64_t *out) {
+    Py_ssize_t q = *pos;
+    if (q < end && d[q] < 0x80) {
+        uint64_t z = d[q];
+        *out = (int64_t)((z >> 1) ^ (uint64_t)(-(int64_t)(z & 1)));
+        *pos = q + 1;
+        return OK;
+    }
+    if (q + 1 < end && d[q + 1] < 0x80) {
+        uint64_t z = (uint64_t)(d[q] & 0x7F) | ((uint64_t)d[q + 1] << 7);
+        *out = (int64_t)((z >> 1) ^ (uint64_t)(-(int64_t)(z & 1)));
+        *pos = q + 2;
+        return OK;
+    }
     uint64_t value = 0;
     int shift = 0;
     Py_ssize_t p = *pos;
@@ -53,71 +79,110 @@ static int read_varlong(const unsigned char *d, Py_ssize_t *pos, Py_ssize_t end,
     return OK;
 }
 
-static PyObject *varint_error(int rc, const char *kind) {
-    if (rc == PAST_END)
-        return PyUnicode_FromFormat(STRUCTURE ": a %s runs past the end of its record", kind);
-    return PyUnicode_FromFormat(STRUCTURE ": a %s is longer than %s bytes", kind,
-                                kind[3] == 'l' ? "10" : "5");
-}
+/* What went wrong, for the message (built only once a scan has failed). */
+enum {
+    E_NONE = 0, E_EOF, E_REMAINING, E_VARINT_PAST, E_VARINT_LONG, E_VARLONG_PAST, E_VARLONG_LONG, E_SIZE,
+    E_EMPTY, E_OFFSET, E_KEY, E_VALUE, E_HEADERS_NEG, E_HEADERS_MANY, E_HKEY_NEG, E_HKEY, E_HVALUE, E_READ,
+};
 
-/* One record at *pos (index `index`); on error returns a new message string. */
-static PyObject *read_record(const unsigned char *d, Py_ssize_t *pos, Py_ssize_t n, long index,
-                             int64_t *ts_delta, int *has_key) {
+typedef struct {
+    int kind;
+    long a;       /* the declared length / count / offset delta involved */
+    Py_ssize_t b; /* the bytes remaining / read */
+} Failure;
+
+static inline int varint_kind(int rc) { return rc == PAST_END ? E_VARINT_PAST : E_VARINT_LONG; }
+static inline int varlong_kind(int rc) { return rc == PAST_END ? E_VARLONG_PAST : E_VARLONG_LONG; }
+
+/* Check the record at *pos (index `index`); on success *pos moves to its end. The next
+ * record's position comes from the length alone, so the CPU can walk on to it while the
+ * fields of this one are still being checked (no dependency through the field parse). */
+static inline __attribute__((always_inline)) int check_record(const unsigned char *d, Py_ssize_t *pos, Py_ssize_t n, long index,
+                               int64_t *ts_delta, int *has_key, Failure *f) {
     Py_ssize_t p = *pos;
     int32_t length, v;
     int rc;
-    if (p >= n) return PyUnicode_FromString("Incorrect declared batch size, premature EOF reached");
+    if (p >= n) return E_EOF;
     rc = read_varint(d, &p, n, &length);
-    if (rc == PAST_END) return PyUnicode_FromString("Incorrect declared batch size, premature EOF reached");
-    if (rc) return varint_error(rc, "varint");
-    if (length < 0 || (Py_ssize_t)length > n - p)
-        return PyUnicode_FromFormat("Invalid record size: expected %d bytes in record payload, but instead the "
-                                    "buffer has only %zd remaining bytes.", (int)length, n - p);
+    if (rc == PAST_END) return E_EOF;
+    if (rc) return E_VARINT_LONG;
+    if (length < 0 || (Py_ssize_t)length > n - p) {
+        f->a = length;
+        f->b = n - p;
+        return E_SIZE;
+    }
     Py_ssize_t start = p, end = p + length;
-    if (p >= end) return PyUnicode_FromString(STRUCTURE ": an empty record");
-    p += 1; /* attributes */
-    if ((rc = read_varlong(d, &p, end, ts_delta))) return varint_error(rc, "varlong");
-    if ((rc = read_varint(d, &p, end, &v))) return varint_error(rc, "varint");
-    if ((long)v != index)
-        return PyUnicode_FromFormat("Record %ld has offset delta %d: offset deltas must run 0, 1, 2... in order",
-                                    index, (int)v);
-    if ((rc = read_varint(d, &p, end, &v))) return varint_error(rc, "varint");
+    if (p >= end) return E_EMPTY;
+    Py_ssize_t q = p + 1; /* after the attributes byte */
+    if ((rc = read_varlong(d, &q, end, ts_delta))) return varlong_kind(rc);
+    if ((rc = read_varint(d, &q, end, &v))) return varint_kind(rc);
+    if ((long)v != index) {
+        f->a = v;
+        return E_OFFSET;
+    }
+    if ((rc = read_varint(d, &q, end, &v))) return varint_kind(rc);
     *has_key = v >= 0;
     if (v >= 0) {
-        if ((Py_ssize_t)v > end - p)
-            return PyUnicode_FromFormat(STRUCTURE ": the key (%d bytes) overruns its record", (int)v);
-        p += v;
+        if ((Py_ssize_t)v > end - q) { f->a = v; return E_KEY; }
+        q += v;
     }
-    if ((rc = read_varint(d, &p, end, &v))) return varint_error(rc, "varint");
+    if ((rc = read_varint(d, &q, end, &v))) return varint_kind(rc);
     if (v >= 0) {
-        if ((Py_ssize_t)v > end - p)
-            return PyUnicode_FromFormat(STRUCTURE ": the value (%d bytes) overruns its record", (int)v);
-        p += v;
+        if ((Py_ssize_t)v > end - q) { f->a = v; return E_VALUE; }
+        q += v;
     }
     int32_t headers;
-    if ((rc = read_varint(d, &p, end, &headers))) return varint_error(rc, "varint");
-    if (headers < 0) return PyUnicode_FromFormat("Found invalid number of record headers %d", (int)headers);
-    if ((Py_ssize_t)headers > end - p)
-        return PyUnicode_FromFormat("Found invalid number of record headers. %d is larger than the remaining size "
-                                    "of the buffer", (int)headers);
+    if ((rc = read_varint(d, &q, end, &headers))) return varint_kind(rc);
+    if (headers < 0) { f->a = headers; return E_HEADERS_NEG; }
+    if ((Py_ssize_t)headers > end - q) { f->a = headers; return E_HEADERS_MANY; }
     for (int32_t h = 0; h < headers; h++) {
-        if ((rc = read_varint(d, &p, end, &v))) return varint_error(rc, "varint");
-        if (v < 0) return PyUnicode_FromFormat("Invalid negative header key size %d", (int)v);
-        if ((Py_ssize_t)v > end - p)
-            return PyUnicode_FromFormat(STRUCTURE ": a header key (%d bytes) overruns its record", (int)v);
-        p += v;
-        if ((rc = read_varint(d, &p, end, &v))) return varint_error(rc, "varint");
+        if ((rc = read_varint(d, &q, end, &v))) return varint_kind(rc);
+        if (v < 0) { f->a = v; return E_HKEY_NEG; }
+        if ((Py_ssize_t)v > end - q) { f->a = v; return E_HKEY; }
+        q += v;
+        if ((rc = read_varint(d, &q, end, &v))) return varint_kind(rc);
         if (v >= 0) {
-            if ((Py_ssize_t)v > end - p)
-                return PyUnicode_FromFormat(STRUCTURE ": a header value (%d bytes) overruns its record", (int)v);
-            p += v;
+            if ((Py_ssize_t)v > end - q) { f->a = v; return E_HVALUE; }
+            q += v;
         }
     }
-    if (p != end)
-        return PyUnicode_FromFormat("Invalid record size: expected to read %d bytes in record payload, but instead "
-                                    "read %zd", (int)length, p - start);
+    if (q != end) {
+        f->a = length;
+        f->b = q - start;
+        return E_READ;
+    }
     *pos = end;
-    return NULL;
+    return E_NONE;
+}
+
+static PyObject *message(const Failure *f, long index) {
+    switch (f->kind) {
+    case E_EOF: return PyUnicode_FromString("Incorrect declared batch size, premature EOF reached");
+    case E_REMAINING: return PyUnicode_FromString("Incorrect declared batch size, records still remaining in file");
+    case E_VARINT_PAST: return PyUnicode_FromString(STRUCTURE ": a varint runs past the end of its record");
+    case E_VARINT_LONG: return PyUnicode_FromString(STRUCTURE ": a varint is longer than 5 bytes");
+    case E_VARLONG_PAST: return PyUnicode_FromString(STRUCTURE ": a varlong runs past the end of its record");
+    case E_VARLONG_LONG: return PyUnicode_FromString(STRUCTURE ": a varlong is longer than 10 bytes");
+    case E_SIZE:
+        return PyUnicode_FromFormat("Invalid record size: expected %ld bytes in record payload, but instead the "
+                                    "buffer has only %zd remaining bytes.", f->a, f->b);
+    case E_EMPTY: return PyUnicode_FromString(STRUCTURE ": an empty record");
+    case E_OFFSET:
+        return PyUnicode_FromFormat("Record %ld has offset delta %ld: offset deltas must run 0, 1, 2... in order",
+                                    index, f->a);
+    case E_KEY: return PyUnicode_FromFormat(STRUCTURE ": the key (%ld bytes) overruns its record", f->a);
+    case E_VALUE: return PyUnicode_FromFormat(STRUCTURE ": the value (%ld bytes) overruns its record", f->a);
+    case E_HEADERS_NEG: return PyUnicode_FromFormat("Found invalid number of record headers %ld", f->a);
+    case E_HEADERS_MANY:
+        return PyUnicode_FromFormat("Found invalid number of record headers. %ld is larger than the remaining "
+                                    "size of the buffer", f->a);
+    case E_HKEY_NEG: return PyUnicode_FromFormat("Invalid negative header key size %ld", f->a);
+    case E_HKEY: return PyUnicode_FromFormat(STRUCTURE ": a header key (%ld bytes) overruns its record", f->a);
+    case E_HVALUE: return PyUnicode_FromFormat(STRUCTURE ": a header value (%ld bytes) overruns its record", f->a);
+    default:
+        return PyUnicode_FromFormat("Invalid record size: expected to read %ld bytes in record payload, but "
+                                    "instead read %zd", f->a, f->b);
+    }
 }
 
 static PyObject *scan(PyObject *self, PyObject *args) {
@@ -129,25 +194,21 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     int64_t lo = 0, hi = 0, delta = 0;
     int have = 0, has_key = 1;
     long keyless = -1, index = 0;
-    PyObject *error = NULL;
+    Failure f = {E_NONE, 0, 0};
 
     for (; index < count; index++) {
-        error = read_record(d, &pos, n, index, &delta, &has_key);
-        if (error) break;
+        f.kind = check_record(d, &pos, n, index, &delta, &has_key, &f);
+        if (f.kind != E_NONE) break;
         if (!have || delta < lo) lo = delta;
         if (!have || delta > hi) hi = delta;
         have = 1;
         if (!has_key && keyless < 0) keyless = index;
     }
-    if (!error && pos != n) {
+    if (f.kind == E_NONE && pos != n) {
         index = count > 0 ? count - 1 : 0;
-        error = PyUnicode_FromString("Incorrect declared batch size, records still remaining in file");
+        f.kind = E_REMAINING;
     }
     PyBuffer_Release(&buf);
-    if (PyErr_Occurred()) {
-        Py_XDECREF(error);
-        return NULL;
-    }
     PyObject *lo_obj, *hi_obj;
     if (have) {
         lo_obj = PyLong_FromLongLong(lo);
@@ -156,10 +217,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         lo_obj = Py_NewRef(Py_None);
         hi_obj = Py_NewRef(Py_None);
     }
-    if (!error) {
-        return Py_BuildValue("(NNlis)", lo_obj, hi_obj, keyless, -1, NULL);
-    }
-    return Py_BuildValue("(NNllN)", lo_obj, hi_obj, keyless, index, error);
+    if (f.kind == E_NONE) return Py_BuildValue("(NNlis)", lo_obj, hi_obj, keyless, -1, NULL);
+    return Py_BuildValue("(NNllN)", lo_obj, hi_obj, keyless, index, message(&f, index));
 }
 
 static PyMethodDef methods[] = {

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from crc32c import crc32c
 
@@ -70,8 +70,11 @@ class UnsupportedMagicError(BatchError):
     error_code = 87
 
 
-@dataclass(frozen=True, slots=True)
-class BatchHeader:
+class BatchHeader(NamedTuple):
+    """The 61-byte header, field by field. A NamedTuple, not a dataclass: headers are
+    read several times per produced batch and per fetched segment walk, and building a
+    tuple from struct.unpack_from is ~5x cheaper than a frozen dataclass's __init__."""
+
     base_offset: int
     batch_length: int
     partition_leader_epoch: int
@@ -120,9 +123,12 @@ class BatchHeader:
         return bool(self.attributes & DELETE_HORIZON_MASK)
 
 
+_tuple_new = tuple.__new__
+
+
 def read_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:
     """Parse the header at `pos`; the caller has made sure HEADER_SIZE bytes are there."""
-    return BatchHeader(*_HEADER.unpack_from(buf, pos))
+    return _tuple_new(BatchHeader, _HEADER.unpack_from(buf, pos))
 
 
 def peek_size(buf: bytes | bytearray | memoryview, pos: int = 0) -> int | None:

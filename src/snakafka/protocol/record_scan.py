@@ -24,6 +24,7 @@ at most 10, with Java's wrap-around of bits beyond the width.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 Buffer = bytes | bytearray | memoryview
@@ -179,15 +180,16 @@ def record_details(data: Buffer, count: int) -> list[tuple[int, bool]]:
     return out
 
 
+ScanFunction = Callable[[Buffer, int], tuple[int | None, int | None, int, int, str | None]]
+
+scan_records: ScanFunction
+"""The scan in use: the C extension's when built (its results are plain tuples in
+ScanResult's order), else scan_records_py."""
+
 try:
-    from snakafka.protocol._record_scan import scan as _c_scan
+    from snakafka.protocol._record_scan import scan as scan_records
 except ImportError:  # the optional extension was not built: the reference does the work
     scan_records = scan_records_py
     IMPLEMENTATION = "python"
 else:
-
-    def scan_records(data: Buffer, count: int) -> ScanResult:
-        """The C scan (identical results to scan_records_py)."""
-        return ScanResult(*_c_scan(data, count))
-
     IMPLEMENTATION = "c"

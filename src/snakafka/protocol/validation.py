@@ -31,8 +31,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snakafka.protocol.batch import (
+    COMPRESSION_MASK,
     HEADER_SIZE,
+    LOG_OVERHEAD,
     NO_TIMESTAMP,
+    TIMESTAMP_TYPE_MASK,
     BatchError,
     BatchHeader,
     CorruptBatchError,
@@ -42,7 +45,8 @@ from snakafka.protocol.record_scan import record_details, scan_records
 
 Buffer = bytes | bytearray | memoryview
 
-LONG_MAX = 2**63 - 1
+LONG_MAX = INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
 INVALID_RECORD = 87
 INVALID_TIMESTAMP = 32
 
@@ -58,6 +62,17 @@ class ValidationPolicy:
     after_max_ms: int = LONG_MAX
     compacted: bool = False
     partition: str = ""  # "topic-partition", for messages
+
+    @property
+    def checks_time(self) -> bool:
+        """Whether record timestamps are bounded at all (CreateTime and a bound set)."""
+        return not self.log_append_time and (self.before_max_ms < LONG_MAX or self.after_max_ms < LONG_MAX)
+
+    def bounded(self, lo: int, hi: int, now_ms: int) -> bool:
+        """Whether timestamps from lo to hi may leave [now - before, now + after] (a
+        record without a timestamp among them may make this a false alarm)."""
+        return (self.before_max_ms < LONG_MAX and lo < now_ms - self.before_max_ms) or (
+            self.after_max_ms < LONG_MAX and hi > now_ms + self.after_max_ms)
 
 
 class InvalidRecordError(BatchError):
@@ -104,29 +119,30 @@ def validate_records(buf: Buffer, pos: int, header: BatchHeader, policy: Validat
     timestamp its header must carry under CreateTime (NO_TIMESTAMP for no records).
 
     Raises InvalidRecordError (INVALID_RECORD), InvalidTimestampError (INVALID_TIMESTAMP)
-    or CorruptBatchError (CORRUPT_MESSAGE, undecompressable data)."""
-    data = records_section(buf, pos, header, policy.partition)
-    count = header.records_count
-    scan = scan_records(data, count)
-    if scan.error is not None:
-        raise InvalidRecordError(f"{scan.error} in topic partition {policy.partition}", ((scan.error_index, scan.error),))
-    if header.is_log_append_time:  # every record carries the batch's timestamp
+    or CorruptBatchError (CORRUPT_MESSAGE, undecompressable data). Runs once per produced
+    batch: the common case (a sound batch, no bounds configured) is kept to a few lines."""
+    attributes = header.attributes
+    if attributes & COMPRESSION_MASK:
+        data = records_section(buf, pos, header, policy.partition)
+    else:
+        data = memoryview(buf)[pos + HEADER_SIZE : pos + header.batch_length + LOG_OVERHEAD]
+    min_delta, max_delta, first_keyless, error_index, error = scan_records(data, header.records_count)
+    if error is not None:
+        raise InvalidRecordError(f"{error} in topic partition {policy.partition}", ((error_index, error),))
+    if attributes & TIMESTAMP_TYPE_MASK:  # a producer's LogAppendTime batch: every record carries its timestamp
         lo = hi = header.max_timestamp
-    elif scan.max_delta is None or scan.min_delta is None:
+        suspect = policy.log_append_time or hi == NO_TIMESTAMP or policy.bounded(lo, hi, now_ms)
+    elif max_delta is None or min_delta is None:
         return NO_TIMESTAMP
     else:
-        lo, hi = _wrap64(header.base_timestamp + scan.min_delta), _wrap64(header.base_timestamp + scan.max_delta)
-    suspect = policy.compacted and scan.first_keyless >= 0
-    if policy.log_append_time:
-        suspect = suspect or header.is_log_append_time
-    elif header.is_log_append_time and header.max_timestamp == NO_TIMESTAMP:
-        suspect = True
-    else:
-        suspect = suspect or (policy.before_max_ms < LONG_MAX and lo < now_ms - policy.before_max_ms) or (
-            policy.after_max_ms < LONG_MAX and hi > now_ms + policy.after_max_ms)
-    if suspect:  # exact per-record pass: refuses with every offending record listed, or clears it
-        _raise_record_errors(data, header, policy, now_ms)
-    return max(hi, NO_TIMESTAMP)
+        base = header.base_timestamp
+        lo, hi = base + min_delta, base + max_delta
+        if lo < INT64_MIN or hi > INT64_MAX:
+            lo, hi = _wrap64(lo), _wrap64(hi)
+        suspect = policy.checks_time and policy.bounded(lo, hi, now_ms)
+    if suspect or (policy.compacted and first_keyless >= 0):
+        _raise_record_errors(data, header, policy, now_ms)  # exact per-record pass: refuses, listing them, or clears
+    return max(NO_TIMESTAMP, hi)
 
 
 def _raise_record_errors(data: Buffer, header: BatchHeader, policy: ValidationPolicy, now_ms: int) -> None:
