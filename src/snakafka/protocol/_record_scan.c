@@ -191,23 +191,24 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*l", &buf, &count)) return NULL;
     const unsigned char *d = (const unsigned char *)buf.buf;
     Py_ssize_t n = buf.len, pos = 0;
-    int64_t lo = 0, hi = 0, delta = 0;
-    int have = 0, has_key = 1;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, delta = 0;
+    int has_key = 1, kind = E_NONE;
     long keyless = -1, index = 0;
     Failure f = {E_NONE, 0, 0};
 
     for (; index < count; index++) {
-        f.kind = check_record(d, &pos, n, index, &delta, &has_key, &f);
-        if (f.kind != E_NONE) break;
-        if (!have || delta < lo) lo = delta;
-        if (!have || delta > hi) hi = delta;
-        have = 1;
+        kind = check_record(d, &pos, n, index, &delta, &has_key, &f);
+        if (kind != E_NONE) break;
+        lo = delta < lo ? delta : lo;
+        hi = delta > hi ? delta : hi;
         if (!has_key && keyless < 0) keyless = index;
     }
-    if (f.kind == E_NONE && pos != n) {
+    int have = index > 0;
+    if (kind == E_NONE && pos != n) {
         index = count > 0 ? count - 1 : 0;
-        f.kind = E_REMAINING;
+        kind = E_REMAINING;
     }
+    f.kind = kind;
     PyBuffer_Release(&buf);
     PyObject *lo_obj, *hi_obj;
     if (have) {
@@ -217,7 +218,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         lo_obj = Py_NewRef(Py_None);
         hi_obj = Py_NewRef(Py_None);
     }
-    if (f.kind == E_NONE) return Py_BuildValue("(NNlis)", lo_obj, hi_obj, keyless, -1, NULL);
+    if (kind == E_NONE) return Py_BuildValue("(NNlis)", lo_obj, hi_obj, keyless, -1, NULL);
     return Py_BuildValue("(NNllN)", lo_obj, hi_obj, keyless, index, message(&f, index));
 }
 
