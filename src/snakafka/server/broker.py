@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
 from kio.schema.errors import ErrorCode as WireErrorCode
@@ -35,7 +35,7 @@ from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo, Endpoint
 from snakafka.cluster.store.base import MetadataStore
 from snakafka.cluster.store.local import LocalMetadataStore
-from snakafka.config.broker import BrokerConfig
+from snakafka.config.broker import BrokerConfig, parse_http_listener
 from snakafka.config.topic import (
     TopicConfigError,
     describe_broker_configs,
@@ -54,16 +54,28 @@ from snakafka.server.apis import BROKER_APIS
 from snakafka.server.dispatch import Dispatcher
 from snakafka.server.group_host import GroupHost
 from snakafka.server.network import SocketServer
+from snakafka.server.request_metrics import RequestMetrics
 from snakafka.server.txn_host import TxnHost
 
+if TYPE_CHECKING:
+    from snakafka.server.metrics_http import MetricsHttpServer
+
 log = logging.getLogger(__name__)
+
+
+_CONTROLLER_PASSES = 5
 
 
 class Broker:
     def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self.dispatcher = Dispatcher(BROKER_APIS)
+        # metrics.http.listener: request metrics on the dispatch path, served with the
+        # health endpoints from the first moment of start() (readiness says 503 till ready).
+        self.request_metrics = RequestMetrics() if config.metrics_http_listener else None
+        self.dispatcher = Dispatcher(BROKER_APIS, self.request_metrics)
+        self.metrics_server: MetricsHttpServer | None = None
+        self.started = False  # start() completed: registered, metadata applied, serving
         self._tasks: list[asyncio.Task[None]] = []
         self.servers: list[SocketServer] = []  # one per listener
         # (due time ms, file removal): segments and partition directories already
@@ -104,8 +116,19 @@ class Broker:
             await self._release_failed_start()
             raise
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def _start(self) -> None:
         config = self.config
+        if self.request_metrics is not None and config.metrics_http_listener is not None:
+            # prometheus-client loads only here: a broker without the listener does not pay its import
+            from snakafka.server.metrics_http import MetricsHttpServer
+
+            self.metrics_server = MetricsHttpServer(self, self.request_metrics,
+                                                    *parse_http_listener(config.metrics_http_listener))
+            await self.metrics_server.start()
         for d in config.log_dirs:
             Path(d).mkdir(parents=True, exist_ok=True)
         self.store = self._new_store()
@@ -144,6 +167,7 @@ class Broker:
             await server.start()
         await self.store.register_broker(BrokerInfo(config.broker_id, self._endpoints()))
         self.store.on_change(self._store_changed)
+        self.store.on_session_lost(self._session_lost)
         await self._metadata_changed()
         self._tasks = [
             asyncio.create_task(self._every(config.log_retention_check_interval_ms, self._retention), name="retention"),
@@ -174,6 +198,7 @@ class Broker:
             self._tasks.append(
                 asyncio.create_task(self._every(config.log_cleaner_backoff_ms, self._clean), name="log-cleaner")
             )
+        self.started = True
         log.info("broker %d started (cluster %s) on %s", config.broker_id, self.store.cluster_id,
                  ", ".join(f"{s.listener} port {s.port}" for s in self.servers))
 
@@ -191,6 +216,8 @@ class Broker:
                     partition_log.close()
             if "store" in opened:
                 await self.store.close()
+            if self.metrics_server is not None:
+                await self.metrics_server.stop()
         except Exception:
             log.exception("broker %d: releasing a failed start", self.config.broker_id)
 
@@ -223,6 +250,8 @@ class Broker:
         self._write_high_watermarks()  # last, as Kafka's ReplicaManager.shutdown: the final values
         self.log_manager.shutdown()
         await self.store.close()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         self._closed.set()
         log.info("broker %d stopped", self.config.broker_id)
 
@@ -360,12 +389,23 @@ class Broker:
 
     async def _refresh_and_apply(self) -> None:
         await self.cache.refresh()
-        if self.controller_role is not None and await self.controller_role.on_metadata():
-            await self.cache.refresh()  # read back what the controller role just wrote
+        # The controller's pass wrote, or found the store newer than its view: read back and
+        # pass again until settled (bounded: the store's watches bring any later change).
+        for _ in range(_CONTROLLER_PASSES):
+            if self.controller_role is None or not await self.controller_role.on_metadata():
+                break
+            await self.cache.refresh()
         for removal in self.replica_manager.apply_metadata():
             self._delete_later(removal)
         await self.group_host.on_metadata()
         await self.txn_host.on_metadata()
+
+    def _session_lost(self) -> None:
+        """The ZooKeeper session expired: whatever was held through it is gone. Stop acting
+        as controller now; the store re-registers on the new session and notifies, and the
+        refresh that follows re-reads everything before this broker acts again."""
+        if self.controller_role is not None:
+            self.controller_role.resign("the zookeeper session was lost")
 
     def _store_changed(self) -> None:
         """The store's change callback (on the loop; another broker or our own write
