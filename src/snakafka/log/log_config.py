@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from snakafka.protocol.validation import ValidationPolicy
+
 LONG_MAX = 2**63 - 1
 
 
@@ -56,3 +58,9 @@ class LogConfig:
         """The upper bound's distance from now, with the same fallback."""
         after = self.message_timestamp_after_max_ms
         return after if after != LONG_MAX else self.message_timestamp_difference_max_ms
+
+    def validation_policy(self, partition: str) -> ValidationPolicy:
+        """What produce validation (snakafka.protocol.validation) needs of these settings."""
+        return ValidationPolicy(log_append_time=self.message_timestamp_type == "LogAppendTime",
+                                before_max_ms=self.timestamp_before_max_ms, after_max_ms=self.timestamp_after_max_ms,
+                                compacted=self.compact, partition=partition)

@@ -125,8 +125,7 @@ class PartitionLog:
         self._dir_dirty = False  # files created or renamed since the last directory fsync
         self.producer_state = ProducerStateManager()
         self._states_at_roll = txn_state.StatesAtRoll()  # so a truncation replays only the log's tail
-        self._policy: ValidationPolicy | None = None  # produce validation's view of self.config
-        self._policy_config: LogConfig | None = None
+        self._policy: tuple[LogConfig, ValidationPolicy] | None = None  # produce validation's view of a config
 
     def __repr__(self) -> str:
         return f"PartitionLog({self.name}, start={self.log_start_offset}, end={self.log_end_offset})"
@@ -246,14 +245,9 @@ class PartitionLog:
         """LogValidator's record checks (snakafka.protocol.validation) on every batch: the
         records' framing, timestamps, keys of compacted topics. Returns each batch's true
         max timestamp, which the stored header must carry under CreateTime."""
-        config = self.config
-        policy = self._policy
-        if policy is None or self._policy_config is not config:
-            policy = self._policy = ValidationPolicy(
-                log_append_time=config.message_timestamp_type == "LogAppendTime",
-                before_max_ms=config.timestamp_before_max_ms, after_max_ms=config.timestamp_after_max_ms,
-                compacted=config.compact, partition=self.name)
-            self._policy_config = config
+        if self._policy is None or self._policy[0] is not self.config:
+            self._policy = (self.config, self.config.validation_policy(self.name))
+        policy = self._policy[1]
         return [validate_records(data, pos, header, policy, now_ms) for pos, header in batches]
 
     def append(self, data: bytes | bytearray | memoryview, *, leader_epoch: int = 0) -> AppendInfo:
