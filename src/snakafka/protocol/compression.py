@@ -107,28 +107,40 @@ def _xerial_compress(data: Buffer) -> bytes:
     return b"".join(parts)
 
 
-def _snappy_decompress(data: Buffer) -> bytes:
+def _snappy_decompress(data: Buffer) -> bytes | bytearray:
+    """Raw snappy, or xerial's framing of raw blocks (concatenated streams too). Each raw
+    block states its uncompressed length, so the blocks are decoded straight into one
+    output buffer (the produce path decompresses every snappy batch to validate it)."""
     view = memoryview(data)
     if not len(view):
         return b""
     if bytes(view[:8]) != XERIAL_MAGIC or len(view) < len(_XERIAL_HEADER):
-        return bytes(cramjam.snappy.decompress_raw(view))
-    out = []
-    pos = len(_XERIAL_HEADER)
-    end = len(view)
-    while pos < end:
-        if bytes(view[pos : pos + 8]) == XERIAL_MAGIC:  # concatenated xerial streams
-            pos += len(_XERIAL_HEADER)
-            continue
-        if end - pos < 4:
-            raise CompressionError("truncated xerial snappy block length")
-        (length,) = _I32.unpack_from(view, pos)
-        pos += 4
-        if length < 0 or pos + length > end:
-            raise CompressionError(f"xerial snappy block of {length} bytes overruns the data")
-        out.append(bytes(cramjam.snappy.decompress_raw(view[pos : pos + length])))
-        pos += length
-    return b"".join(out)
+        blocks = [view]
+    else:
+        blocks = []
+        pos = len(_XERIAL_HEADER)
+        end = len(view)
+        while pos < end:
+            if bytes(view[pos : pos + 8]) == XERIAL_MAGIC:  # concatenated xerial streams
+                pos += len(_XERIAL_HEADER)
+                continue
+            if end - pos < 4:
+                raise CompressionError("truncated xerial snappy block length")
+            (length,) = _I32.unpack_from(view, pos)
+            pos += 4
+            if length < 0 or pos + length > end:
+                raise CompressionError(f"xerial snappy block of {length} bytes overruns the data")
+            blocks.append(view[pos : pos + length])
+            pos += length
+    out = bytearray(sum(cramjam.snappy.decompress_raw_len(block) for block in blocks))
+    target = memoryview(out)
+    filled = 0
+    for block in blocks:
+        filled += cramjam.snappy.decompress_raw_into(block, target[filled:])
+    target.release()
+    if filled != len(out):
+        raise CompressionError(f"snappy blocks decompress to {filled} bytes, not the {len(out)} they state")
+    return out
 
 
 def _lz4_frame_compress(data: Buffer) -> bytes:
