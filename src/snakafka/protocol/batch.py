@@ -1,9 +1,11 @@
 """Record batches (magic 2) read as views over bytes.
 
-The broker never decodes individual records on the produce or fetch path: it reads the
-61-byte batch header, checks the CRC-32C, rewrites the base offset (and partition leader
-epoch, neither covered by the CRC), and stores the batch verbatim. Only the log cleaner
-and the coordinators look inside batches (see snakafka.protocol.records).
+The broker never rebuilds records on the produce or fetch path: it reads the 61-byte
+batch header, checks the CRC-32C, rewrites the base offset (and partition leader epoch,
+neither covered by the CRC), and stores the batch verbatim. The leader's append also
+scans the records in place (snakafka.protocol.validation, Kafka's LogValidator), which
+may correct a CreateTime batch's max timestamp (and so its CRC). Only the log cleaner and
+the coordinators decode records into objects (see snakafka.protocol.records).
 
 Layout of the header (all big-endian):
     0 baseOffset i64 | 8 batchLength i32 | 12 partitionLeaderEpoch i32 | 16 magic i8

@@ -1,7 +1,8 @@
 """Compression codecs of record batches, byte-compatible with Apache Kafka's Java code.
 
-Only the log cleaner, the coordinators and tests compress or decompress: the produce and
-fetch paths store and serve batches verbatim. Every codec is backed by cramjam; two of
+The log cleaner, the coordinators and tests compress and decompress; the produce path
+decompresses every compressed batch to validate its records (validation.py), then stores
+it verbatim; fetches serve batches as stored. Every codec is backed by cramjam; two of
 them need framing of our own because Kafka's Java implementation is particular:
 
 * snappy: the Java client and broker write xerial-framed snappy (SnappyOutputStream:
