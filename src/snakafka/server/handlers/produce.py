@@ -66,7 +66,7 @@ async def handle_produce(ctx: RequestContext, request: Any) -> Any:
                 log_start_offset=i64(start),
                 record_errors=tuple(build(schema.BatchIndexAndErrorMessage, batch_index=i32(index),
                                           batch_index_error_message=text) for index, text in record_errors)
-                if hasattr(schema, "BatchIndexAndErrorMessage") else (),
+                if record_errors and hasattr(schema, "BatchIndexAndErrorMessage") else (),
                 error_message=message,
             ))
     return build(
