@@ -55,3 +55,24 @@ def test_refused_batches_leave_the_log_as_it_was(tmp_path: Path) -> None:
     # LogAppendTime topics take no bound from the records' own times
     log.update_config(LogConfig(message_timestamp_before_max_ms=0, message_timestamp_type="LogAppendTime"))
     assert log.append(hand_batch(section([0]), count=1, base_timestamp=1)).log_append_time == NOW
+
+
+def test_timestamp_bounds_from_broker_and_topic_configs() -> None:
+    """log.message.timestamp.* on the broker, message.timestamp.* on the topic (which
+    wins), and KIP-937's fallback to difference.max.ms after merging."""
+    from snakafka.config.broker import BrokerConfig
+    from snakafka.config.topic import (
+        TopicConfigError,
+        log_config_for,
+        validate_topic_configs,
+    )
+
+    broker = BrokerConfig.load(overrides={"log.message.timestamp.difference.max.ms": "5000",
+                                          "log.message.timestamp.after.max.ms": "7"})
+    assert (broker.log_config().timestamp_before_max_ms, broker.log_config().timestamp_after_max_ms) == (5_000, 7)
+    topic = log_config_for({"message.timestamp.before.max.ms": "100"}, broker)
+    assert (topic.timestamp_before_max_ms, topic.timestamp_after_max_ms) == (100, 7)
+    policy = topic.validation_policy("t-0")
+    assert (policy.before_max_ms, policy.after_max_ms, policy.partition) == (100, 7, "t-0")
+    with pytest.raises(TopicConfigError, match="message.timestamp.after.max.ms"):
+        validate_topic_configs({"message.timestamp.after.max.ms": "-1"})
