@@ -81,7 +81,8 @@ class AclAdmin:
                          host_filter=e.host if e else None, operation=i8(e.operation if e else Op.ANY),
                          permission_type=i8(e.permission_type if e else AclPermissionType.ANY))
 
-        resp = await self.conn.send(_req(31, VERSION, filters=tuple(one(e) for e in (entries or [None]))))
+        chosen: list[AccessControlEntry | None] = list(entries) if entries else [None]
+        resp = await self.conn.send(_req(31, VERSION, filters=tuple(one(e) for e in chosen)))
         deleted = 0
         for r in resp.filter_results:
             if r.error_code != ErrorCode.none:
