@@ -51,8 +51,8 @@ def grant(bootstrap: str, *bindings: AclBinding) -> None:
 
 def revoke(bootstrap: str, resource: str, name: str, pattern: str = "LITERAL") -> list[AclBinding]:
     resource = "BROKER" if resource == "CLUSTER" else resource
-    flt = AclBindingFilter(getattr(ResourceType, resource), name, getattr(ResourcePatternType, pattern), None, None,
-                           AclOperation.ANY, AclPermissionType.ANY)
+    flt = AclBindingFilter(getattr(ResourceType, resource), name, getattr(ResourcePatternType, pattern),
+                           None, None, AclOperation.ANY, AclPermissionType.ANY)  # type: ignore[arg-type]  # None: any
     client = admin(bootstrap)
     (future,) = client.delete_acls([flt], request_timeout=TIMEOUT).values()
     return list(future.result(TIMEOUT))
@@ -89,7 +89,7 @@ def consume(bootstrap: str, topic: str, *, group: str | None = None, timeout: fl
                 continue
             err = msg.error()
             if err is None:
-                values.append(msg.value())
+                values.append(msg.value() or b"")
                 continue
             if err.code() == KafkaError._PARTITION_EOF:
                 if group is not None:

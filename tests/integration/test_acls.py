@@ -63,7 +63,8 @@ def test_admin_client_creates_describes_and_deletes_acls(acl_broker: BrokerProce
 
     def described(resource: ResourceType, name: str | None, pattern: ResourcePatternType,
                   principal: str | None = None) -> set[tuple[str, str, str, str, str]]:
-        flt = AclBindingFilter(resource, name, pattern, principal, None, AclOperation.ANY, AclPermissionType.ANY)
+        flt = AclBindingFilter(resource, name, pattern, principal, None,  # type: ignore[arg-type]  # None: any
+                               AclOperation.ANY, AclPermissionType.ANY)
         return {(x.restype.name, x.name, x.resource_pattern_type.name, x.principal, x.operation.name)
                 for x in a.describe_acls(flt, request_timeout=10).result(10)}
 
