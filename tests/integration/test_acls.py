@@ -11,9 +11,6 @@ test_acls_closed.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
@@ -39,18 +36,6 @@ from integration.acl_clients import (
 )
 from integration.helpers import confluent_create_topic
 from snakafka.testing.process import BrokerProcess
-
-AUTHORIZER = "kafka.security.authorizer.AclAuthorizer"
-
-
-@pytest.fixture(scope="module")
-def acl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    data: Path = tmp_path_factory.mktemp("acl-broker") / "data"
-    proc = BrokerProcess(data, overrides={"authorizer.class.name": AUTHORIZER, "allow.everyone.if.no.acl.found": "true",
-                                          "super.users": "User:admin", "group.initial.rebalance.delay.ms": "0"})
-    proc.start()
-    yield proc
-    proc.stop()
 
 
 def test_admin_client_creates_describes_and_deletes_acls(acl_broker: BrokerProcess) -> None:
