@@ -25,7 +25,7 @@ def acl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProce
     data = tmp_path_factory.mktemp("acl-broker") / "data"
     proc = BrokerProcess(data, overrides={"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
                                           "allow.everyone.if.no.acl.found": "true", "super.users": "User:admin",
-                                          "group.initial.rebalance.delay.ms": "0"})
+                                          "group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "4"})
     proc.start()
     yield proc
     proc.stop()

@@ -4,17 +4,18 @@ list (all, one resource, a MATCH filter, one principal), remove with --force, th
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from click.testing import CliRunner, Result
 
 from integration.acl_clients import OK, TOPIC_DENIED, produce, unique
 from integration.helpers import confluent_create_topic
+from snakafka.cli.main import main
 from snakafka.testing.process import BrokerProcess
 
 
-def cli(broker: BrokerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "snakafka", "acls", "--bootstrap-server", broker.bootstrap, *args],
-                          check=False, capture_output=True, text=True, timeout=60)
+def cli(broker: BrokerProcess, *args: str) -> Result:
+    """`snakafka acls ...`, run in this process (the command's own code, without a
+    Python start-up per call)."""
+    return CliRunner().invoke(main, ["acls", "--bootstrap-server", broker.bootstrap, *args])
 
 
 def entry(principal: str, op: str, permission: str = "ALLOW", host: str = "*") -> str:
@@ -26,15 +27,15 @@ def test_add_list_remove(acl_broker: BrokerProcess) -> None:
     confluent_create_topic(acl_broker.bootstrap, t)
     added = cli(acl_broker, "--add", "--allow-principal", "User:alice", "--allow-principal", "User:bob",
                 "--operation", "Read", "--operation", "Describe", "--topic", t)
-    assert added.returncode == 0, added.stderr
+    assert added.exit_code == 0, added.stderr
     assert f"Adding ACLs for resource `ResourcePattern(resourceType=TOPIC, name={t}, patternType=LITERAL)`" in added.stdout
     assert entry("User:bob", "DESCRIBE") in added.stdout
     assert produce(acl_broker.bootstrap, t) == TOPIC_DENIED  # ACLs on t now, none for ANONYMOUS
 
     denied = cli(acl_broker, "--add", "--deny-principal", "User:ANONYMOUS", "--deny-host", "127.0.0.1",
                  "--topic", t[:-3], "--resource-pattern-type", "prefixed", "--operation", "Write")
-    assert denied.returncode == 0, denied.stderr
-    assert cli(acl_broker, "--add", "--allow-principal", "User:ANONYMOUS", "--producer", "--topic", t).returncode == 0
+    assert denied.exit_code == 0, denied.stderr
+    assert cli(acl_broker, "--add", "--allow-principal", "User:ANONYMOUS", "--producer", "--topic", t).exit_code == 0
 
     listed = cli(acl_broker, "--list", "--topic", t, "--resource-pattern-type", "match").stdout
     assert f"name={t[:-3]}, patternType=PREFIXED" in listed
@@ -46,10 +47,10 @@ def test_add_list_remove(acl_broker: BrokerProcess) -> None:
     assert "User:alice" not in only_bob
 
     removed = cli(acl_broker, "--remove", "--topic", t[:-3], "--resource-pattern-type", "prefixed", "--force")
-    assert removed.returncode == 0, removed.stderr
+    assert removed.exit_code == 0, removed.stderr
     assert produce(acl_broker.bootstrap, t) is OK
     assert cli(acl_broker, "--remove", "--allow-principal", "User:alice", "--operation", "Read", "--topic", t,
-               "--force").returncode == 0
+               "--force").exit_code == 0
     remaining = cli(acl_broker, "--list", "--topic", t).stdout
     assert entry("User:alice", "READ") not in remaining
     assert entry("User:alice", "DESCRIBE") in remaining
@@ -58,14 +59,14 @@ def test_add_list_remove(acl_broker: BrokerProcess) -> None:
 
 def test_refusals(acl_broker: BrokerProcess) -> None:
     no_action = cli(acl_broker, "--topic", "x")
-    assert no_action.returncode == 2
+    assert no_action.exit_code == 2
     assert "exactly one action" in no_action.stderr
     bad_op = cli(acl_broker, "--add", "--allow-principal", "User:a", "--operation", "Read", "--cluster")
-    assert bad_op.returncode == 2
+    assert bad_op.exit_code == 2
     assert "ResourceType Cluster only supports operations" in bad_op.stderr
     bad_principal = cli(acl_broker, "--add", "--allow-principal", "alice", "--topic", "x")
-    assert bad_principal.returncode == 2
+    assert bad_principal.exit_code == 2
     assert "principalType:principalName" in bad_principal.stderr
     bad_pattern = cli(acl_broker, "--add", "--allow-principal", "User:a", "--topic", "x", "--resource-pattern-type", "match")
-    assert bad_pattern.returncode == 2
+    assert bad_pattern.exit_code == 2
     assert "is not valid when adding acls" in bad_pattern.stderr

@@ -43,8 +43,9 @@ from snakafka.client.connection import BrokerConnection
 from snakafka.client.requests import millis, request
 from snakafka.testing.process import BrokerProcess
 
+# One __consumer_offsets partition: each restart loads every partition of it.
 BASE = {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        "group.initial.rebalance.delay.ms": "0"}
+        "group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "1"}
 
 
 def init_producer_id(bootstrap: str) -> ErrorCode:

@@ -108,6 +108,8 @@ def produce_errors(ctx: RequestContext, request: Any) -> dict[tuple[str, int], E
     """Produce: TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition when a
     transactional producer may not Write its transactional id, else
     TOPIC_AUTHORIZATION_FAILED for the partitions of topics it may not Write."""
+    if not enabled(ctx):
+        return {}
     partitions = [(t.name, p.index) for t in request.topic_data for p in t.partition_data]
     txn_id = getattr(request, "transactional_id", None)
     if txn_id is not None and not allowed(ctx, Op.WRITE, TXN_ID, txn_id):
