@@ -27,14 +27,14 @@ def test_add_list_remove(acl_broker: BrokerProcess) -> None:
     confluent_create_topic(acl_broker.bootstrap, t)
     added = cli(acl_broker, "--add", "--allow-principal", "User:alice", "--allow-principal", "User:bob",
                 "--operation", "Read", "--operation", "Describe", "--topic", t)
-    assert added.exit_code == 0, added.stderr
+    assert added.exit_code == 0, added.output
     assert f"Adding ACLs for resource `ResourcePattern(resourceType=TOPIC, name={t}, patternType=LITERAL)`" in added.stdout
     assert entry("User:bob", "DESCRIBE") in added.stdout
     assert produce(acl_broker.bootstrap, t) == TOPIC_DENIED  # ACLs on t now, none for ANONYMOUS
 
     denied = cli(acl_broker, "--add", "--deny-principal", "User:ANONYMOUS", "--deny-host", "127.0.0.1",
                  "--topic", t[:-3], "--resource-pattern-type", "prefixed", "--operation", "Write")
-    assert denied.exit_code == 0, denied.stderr
+    assert denied.exit_code == 0, denied.output
     assert cli(acl_broker, "--add", "--allow-principal", "User:ANONYMOUS", "--producer", "--topic", t).exit_code == 0
 
     listed = cli(acl_broker, "--list", "--topic", t, "--resource-pattern-type", "match").stdout
@@ -47,7 +47,7 @@ def test_add_list_remove(acl_broker: BrokerProcess) -> None:
     assert "User:alice" not in only_bob
 
     removed = cli(acl_broker, "--remove", "--topic", t[:-3], "--resource-pattern-type", "prefixed", "--force")
-    assert removed.exit_code == 0, removed.stderr
+    assert removed.exit_code == 0, removed.output
     assert produce(acl_broker.bootstrap, t) is OK
     assert cli(acl_broker, "--remove", "--allow-principal", "User:alice", "--operation", "Read", "--topic", t,
                "--force").exit_code == 0
@@ -60,13 +60,13 @@ def test_add_list_remove(acl_broker: BrokerProcess) -> None:
 def test_refusals(acl_broker: BrokerProcess) -> None:
     no_action = cli(acl_broker, "--topic", "x")
     assert no_action.exit_code == 2
-    assert "exactly one action" in no_action.stderr
+    assert "exactly one action" in no_action.output
     bad_op = cli(acl_broker, "--add", "--allow-principal", "User:a", "--operation", "Read", "--cluster")
     assert bad_op.exit_code == 2
-    assert "ResourceType Cluster only supports operations" in bad_op.stderr
+    assert "ResourceType Cluster only supports operations" in bad_op.output
     bad_principal = cli(acl_broker, "--add", "--allow-principal", "alice", "--topic", "x")
     assert bad_principal.exit_code == 2
-    assert "principalType:principalName" in bad_principal.stderr
+    assert "principalType:principalName" in bad_principal.output
     bad_pattern = cli(acl_broker, "--add", "--allow-principal", "User:a", "--topic", "x", "--resource-pattern-type", "match")
     assert bad_pattern.exit_code == 2
-    assert "is not valid when adding acls" in bad_pattern.stderr
+    assert "is not valid when adding acls" in bad_pattern.output
