@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -21,12 +23,21 @@ from confluent_kafka.admin import (
 from confluent_kafka.admin import ResourceType as AdminResourceType
 from integration.acl_clients import OK, TOPIC_DENIED, admin, consume, produce, unique
 from integration.helpers import wait_until
+from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i8
 
 from cluster.conftest import CLUSTER_OVERRIDES, ZkChroot
 from snakafka.client.connection import BrokerConnection
 from snakafka.client.requests import build, request, schema
+from snakafka.cluster.store.zk_acls import (
+    LITERAL_CHANGES_PATH,
+    ensure_acl_paths,
+    purge_old_notifications,
+    read_all_acls,
+    resource_path,
+    update_resource_acls,
+)
 from snakafka.security.acl import AclOperation as Op
 from snakafka.security.acl import AclPermissionType as P
 from snakafka.security.acl import PatternType, ResourceType
@@ -107,3 +118,44 @@ def test_acls_created_on_one_broker_are_enforced_by_another(zk: ZkChroot, tmp_pa
         wait_until(lambda: metadata_error(b0, t) == ErrorCode.none, 20, message="broker 0 allowing the topic")
         assert produce(b0, t, b"after") is OK
         assert consume(cluster.bootstrap, t) == [b"before", b"after"]
+
+
+def test_acl_znodes_compare_and_set_and_notification_purge(zk: ZkChroot) -> None:
+    """The store functions on a real ZooKeeper: concurrent writers of one resource lose
+    nothing (compare-and-set on the znode version), an emptied resource's znode goes, and
+    old change notifications are purged."""
+    zk.raw.ensure_path(zk.chroot)
+    client = KazooClient(hosts=zk.connect, timeout=10.0)
+    client.start(timeout=10.0)
+    try:
+        ensure_acl_paths(client)
+        key = ("LITERAL", "Topic", "orders")
+
+        def writer(principal: str) -> None:
+            for i in range(8):
+                entry = (principal, "Allow", "Read", f"10.0.0.{i}")
+
+                def add(cur: frozenset[tuple[str, str, str, str]], entry: tuple[str, str, str, str] = entry
+                        ) -> frozenset[tuple[str, str, str, str]]:
+                    return cur | {entry}
+
+                update_resource_acls(client, key, add)
+
+        threads = [threading.Thread(target=writer, args=(f"User:w{n}",)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(read_all_acls(client)[key]) == 24
+        update_resource_acls(client, key, lambda cur: frozenset())
+        assert client.exists(resource_path(key)) is None
+        assert key not in read_all_acls(client)
+        queue = zk.raw.get_children(zk.path(LITERAL_CHANGES_PATH))
+        assert len(queue) == 25  # one notification per change
+        time.sleep(0.01)
+        update_resource_acls(client, key, lambda cur: cur | {("User:last", "Allow", "Read", "*")})
+        purge_old_notifications(client, LITERAL_CHANGES_PATH, max_age_ms=0)
+        assert len(zk.raw.get_children(zk.path(LITERAL_CHANGES_PATH))) == 1
+    finally:
+        client.stop()
+        client.close()

@@ -6,8 +6,8 @@ clients: one broker, restarted on the same data directory three times:
 2. with super.users naming ANONYMOUS: the DENY does not apply to a super user;
 3. closed: the ACLs survived the restarts (the local metadata store), and everything
    without an ACL is refused with Kafka's code until an ACL allows it: produce, auto
-   creation, CreateTopics, idempotent and transactional producers, broker configs,
-   listing groups, and CreateAcls itself once a DENY of Alter on the cluster exists.
+   creation, CreateTopics, idempotent and transactional producers, broker configs, a
+   follower's Fetch, and CreateAcls itself once a DENY of Alter on the cluster exists.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 from kio.schema.errors import ErrorCode
-from kio.static.primitive import i16, i64
+from kio.static.primitive import i8, i16, i32, i64
 
 from integration.acl_clients import (
     OK,
@@ -40,7 +40,7 @@ from integration.acl_clients import (
 )
 from integration.helpers import confluent_create_topic
 from snakafka.client.connection import BrokerConnection
-from snakafka.client.requests import millis, request
+from snakafka.client.requests import build, millis, request, schema
 from snakafka.testing.process import BrokerProcess
 
 # One __consumer_offsets partition: each restart loads every partition of it.
@@ -57,6 +57,25 @@ def init_producer_id(bootstrap: str) -> ErrorCode:
             resp = await conn.send(request(22, 4, transactional_id=None, transaction_timeout=millis(60000),
                                            producer_id=i64(-1), producer_epoch=i16(-1)), timeout=10)
             return ErrorCode(resp.error_code)
+
+    return asyncio.run(go())
+
+
+def follower_fetch(bootstrap: str, topic: str) -> ErrorCode:
+    """A Fetch as a follower sends it (replica_id >= 0), which needs ClusterAction."""
+    host, port = bootstrap.rsplit(":", 1)
+    s = schema(1, 12)
+
+    async def go() -> ErrorCode:
+        async with BrokerConnection(host, int(port)) as conn:
+            resp = await conn.send(request(
+                1, 12, replica_id=i32(1), max_wait=millis(0), min_bytes=i32(1), max_bytes=i32(1 << 20),
+                isolation_level=i8(0), session_id=i32(0), session_epoch=i32(-1), forgotten_topics_data=(), rack_id="",
+                topics=(build(s.FetchTopic, topic=topic, partitions=(build(
+                    s.FetchPartition, partition=i32(0), current_leader_epoch=i32(-1), fetch_offset=i64(0),
+                    last_fetched_epoch=i32(-1), log_start_offset=i64(-1), partition_max_bytes=i32(1 << 20)),)),)),
+                timeout=10)
+            return ErrorCode(resp.responses[0].partitions[0].error_code)
 
     return asyncio.run(go())
 
@@ -111,6 +130,7 @@ def test_closed_broker_super_users_and_acls_across_restarts(tmp_path: Path) -> N
         assert init_producer_id(b) == ErrorCode.none  # Write on some topic is enough (KIP-679)
         assert produce(b, "ct-auto", b"idempotent", **{"enable.idempotence": True}) is OK
         assert consume(b, "ct-auto") == TOPIC_DENIED  # no Read
+        assert follower_fetch(b, "ct-auto") == ErrorCode.topic_authorization_failed  # no ClusterAction
 
         # transactions need Write on the transactional id
         def transaction() -> None:

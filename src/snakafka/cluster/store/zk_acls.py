@@ -11,7 +11,8 @@
 A resource's znode is written with a compare-and-set on its version (another broker may
 update the same resource at once) together with its change notification, in one
 transaction; an empty ACL set deletes the znode. Every broker watches both change queues
-and reloads its ACL cache, as Kafka's brokers do. Old notifications are not purged yet.
+and reloads its ACL cache, as Kafka's brokers do; notifications older than 15 minutes are
+removed by the next writer (Kafka's ZkNodeChangeNotificationListener purges them likewise).
 
 `ZkAclMixin` gives ZooKeeperMetadataStore its ACL methods (kept here so zookeeper.py
 stays one idea); the sync functions run in worker threads, watches on kazoo's threads.
@@ -42,6 +43,7 @@ EXTENDED_ACL_PATH = "/kafka-acl-extended"
 LITERAL_CHANGES_PATH = "/kafka-acl-changes"
 EXTENDED_CHANGES_PATH = "/kafka-acl-extended-changes"
 CHANGE_PREFIX = "acl_changes_"
+NOTIFICATION_MAX_AGE_MS = 15 * 60 * 1000  # Kafka's changeExpirationMs
 ACL_PATHS = (LITERAL_ACL_PATH, f"{EXTENDED_ACL_PATH}/prefixed", LITERAL_CHANGES_PATH, EXTENDED_CHANGES_PATH)
 
 # Kafka's Java enum names of resource types (change notifications use those, paths the
@@ -142,9 +144,29 @@ def update_resource_acls(client: KazooClient, resource: AclResource,
         tx.create(f"{queue}/{CHANGE_PREFIX}", notification, sequence=True)
         results = tx.commit()
         if not any(isinstance(r, Exception) for r in results):
+            purge_old_notifications(client, queue)
             return before, after
         log.debug("ACL update of %s raced with another writer (%r); retrying", path, results)
     raise RuntimeError(f"could not update the ACLs of {path}: too much contention")
+
+
+def purge_old_notifications(client: KazooClient, queue: str, max_age_ms: int = NOTIFICATION_MAX_AGE_MS) -> None:
+    """Delete the change notifications of `queue` created more than `max_age_ms` before the
+    newest one (ZooKeeper's own clock, so broker clocks do not matter)."""
+    children = sorted(c for c in client.get_children(queue) if c.startswith(CHANGE_PREFIX))
+    if len(children) < 2:
+        return
+    stats = {c: client.exists_async(f"{queue}/{c}") for c in children}
+    created = {c: s.ctime for c, req in stats.items() if (s := req.get()) is not None}
+    if not created:
+        return
+    newest = max(created.values())
+    for child, ctime in created.items():
+        if newest - ctime > max_age_ms:
+            try:
+                client.delete(f"{queue}/{child}")
+            except NoNodeError:
+                pass  # another broker purged it first
 
 
 class ZkAclMixin:
