@@ -172,7 +172,9 @@ async def fetch_offsets(ctx: RequestContext, group_id: str, wanted: list[tuple[s
     if not enabled(ctx):
         return await groups.fetch_offsets(group_id, wanted, require_stable)
     if not allowed(ctx, Op.DESCRIBE, GROUP, group_id):
-        return ErrorCode.group_authorization_failed, {}
+        # v0-1 have no top-level error code: Kafka puts the error on each partition asked for
+        refused_all = FetchedOffset(-1, -1, "", ErrorCode.group_authorization_failed)
+        return ErrorCode.group_authorization_failed, dict.fromkeys(wanted or (), refused_all) if ctx.version < 2 else {}
     if wanted is None:
         error, fetched = await groups.fetch_offsets(group_id, None, require_stable)
         refused = denied(ctx, Op.DESCRIBE, TOPIC, {t for t, _ in fetched}, log_if_denied=False)
