@@ -80,6 +80,21 @@ def follower_fetch(bootstrap: str, topic: str) -> ErrorCode:
     return asyncio.run(go())
 
 
+def offset_for_leader_epoch(bootstrap: str, topic: str) -> ErrorCode:
+    host, port = bootstrap.rsplit(":", 1)
+    s = schema(23, 4)
+
+    async def go() -> ErrorCode:
+        async with BrokerConnection(host, int(port)) as conn:
+            resp = await conn.send(request(23, 4, replica_id=i32(-1), topics=(build(
+                s.OffsetForLeaderTopic, topic=topic, partitions=(build(
+                    s.OffsetForLeaderPartition, partition=i32(0), current_leader_epoch=i32(-1),
+                    leader_epoch=i32(0)),)),)), timeout=10)
+            return ErrorCode(resp.topics[0].partitions[0].error_code)
+
+    return asyncio.run(go())
+
+
 def admin_code(futures: dict) -> int | None:
     (f,) = futures.values()
     try:
@@ -131,6 +146,8 @@ def test_closed_broker_super_users_and_acls_across_restarts(tmp_path: Path) -> N
         assert produce(b, "ct-auto", b"idempotent", **{"enable.idempotence": True}) is OK
         assert consume(b, "ct-auto") == TOPIC_DENIED  # no Read
         assert follower_fetch(b, "ct-auto") == ErrorCode.topic_authorization_failed  # no ClusterAction
+        assert offset_for_leader_epoch(b, "ct-auto") == ErrorCode.none  # Describe, implied by Write
+        assert offset_for_leader_epoch(b, "locked-1") == ErrorCode.topic_authorization_failed
 
         # transactions need Write on the transactional id
         def transaction() -> None:
