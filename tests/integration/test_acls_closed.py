@@ -7,7 +7,8 @@ clients: one broker, restarted on the same data directory three times:
 3. closed: the ACLs survived the restarts (the local metadata store), and everything
    without an ACL is refused with Kafka's code until an ACL allows it: produce, auto
    creation, CreateTopics, idempotent and transactional producers, broker configs, a
-   follower's Fetch, and CreateAcls itself once a DENY of Alter on the cluster exists.
+   follower's Fetch, ListGroups without Describe on the cluster, and CreateAcls itself
+   once a DENY of Alter on the cluster exists.
 """
 
 from __future__ import annotations
@@ -111,12 +112,15 @@ def test_closed_broker_super_users_and_acls_across_restarts(tmp_path: Path) -> N
         confluent_create_topic(b, "locked-1")
         assert produce(b, "locked-1", b"secret") is OK
         grant(b, acl("CLUSTER", "kafka-cluster", "ALTER"), acl("CLUSTER", "kafka-cluster", "DESCRIBE"),
-              acl("TOPIC", "locked-", "ALL", "DENY", pattern="PREFIXED", principal="User:*"))
+              acl("TOPIC", "locked-", "ALL", "DENY", pattern="PREFIXED", principal="User:*"),
+              # the consumers that read by assign() look up their (unused) group's coordinator
+              acl("GROUP", "assign-", "READ", pattern="PREFIXED"))
         assert produce(b, "locked-1", b"x") == TOPIC_DENIED
 
     with BrokerProcess(data, overrides={**BASE, "super.users": "User:admin;User:ANONYMOUS"}) as p:
         assert produce(p.bootstrap, "locked-1", b"super") is OK
-        assert consume(p.bootstrap, "locked-1") == [b"secret", b"super"]
+        # a group made by the super user, which ANONYMOUS will not see in phase 3
+        assert consume(p.bootstrap, "locked-1", group="hidden-group") == [b"secret", b"super"]
         assert init_producer_id(p.bootstrap) == ErrorCode.none
 
     with BrokerProcess(data, overrides=BASE) as p:
@@ -126,7 +130,7 @@ def test_closed_broker_super_users_and_acls_across_restarts(tmp_path: Path) -> N
                                AclOperation.ANY, AclPermissionType.ANY)
         kept = {(x.name, x.operation.name, x.permission_type.name) for x in a.describe_acls(flt).result(10)}
         assert kept == {("kafka-cluster", "ALTER", "ALLOW"), ("kafka-cluster", "DESCRIBE", "ALLOW"),
-                        ("locked-", "ALL", "DENY")}
+                        ("locked-", "ALL", "DENY"), ("assign-", "READ", "ALLOW")}
         assert produce(b, "locked-1") == TOPIC_DENIED
         assert "locked-1" not in a.list_topics(timeout=10).topics
 
@@ -162,6 +166,15 @@ def test_closed_broker_super_users_and_acls_across_restarts(tmp_path: Path) -> N
         assert exc.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
         grant(b, acl("TRANSACTIONAL_ID", "tx-1", "WRITE"))
         transaction()
+
+        # ListGroups: without Describe on the cluster, only the groups the principal may Describe
+        grant(b, acl("TOPIC", "ct-", "READ", pattern="PREFIXED"), acl("GROUP", "lg-", "READ", pattern="PREFIXED"))
+        assert consume(b, "ct-1", group="lg-1") == [b"in-txn"]
+        assert {"hidden-group", "lg-1"} <= {g.group_id for g in a.list_consumer_groups().result(10).valid}
+        grant(b, acl("CLUSTER", "kafka-cluster", "DESCRIBE", "DENY"))
+        listed = {g.group_id for g in a.list_consumer_groups().result(10).valid}
+        assert "lg-1" in listed
+        assert "hidden-group" not in listed
 
         # with a DENY of Alter on the cluster, not even ACLs can be changed any more
         grant(b, acl("CLUSTER", "kafka-cluster", "ALTER", "DENY"))
