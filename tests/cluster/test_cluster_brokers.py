@@ -80,6 +80,9 @@ def delivery_recorder(acked: dict[tuple[int, int], bytes], errors: list[str]) ->
             return
         partition, offset, value = msg.partition(), msg.offset(), msg.value()
         assert partition is not None and offset is not None and isinstance(value, bytes)
+        earlier = acked.get((partition, offset))
+        if earlier is not None and earlier != value:  # the first one was lost, its offset given again
+            errors.append(f"partition {partition} offset {offset} acknowledged twice: {earlier!r}, then {value!r}")
         acked[(partition, offset)] = value
     return delivered
 
@@ -245,7 +248,9 @@ def test_duplicate_broker_id_fails_to_start(cluster: LocalCluster, tmp_path_fact
     result = subprocess.run(
         [sys.executable, "-m", "snakafka", "serve", "--log-level", "WARNING",
          "--override", "listeners=PLAINTEXT://127.0.0.1:0", "--override", f"log.dirs={data}",
-         "--override", f"zookeeper.connect={cluster.zookeeper_connect}", "--override", "broker.id=1"],
+         "--override", f"zookeeper.connect={cluster.zookeeper_connect}", "--override", "broker.id=1",
+         # it waits this long (plus a grace) in case the registration is a crashed run's
+         "--override", "zookeeper.session.timeout.ms=4000"],
         check=False, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 1

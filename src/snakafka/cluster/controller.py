@@ -16,7 +16,11 @@ from snakafka.cluster.assignment import AssignmentError, assign_replicas
 from snakafka.cluster.controller_role import ControllerRole
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import PartitionState, TopicInfo, topic_name_error
-from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.store.base import (
+    MetadataStore,
+    StateConflictError,
+    TopicExistsError,
+)
 from snakafka.protocol.errors import ErrorCode, KafkaError
 
 log = logging.getLogger(__name__)
@@ -55,16 +59,42 @@ class Controller:
         ISR memberships away; returns the partitions it still leads (none once done).
         Raises KafkaError NOT_CONTROLLER unless this broker is the active controller, and
         BROKER_ID_NOT_REGISTERED for a broker that is not live."""
-        role = self.role
-        if role is None or not role.is_active or self.cache.controller_id != role.broker_id:
-            # a single broker has no cluster controller role: nothing could take its leaderships
-            raise KafkaError(ErrorCode.not_controller, "This broker is not the active controller of a cluster.")
+        # a single broker has no cluster controller role: nothing could take its leaderships
+        role = self._active_role()
         try:
             role.begin_controlled_shutdown(broker_id)
         except KeyError:
             raise KafkaError(ErrorCode.broker_id_not_registered, f"Broker {broker_id} is not registered.") from None
         await self._on_change()  # the controller's pass runs with every refresh
         return role.leaderships_remaining(broker_id)
+
+    def _active_role(self) -> ControllerRole:
+        role = self.role
+        if role is None or not role.is_active or self.cache.controller_id != role.broker_id:
+            raise KafkaError(ErrorCode.not_controller, "This broker is not the active controller of a cluster.")
+        return role
+
+    async def alter_reassignments(self, targets: dict[tuple[str, int], tuple[int, ...] | None]
+                                  ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
+        """AlterPartitionReassignments on the active controller (NOT_CONTROLLER elsewhere,
+        and on a single broker, which has nowhere to move replicas). A view older than the
+        store is refreshed and the request decided again (a few times at most)."""
+        role = self._active_role()
+        for attempt in range(3):
+            try:
+                results = await role.reassign(targets)
+                break
+            except StateConflictError:
+                if attempt == 2:
+                    raise KafkaError(ErrorCode.request_timed_out,
+                                     "The partitions kept changing while the reassignment was written") from None
+                await self._on_change()
+        await self._on_change()  # the pass that follows the reassignment starts now
+        return results
+
+    def list_reassignments(self) -> dict[tuple[str, int], PartitionState]:
+        """ListPartitionReassignments on the active controller."""
+        return self._active_role().reassignments()
 
     async def create_topic(self, spec: NewTopic, *, validate_only: bool = False) -> TopicInfo:
         """Raises KafkaError with Kafka's CreateTopics error codes."""
@@ -125,6 +155,20 @@ class Controller:
     async def create_partitions(
         self, name: str, count: int, assignments: list[list[int]] | None, *, validate_only: bool = False
     ) -> None:
+        """Add partitions. Any broker may: the store only creates the new partitions, and
+        only while the topic still has the partitions this decision counted, so it never
+        rewrites a state the controller or a leader owns. If another broker added some
+        meanwhile, the request is judged again on a fresh view (Kafka then answers
+        INVALID_PARTITIONS: the topic already has them)."""
+        try:
+            await self._create_partitions(name, count, assignments, validate_only=validate_only)
+        except StateConflictError:
+            await self._on_change()
+            await self._create_partitions(name, count, assignments, validate_only=validate_only)
+
+    async def _create_partitions(
+        self, name: str, count: int, assignments: list[list[int]] | None, *, validate_only: bool
+    ) -> None:
         topic = self.cache.topics.get(name)
         if topic is None:
             raise KafkaError(ErrorCode.unknown_topic_or_partition)
@@ -147,9 +191,11 @@ class Controller:
                 raise KafkaError(ErrorCode.invalid_replication_factor, str(exc)) from exc
         if validate_only:
             return
-        await self.store.set_partition_states(
-            name, {p: PartitionState(replicas=r, leader=r[0], isr=r) for p, r in new.items()}
-        )
+        try:
+            await self.store.add_partitions(
+                name, current, {p: PartitionState(replicas=r, leader=r[0], isr=r) for p, r in new.items()})
+        except KeyError:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition) from None
         await self._on_change()
 
     async def set_topic_configs(self, name: str, configs: dict[str, str], *, validate_only: bool = False) -> None:

@@ -18,6 +18,14 @@ preferred replica election (`rebalance_leaders`). `shutting_down` lives only in 
 active controller's memory, as in Kafka: a broker leaves it when it leaves the live set
 (its ZooKeeper session ends), and a new controller starts without it (the stopping
 broker retries against the new one).
+
+Fencing (Kafka's ZooKeeper mode): every write is conditional on the version of each
+partition state the decision was based on and on the /controller_epoch version this
+controller won with (cluster/store/zk_partitions.py). A decision made on a cache older
+than the store fails instead of undoing a newer change (a leader's ISR shrink, say):
+the caller re-reads and runs the pass again. A write refused for the controller epoch,
+or a lost ZooKeeper session, means another controller may exist: the role resigns at
+once and acts again only after winning a new election on a fresh view.
 """
 
 from __future__ import annotations
@@ -25,14 +33,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from snakafka.cluster import reassignment
 from snakafka.cluster.election import (
     blocks_controlled_shutdown,
     partition_after_brokers_change,
     preferred_leader_elections,
 )
 from snakafka.cluster.metadata_cache import MetadataCache
-from snakafka.cluster.model import PartitionState
-from snakafka.cluster.store.base import MetadataStore
+from snakafka.cluster.model import ControllerEpoch, PartitionState, StateChange
+from snakafka.cluster.store.base import (
+    ControllerMovedError,
+    MetadataStore,
+    StateConflictError,
+)
+from snakafka.protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -46,30 +60,43 @@ class ControllerRole:
         self.store = store
         self.cache = cache
         self._unclean = unclean_leader_election
-        self.epoch: int | None = None  # set while this broker is the active controller
+        self.lease: ControllerEpoch | None = None  # held while this broker is the active controller
         self.shutting_down: set[int] = set()  # brokers in controlled shutdown (active controller only)
 
     @property
     def is_active(self) -> bool:
-        return self.epoch is not None
+        return self.lease is not None
+
+    def resign(self, reason: str) -> None:
+        """Stop acting as controller at once (Kafka's onControllerResignation)."""
+        if self.lease is not None:
+            log.warning("broker %d: resigning as controller (epoch %d): %s", self.broker_id, self.lease.epoch, reason)
+        self.lease = None
+        self.shutting_down.clear()
 
     async def on_metadata(self) -> bool:
-        """Run after each cache refresh. Returns True if it wrote to the store (the caller's
-        cache is then stale until the store's watches report the write)."""
+        """Run after each cache refresh. Returns True if it wrote to the store or found it
+        moved since the cache was read: the caller re-reads and runs the pass again."""
         controller = self.cache.controller_id
         if controller == NO_CONTROLLER:
-            epoch = await self.store.try_become_controller(self.broker_id)
-            if epoch is not None:
-                self.epoch = epoch
+            lease = await self.store.try_become_controller(self.broker_id)
+            if lease is not None:
+                self.lease = lease
                 self.cache.controller_id = self.broker_id
-                log.info("broker %d: became the controller (controller epoch %d)", self.broker_id, epoch)
-            else:
-                self.cache.controller_id = await self.store.controller_id()
-        elif controller != self.broker_id and self.epoch is not None:
-            log.info("broker %d: no longer the controller (broker %d is)", self.broker_id, controller)
-            self.epoch = None
-            self.shutting_down.clear()
-        if self.epoch is None or self.cache.controller_id != self.broker_id:
+                log.info("broker %d: became the controller (controller epoch %d)", self.broker_id, lease.epoch)
+                return True  # act on a view read after winning, never on the one before
+            self.cache.controller_id = await self.store.controller_id()
+        elif controller != self.broker_id and self.lease is not None:
+            self.resign(f"broker {controller} is the controller")
+        elif controller == self.broker_id and self.lease is None:
+            # Resigned on a silent connection whose session then survived: /controller is
+            # still this session's, so the role is taken back (with the epoch it holds).
+            lease = await self.store.try_become_controller(self.broker_id)
+            if lease is not None:
+                self.lease = lease
+                log.info("broker %d: still the controller (controller epoch %d)", self.broker_id, lease.epoch)
+                return True
+        if self.lease is None or self.cache.controller_id != self.broker_id:
             return False
         return await self._update_leadership()
 
@@ -95,15 +122,15 @@ class ControllerRole:
         """The periodic preferred replica election (auto.leader.rebalance.enable): moves
         leadership back to preferred replicas where a broker's imbalance is too high.
         Returns True if it wrote to the store."""
-        if self.epoch is None or self.cache.controller_id != self.broker_id:
+        if self.lease is None or self.cache.controller_id != self.broker_id:
             return False
         partitions = {(name, p): state for name, topic in self.cache.topics.items()
                       for p, state in topic.partitions.items()}
         moves = preferred_leader_elections(partitions, frozenset(self.cache.brokers), imbalance_percentage,
                                            shutting_down=self.shutting_down)
-        by_topic: dict[str, dict[int, PartitionState]] = {}
+        by_topic: dict[str, dict[int, StateChange]] = {}
         for (name, p), new in moves.items():
-            by_topic.setdefault(name, {})[p] = new
+            by_topic.setdefault(name, {})[p] = (partitions[(name, p)], new)
         return await self._write("preferred replica election", by_topic)
 
     async def _update_leadership(self) -> bool:
@@ -112,29 +139,95 @@ class ControllerRole:
         live = frozenset(self.cache.brokers)
         self.shutting_down &= live  # a stopped broker is done shutting down; back, it may lead again
         broker_unclean = self._unclean()
-        by_topic: dict[str, dict[int, PartitionState]] = {}
+        by_topic: dict[str, dict[int, StateChange]] = {}
         for name, topic in sorted(self.cache.topics.items()):
             # The topic's own unclean.leader.election.enable overrides the broker's, as in Kafka.
             override = topic.configs.get("unclean.leader.election.enable")
             unclean = broker_unclean if override is None else override.strip().lower() == "true"
             for p, state in topic.partitions.items():
                 new = partition_after_brokers_change(state, live, unclean=unclean, shutting_down=self.shutting_down)
-                if new is not None:
-                    by_topic.setdefault(name, {})[p] = new
+                # A reassignment completes once its target replicas are all in the ISR.
+                changed = reassignment.progress(new or state, live - self.shutting_down) or new
+                if changed is not None:
+                    by_topic.setdefault(name, {})[p] = (state, changed)
         return await self._write("brokers changed", by_topic)
 
-    async def _write(self, reason: str, by_topic: dict[str, dict[int, PartitionState]]) -> bool:
-        wrote = False
-        live = sorted(self.cache.brokers)
-        for name, changes in sorted(by_topic.items()):
+    async def reassign(self, targets: dict[tuple[str, int], tuple[int, ...] | None]
+                       ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
+        """Start, redirect (a target) or cancel (None) partition reassignments, decided on
+        the current view and written fenced. Returns each partition's error code and
+        message. StateConflictError if a state moved since the view was read: the caller
+        refreshes and asks again."""
+        live = frozenset(self.cache.brokers) - self.shutting_down
+        results: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {}
+        by_topic: dict[str, dict[int, StateChange]] = {}
+        for (name, p), target in sorted(targets.items()):
+            topic = self.cache.topics.get(name)
+            state = None if topic is None else topic.partitions.get(p)
+            if state is None:
+                results[(name, p)] = (ErrorCode.unknown_topic_or_partition, None)
+                continue
             try:
-                await self.store.set_partition_states(name, changes)
-            except KeyError:
-                continue  # deleted meanwhile
-            wrote = True
-            old = self.cache.topics[name].partitions
-            for p, new in sorted(changes.items()):
-                log.info("broker %d (controller, %s): %s-%d leader %d -> %d, isr %s, leader epoch %d "
-                         "(live brokers %s, shutting down %s)", self.broker_id, reason, name, p, old[p].leader,
-                         new.leader, list(new.isr), new.leader_epoch, live, sorted(self.shutting_down))
-        return wrote
+                if target is None:
+                    if not state.reassigning:
+                        results[(name, p)] = (ErrorCode.no_reassignment_in_progress,
+                                              f"No reassignment in progress for {name}-{p}")
+                        continue
+                    new: PartitionState | None = reassignment.cancel(state, live)
+                else:
+                    new = reassignment.start(state, target, live)
+            except reassignment.ReassignmentError as exc:
+                results[(name, p)] = (ErrorCode.invalid_replica_assignment, str(exc))
+                continue
+            results[(name, p)] = (ErrorCode.none, None)
+            if new is not None:
+                by_topic.setdefault(name, {})[p] = (state, new)
+        for name, changes in sorted(by_topic.items()):
+            written = await self._write_topic("partition reassignment", name, changes)
+            if written is False:
+                raise StateConflictError(f"topic {name} changed while reassigning")
+            if written is None:
+                for p in changes:
+                    results[(name, p)] = (ErrorCode.unknown_topic_or_partition, None)
+        return results
+
+    def reassignments(self) -> dict[tuple[str, int], PartitionState]:
+        """The partitions being reassigned (ListPartitionReassignments)."""
+        return {(name, p): state for name, topic in sorted(self.cache.topics.items())
+                for p, state in sorted(topic.partitions.items()) if state.reassigning}
+
+    async def _write(self, reason: str, by_topic: dict[str, dict[int, StateChange]]) -> bool:
+        """Write each topic's changes, fenced; True if anything was written or refused as
+        stale (either way the caller's view is now older than the store)."""
+        moved = False
+        for name, changes in sorted(by_topic.items()):
+            written = await self._write_topic(reason, name, changes)
+            moved = moved or written is not None
+            if self.lease is None:
+                break
+        return moved
+
+    async def _write_topic(self, reason: str, name: str, changes: dict[int, StateChange]) -> bool | None:
+        """One topic's changes: True written, False refused as stale (decide again on a
+        fresh view; also after resigning), None if the topic is gone."""
+        lease = self.lease
+        if lease is None:
+            return False
+        try:
+            await self.store.update_partition_states(name, changes, lease)
+        except KeyError:
+            return None  # deleted meanwhile
+        except ControllerMovedError as exc:
+            self.resign(str(exc))
+            return False
+        except StateConflictError as exc:
+            log.info("broker %d (controller, %s): %s; deciding again on a fresh view", self.broker_id, reason, exc)
+            return False
+        live = sorted(self.cache.brokers)
+        for p, (old, new) in sorted(changes.items()):
+            moving = f", replicas {list(new.replicas)} (adding {list(new.adding)}, removing {list(new.removing)})" \
+                if (old.replicas, old.adding, old.removing) != (new.replicas, new.adding, new.removing) else ""
+            log.info("broker %d (controller, %s): %s-%d leader %d -> %d, isr %s, leader epoch %d%s "
+                     "(live brokers %s, shutting down %s)", self.broker_id, reason, name, p, old.leader,
+                     new.leader, list(new.isr), new.leader_epoch, moving, live, sorted(self.shutting_down))
+        return True

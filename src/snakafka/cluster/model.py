@@ -57,15 +57,26 @@ class PartitionState:
     leader_epoch: int = 0
     isr: tuple[int, ...] = ()
     partition_epoch: int = 0
+    # A reassignment in progress (KIP-455): `replicas` holds the target and the original
+    # replicas together while the added ones catch up; the removed ones go at the end.
+    adding: tuple[int, ...] = ()
+    removing: tuple[int, ...] = ()
+
+    @property
+    def reassigning(self) -> bool:
+        return bool(self.adding or self.removing)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "replicas": list(self.replicas),
             "leader": self.leader,
             "leader_epoch": self.leader_epoch,
             "isr": list(self.isr),
             "partition_epoch": self.partition_epoch,
         }
+        if self.reassigning:
+            data["adding"], data["removing"] = list(self.adding), list(self.removing)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> PartitionState:
@@ -75,7 +86,28 @@ class PartitionState:
             leader_epoch=int(data["leader_epoch"]),  # type: ignore[call-overload]
             isr=tuple(data["isr"]),  # type: ignore[arg-type]
             partition_epoch=int(data.get("partition_epoch", 0)),  # type: ignore[call-overload]
+            adding=tuple(data.get("adding", ())),  # type: ignore[arg-type]
+            removing=tuple(data.get("removing", ())),  # type: ignore[arg-type]
         )
+
+
+NO_ZNODE = -1  # the partition_epoch of a state that is not stored yet (assigned, no leader elected)
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerEpoch:
+    """What an active controller holds: its epoch and the version of the /controller_epoch
+    znode it wrote when it won. Every controller write checks that version (Kafka's
+    controllerEpochZkVersion), so once a newer controller has won, an older one's writes
+    fail, whatever it believes."""
+
+    epoch: int
+    zk_version: int
+
+
+# A partition-state change as its writer decided it: (the state decided on, the new state).
+# The write happens only if the stored state is still the one decided on (its version).
+StateChange = tuple[PartitionState, PartitionState]
 
 
 @dataclass(slots=True)
