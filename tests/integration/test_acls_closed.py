@@ -96,6 +96,19 @@ def offset_for_leader_epoch(bootstrap: str, topic: str) -> ErrorCode:
     return asyncio.run(go())
 
 
+def reassignment_codes(bootstrap: str) -> tuple[ErrorCode, ErrorCode]:
+    """(AlterPartitionReassignments, ListPartitionReassignments): Alter / Describe on the cluster."""
+    host, port = bootstrap.rsplit(":", 1)
+
+    async def go() -> tuple[ErrorCode, ErrorCode]:
+        async with BrokerConnection(host, int(port)) as conn:
+            altered = await conn.send(request(45, 0, timeout=millis(10000), topics=()), timeout=10)
+            listed = await conn.send(request(46, 0, timeout=millis(10000), topics=None), timeout=10)
+            return ErrorCode(altered.error_code), ErrorCode(listed.error_code)
+
+    return asyncio.run(go())
+
+
 def admin_code(futures: dict) -> int | None:
     (f,) = futures.values()
     try:
@@ -180,6 +193,8 @@ def test_closed_broker_super_users_and_acls_across_restarts(tmp_path: Path) -> N
         grant(b, acl("CLUSTER", "kafka-cluster", "ALTER", "DENY"))
         assert admin_code(a.create_acls([acl("TOPIC", "any", "READ")], request_timeout=10)) == \
             KafkaError.CLUSTER_AUTHORIZATION_FAILED
+        denied = ErrorCode.cluster_authorization_failed
+        assert reassignment_codes(b) == (denied, denied)
         log = p.log_path.read_text()
         assert ("Principal = User:ANONYMOUS is Denied Operation = Alter from host = 127.0.0.1 on resource = "
                 "Cluster:LITERAL:kafka-cluster for request = CreateAcls with resourceRefCount = 1") in log
