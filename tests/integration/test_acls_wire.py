@@ -198,3 +198,17 @@ def test_every_api_refuses_with_kafkas_code(acl_broker: BrokerProcess) -> None:
     answers = send(b, *(req for req, _, _ in requests.values()))
     got = {name: ErrorCode(pick(resp)) for (name, (_, pick, _)), resp in zip(requests.items(), answers)}
     assert got == {name: code for name, (_, _, code) in requests.items()}
+
+
+def test_metadata_by_topic_id_keeps_an_undescribable_name_secret(acl_broker: BrokerProcess, topic_name: str) -> None:
+    confluent_create_topic(acl_broker.bootstrap, topic_name)
+    (before,) = send(acl_broker.bootstrap, metadata(12, topic_name))
+    topic_id = before.topics[0].topic_id
+    grant(acl_broker.bootstrap, acl("TOPIC", topic_name, "READ", principal="User:bob"))
+    s = schema(3, 12)
+    by_name, by_id = send(acl_broker.bootstrap, metadata(12, topic_name), request(
+        3, 12, topics=(build(s.MetadataRequestTopic, topic_id=topic_id, name=None),), allow_auto_topic_creation=False,
+        include_topic_authorized_operations=False))
+    assert (by_name.topics[0].name, by_name.topics[0].error_code) == (topic_name, ErrorCode.topic_authorization_failed)
+    assert [(t.name, t.topic_id, t.error_code) for t in by_id.topics] == \
+        [(None, topic_id, ErrorCode.topic_authorization_failed)]

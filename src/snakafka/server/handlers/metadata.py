@@ -31,6 +31,7 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
     cache = broker.cache
     schema = ctx.schema
     requested: list[str] | None
+    by_id: dict[str, uuid.UUID] = {}  # names the client asked for by topic id
     if request.topics is None or (ctx.version == 0 and not request.topics):
         requested = None
     else:
@@ -39,6 +40,8 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
             name = t.name
             if name is None and getattr(t, "topic_id", None) is not None:
                 name = cache.topic_ids.get(t.topic_id)
+                if name is not None:
+                    by_id[name] = t.topic_id
             if name is not None:
                 requested.append(name)
     allow_auto = getattr(request, "allow_auto_topic_creation", True) and broker.config.auto_create_topics_enable
@@ -50,9 +53,10 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
         info = cache.topics.get(name)
         error = ErrorCode.none
         if name in refused:
-            if requested is not None:
+            if requested is not None:  # asked by id: the name stays undisclosed, as Kafka answers
                 topics.append(build(schema.MetadataResponseTopic, error_code=ErrorCode.topic_authorization_failed,
-                                    name=name, topic_id=ZERO_UUID, is_internal=False, partitions=(),
+                                    name=None if name in by_id else name, topic_id=by_id.get(name, ZERO_UUID),
+                                    is_internal=False, partitions=(),
                                     topic_authorized_operations=i32(authorization.NOT_REQUESTED)))
             continue
         if info is None and allow_auto and topic_name_error(name) is None:
