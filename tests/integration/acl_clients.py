@@ -60,16 +60,16 @@ def revoke(bootstrap: str, resource: str, name: str, pattern: str = "LITERAL") -
 
 def produce(bootstrap: str, topic: str, value: bytes = b"v", **conf: Any) -> int | None:
     """Produce one record: None when acknowledged, else the delivery error code."""
-    p = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 8000, "socket.timeout.ms": 5000,
+    p = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 15000, "socket.timeout.ms": 5000,
                   "enable.idempotence": False, "acks": "all", "linger.ms": 0, **conf})
     outcome: list[Any] = []
     p.produce(topic, value, on_delivery=lambda err, _msg: outcome.append(err))
-    p.flush(TIMEOUT)
+    p.flush(20)  # past message.timeout.ms: every record has its report by then
     assert outcome, "no delivery report"
     return None if outcome[0] is None else outcome[0].code()
 
 
-def consume(bootstrap: str, topic: str, *, group: str | None = None, timeout: float = TIMEOUT) -> int | list[bytes]:
+def consume(bootstrap: str, topic: str, *, group: str | None = None, timeout: float = 20.0) -> int | list[bytes]:
     """Read the topic's partition 0 from the start, by assign() or, with `group`, by
     subscribing in that group and committing: the values read, or the first error code."""
     conf = {"bootstrap.servers": bootstrap, "group.id": group or unique("assign-"), "enable.auto.commit": False,
