@@ -198,3 +198,33 @@ def test_topic_admin_requests_check_the_topic(acl_broker: BrokerProcess) -> None
     assert code(a.create_partitions([NewPartitions(t, 2)], request_timeout=10)) is None
     assert code(a.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t)], request_timeout=10)) is None
     assert code(a.delete_topics([t], request_timeout=10)) is None
+
+
+def test_kafka_python_admin_acls(acl_broker: BrokerProcess) -> None:
+    """kafka-python's KafkaAdminClient speaks the same ACL APIs (at the versions it knows)."""
+    from kafka.admin import (
+        ACL,
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        KafkaAdminClient,
+    )
+    from kafka.admin import ResourcePattern as KpPattern
+    from kafka.admin import ResourcePatternFilter as KpPatternFilter
+    from kafka.admin import ResourceType as KpResourceType
+
+    name = unique("kp-")
+    client = KafkaAdminClient(bootstrap_servers=acl_broker.bootstrap)
+    try:
+        created = client.create_acls([ACL("User:alice", "*", ACLOperation.READ, ACLPermissionType.ALLOW,
+                                          KpPattern(KpResourceType.TOPIC, name, ACLResourcePatternType.PREFIXED))])
+        assert not created["failed"] and len(created["succeeded"]) == 1
+        match = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                          KpPatternFilter(KpResourceType.TOPIC, f"{name}-x", ACLResourcePatternType.MATCH))
+        found, _error = client.describe_acls(match)
+        assert [(a.principal, a.resource_pattern.resource_name) for a in found] == [("User:alice", name)]
+        ((_filter, deleted, _code),) = client.delete_acls([match])
+        assert [a.resource_pattern.resource_name for a in deleted] == [name]
+    finally:
+        client.close()
