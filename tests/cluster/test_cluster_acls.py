@@ -21,7 +21,17 @@ from confluent_kafka.admin import (
     ResourcePatternType,
 )
 from confluent_kafka.admin import ResourceType as AdminResourceType
-from integration.acl_clients import OK, TOPIC_DENIED, admin, consume, produce, unique
+from integration.acl_clients import (
+    OK,
+    TOPIC_DENIED,
+    acl,
+    admin,
+    consume,
+    grant,
+    produce,
+    revoke,
+    unique,
+)
 from integration.helpers import wait_until
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from kio.schema.errors import ErrorCode
@@ -67,6 +77,14 @@ def metadata_error(bootstrap: str, topic: str) -> ErrorCode:
     resp = send(bootstrap, request(3, 12, topics=(build(s.MetadataRequestTopic, topic_id=None, name=topic),),
                                    allow_auto_topic_creation=False, include_topic_authorized_operations=False))
     return ErrorCode(resp.topics[0].error_code)
+
+
+def described_groups(bootstrap: str, name: str) -> list[str]:
+    """DescribeAcls of one broker (the wire, so it is that broker that answers)."""
+    resp = send(bootstrap, request(29, 3, resource_type_filter=i8(ResourceType.GROUP), resource_name_filter=name,
+                                   pattern_type_filter=i8(PatternType.ANY), principal_filter=None, host_filter=None,
+                                   operation=i8(Op.ANY), permission_type=i8(P.ANY)))
+    return [r.resource_name for r in resp.resources]
 
 
 def test_acls_created_on_one_broker_are_enforced_by_another(zk: ZkChroot, tmp_path: Any) -> None:
@@ -118,6 +136,16 @@ def test_acls_created_on_one_broker_are_enforced_by_another(zk: ZkChroot, tmp_pa
         wait_until(lambda: metadata_error(b0, t) == ErrorCode.none, 20, message="broker 0 allowing the topic")
         assert produce(b0, t, b"after") is OK
         assert consume(cluster.bootstrap, t) == [b"before", b"after"]
+
+        # confluent-kafka's AdminClient against the cluster: every broker lists, then forgets, the ACL
+        other = unique("zk2-")
+        grant(cluster.bootstrap, acl("GROUP", other, "READ", principal="User:carol"))
+        def listed_everywhere(expected: list[str]) -> bool:
+            return all(described_groups(p.bootstrap, other) == expected for p in cluster.processes)
+
+        wait_until(lambda: listed_everywhere([other]), 20, message="ACL listed by every broker")
+        assert [d.name for d in revoke(cluster.bootstrap, "GROUP", other)] == [other]
+        wait_until(lambda: listed_everywhere([]), 20, message="ACL gone from every broker")
 
 
 def test_acl_znodes_compare_and_set_and_notification_purge(zk: ZkChroot) -> None:

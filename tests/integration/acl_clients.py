@@ -20,7 +20,7 @@ from confluent_kafka.admin import (
 )
 
 ANON = "User:ANONYMOUS"
-TIMEOUT = 10.0
+TIMEOUT = 20.0  # generous: a loaded machine, and librdkafka first finds the controller for ACL requests
 
 OK = None  # an attempt that succeeded
 TOPIC_DENIED = KafkaError.TOPIC_AUTHORIZATION_FAILED
