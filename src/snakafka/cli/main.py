@@ -109,10 +109,12 @@ async def _serve(config: BrokerConfig) -> int:
     return 0
 
 
+from snakafka.cli.acls import acls
 from snakafka.cli.cluster import local_cluster
 from snakafka.cli.console import console_consumer, console_producer
 from snakafka.cli.groups import groups
 
+main.add_command(acls)
 main.add_command(groups)
 main.add_command(local_cluster)
 main.add_command(console_producer)

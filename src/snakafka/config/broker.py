@@ -47,6 +47,7 @@ MINUTE_MS = 60 * 1000
 HOUR_MS = 60 * MINUTE_MS
 COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+AUTHORIZER_CLASSES = ("kafka.security.authorizer.AclAuthorizer", "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
 SUPPORTED_SECURITY_PROTOCOLS = ("PLAINTEXT",)  # extend as the server learns TLS / SASL
 
 B, S, I, SH, L, D, LS = (ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.SHORT,
@@ -159,6 +160,11 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("zookeeper.connect", S, None, None, HIGH, "ZooKeeper host:port[,...][/chroot]: brokers sharing it form a cluster; unset: a single broker with the embedded metadata store."),
     ConfigDef("zookeeper.session.timeout.ms", I, 18000, None, HIGH, "ZooKeeper session timeout."),
     ConfigDef("zookeeper.connection.timeout.ms", I, None, None, HIGH, "Longest wait to connect to ZooKeeper; unset: zookeeper.session.timeout.ms."),
+    # -- authorization ----------------------------------------------------------------------
+    ConfigDef("authorizer.class.name", S, "", one_of("", *AUTHORIZER_CLASSES), LOW,
+              "The ACL authorizer: Kafka's AclAuthorizer or StandardAuthorizer class name (both: the same ACL rules); empty: no authorization."),
+    ConfigDef("super.users", S, None, None, LOW, "Principals allowed everything, separated by semicolons (User:admin;User:broker)."),
+    ConfigDef("allow.everyone.if.no.acl.found", B, False, None, LOW, "Allow any principal on a resource that no ACL applies to."),
     # -- observability (snakafka's own keys: Kafka exposes JMX and configures log4j instead) --
     ConfigDef("metrics.http.listener", S, None, None, MEDIUM,
               "http://HOST:PORT serving /metrics (Prometheus text, the JMX exporter's Kafka names), /healthz and /readyz; unset: off."),
@@ -285,6 +291,9 @@ class BrokerConfig:
     zookeeper_connect: str | None
     zookeeper_session_timeout_ms: int
     zookeeper_connection_timeout_ms: int
+    authorizer_class_name: str
+    super_users: str | None
+    allow_everyone_if_no_acl_found: bool
     metrics_http_listener: str | None
     logging_format: str
     originals: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -391,6 +400,10 @@ class BrokerConfig:
         if self.log_retention_ms != -1 and self.log_retention_ms < 1:
             raise ConfigError.invalid(_retention_key(self.originals), self.log_retention_ms,
                                       "log.retention.ms must be unlimited (-1) or, equal or greater than 1")
+        for principal in (self.super_users or "").split(";"):
+            if principal.strip() and not re.fullmatch(r"[^:]+:.+", principal.strip()):
+                raise ConfigError.invalid("super.users", self.super_users,
+                                          f"expected a string in format principalType:principalName but got {principal.strip()}")
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:
             raise ConfigError.invalid("group.min.session.timeout.ms", self.group_min_session_timeout_ms,
                                       "must not exceed group.max.session.timeout.ms")

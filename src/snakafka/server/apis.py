@@ -7,6 +7,11 @@ something we lack (e.g. topic ids in Fetch v13+ / Produce v13).
 from __future__ import annotations
 
 from snakafka.server.dispatch import Api
+from snakafka.server.handlers.acls import (
+    handle_create_acls,
+    handle_delete_acls,
+    handle_describe_acls,
+)
 from snakafka.server.handlers.api_versions import handle_api_versions
 from snakafka.server.handlers.configs import (
     handle_alter_configs,
@@ -79,6 +84,9 @@ BROKER_APIS: list[Api] = [
     Api(26, 0, 3, handle_end_txn),
     Api(27, 1, 1, handle_write_txn_markers),
     Api(28, 0, 3, handle_txn_offset_commit),
+    Api(29, 1, 3, handle_describe_acls),  # v0 (literal patterns only) is not in kio
+    Api(30, 1, 3, handle_create_acls),
+    Api(31, 1, 3, handle_delete_acls),
     Api(32, 1, 4, handle_describe_configs),
     Api(33, 0, 2, handle_alter_configs),
     Api(37, 0, 3, handle_create_partitions),

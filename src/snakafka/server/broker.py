@@ -50,6 +50,7 @@ from snakafka.log.log_manager import LogManager
 from snakafka.protocol.errors import ErrorCode, KafkaError
 from snakafka.replication.fetcher import FetcherConfig
 from snakafka.replication.replica_manager import ReplicaManager
+from snakafka.server.acl_host import AclHost
 from snakafka.server.apis import BROKER_APIS
 from snakafka.server.dispatch import Dispatcher
 from snakafka.server.group_host import GroupHost
@@ -135,6 +136,8 @@ class Broker:
         await self.store.start()
         _write_meta_properties(config.log_dirs, config.broker_id, self.store.cluster_id)
         self.producer_ids = ProducerIdManager(self.store)
+        self.acls = AclHost(config, self.store)
+        await self.acls.start()  # before any listener: no request is answered unauthorized
         self.log_manager = LogManager([Path(d) for d in config.log_dirs], self.clock, config.log_config())
         topics = await self.store.topics()
         self.log_manager.load(lambda topic: self.config_for(topic, topics[topic].configs if topic in topics else {}))
@@ -246,6 +249,7 @@ class Broker:
                 log.exception("background task %s failed while stopping", task.get_name())
         await self.txn_host.close()
         await self.group_host.close()
+        await self.acls.close()
         await self.replica_manager.close()
         self._write_high_watermarks()  # last, as Kafka's ReplicaManager.shutdown: the final values
         self.log_manager.shutdown()

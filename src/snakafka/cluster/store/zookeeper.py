@@ -13,6 +13,7 @@ zookeeper-shell habits) read a snakafka cluster like a Kafka one:
     /latest_producer_id_block                    the last producer id block handed out
     /controller                     (ephemeral)  the active controller (zk_controller.py)
     /controller_epoch                            how many controllers there have been
+    /kafka-acl..., /kafka-acl-extended/...       ACLs and their change queues (zk_acls.py)
 
 kazoo is synchronous and threaded: every ZooKeeper round trip runs in a worker thread
 (asyncio.to_thread) so the event loop never blocks, and watch events, which arrive on
@@ -54,6 +55,7 @@ from snakafka.cluster.model import (
     kafka_uuid,
 )
 from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.store.zk_acls import ZkAclMixin
 from snakafka.cluster.store.zk_brokers import register_broker
 from snakafka.cluster.store.zk_controller import read_controller_id, register_controller
 from snakafka.cluster.store.zk_data import (
@@ -100,7 +102,7 @@ class ZooKeeperUnreachableError(Exception):
     ZooKeeperClientTimeoutException)."""
 
 
-class ZooKeeperMetadataStore:
+class ZooKeeperMetadataStore(ZkAclMixin):
     """MetadataStore over ZooKeeper, shared by every broker of a cluster.
 
     `connect` is Kafka's zookeeper.connect: "host:port[,host:port...][/chroot]"; a missing
@@ -189,6 +191,7 @@ class ZooKeeperMetadataStore:
                 client.ensure_path(path)
             self.cluster_id = self._get_or_create_cluster_id()
             ClusterWatches(self.client, self._notify).arm()
+            self._arm_acl_watches()
         except BaseException:
             self._client = None
             client.stop()
@@ -282,6 +285,7 @@ class ZooKeeperMetadataStore:
             except Exception:
                 log.exception("could not re-register broker %d after a new zookeeper session", broker.broker_id)
         self._notify()
+        self._notify_acls()  # changes while the session was away may have gone unseen
 
     # -- brokers -------------------------------------------------------------------------
 

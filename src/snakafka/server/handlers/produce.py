@@ -16,6 +16,7 @@ from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32, i64
 
 from snakafka.cluster.model import INTERNAL_TOPICS
+from snakafka.server import authorization
 from snakafka.server.context import ZERO, RequestContext, build
 
 log = logging.getLogger(__name__)
@@ -25,15 +26,17 @@ async def handle_produce(ctx: RequestContext, request: Any) -> Any:
     broker = ctx.broker
     acks = request.acks
     entries: dict[tuple[str, int], bytes] = {}
-    early: dict[tuple[str, int], ErrorCode] = {}
+    early: dict[tuple[str, int], ErrorCode] = authorization.produce_errors(ctx, request)
     if acks not in (0, 1, -1):
         for t in request.topic_data:
             for p in t.partition_data:
-                early[(t.name, p.index)] = ErrorCode.invalid_required_acks
+                early.setdefault((t.name, p.index), ErrorCode.invalid_required_acks)
     else:
         for t in request.topic_data:
             for p in t.partition_data:
                 tp = (t.name, p.index)
+                if tp in early:
+                    continue
                 if p.records is None or len(p.records) == 0:
                     early[tp] = ErrorCode.invalid_record
                 elif t.name in INTERNAL_TOPICS:
