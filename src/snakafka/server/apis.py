@@ -35,6 +35,12 @@ from snakafka.server.handlers.list_offsets import (
 from snakafka.server.handlers.metadata import handle_metadata
 from snakafka.server.handlers.produce import handle_produce
 from snakafka.server.handlers.producer import handle_init_producer_id
+from snakafka.server.handlers.sasl import (
+    handle_alter_user_scram_credentials,
+    handle_describe_user_scram_credentials,
+    handle_sasl_authenticate,
+    handle_sasl_handshake,
+)
 from snakafka.server.handlers.topics import (
     handle_create_partitions,
     handle_create_topics,
@@ -65,6 +71,7 @@ BROKER_APIS: list[Api] = [
     Api(14, 0, 5, handle_sync_group),
     Api(15, 0, 5, handle_describe_groups),
     Api(16, 0, 4, handle_list_groups),
+    Api(17, 0, 1, handle_sasl_handshake),  # during authentication the listener's authenticator answers
     Api(18, 0, 3, handle_api_versions),
     Api(19, 2, 7, handle_create_topics),
     Api(20, 1, 6, handle_delete_topics),
@@ -77,10 +84,13 @@ BROKER_APIS: list[Api] = [
     Api(28, 0, 3, handle_txn_offset_commit),
     Api(32, 1, 4, handle_describe_configs),
     Api(33, 0, 2, handle_alter_configs),
+    Api(36, 0, 2, handle_sasl_authenticate),
     Api(37, 0, 3, handle_create_partitions),
     Api(42, 0, 2, handle_delete_groups),
     Api(44, 0, 1, handle_incremental_alter_configs),
     Api(47, 0, 0, handle_offset_delete),
+    Api(50, 0, 0, handle_describe_user_scram_credentials),
+    Api(51, 0, 0, handle_alter_user_scram_credentials),
     Api(60, 0, 1, handle_describe_cluster),
     Api(63, 0, 2, handle_broker_heartbeat, advertised=False),  # controlled shutdown (wantShutDown), see its module
     Api(65, 0, 0, handle_describe_transactions),

@@ -15,12 +15,14 @@ from snakafka.clock import Clock
 from snakafka.cluster.controller import Controller
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo
+from snakafka.cluster.store.base import ScramCredentialStore
 from snakafka.config.broker import BrokerConfig
 from snakafka.coordinator.group.coordinator import GroupCoordinator
 from snakafka.coordinator.producer_ids import ProducerIdManager
 from snakafka.coordinator.transaction import TransactionCoordinator
 from snakafka.protocol.errors import ErrorCode
 from snakafka.replication.replica_manager import ReplicaManager
+from snakafka.server.inter_broker import InterBrokerClient
 
 
 class ApiRange(Protocol):
@@ -50,6 +52,8 @@ class BrokerServices(Protocol):
     groups: GroupCoordinator
     producer_ids: ProducerIdManager
     txn: TransactionCoordinator
+    inter_broker: InterBrokerClient  # how to reach other brokers (their listener, TLS / SASL)
+    users: ScramCredentialStore  # SCRAM credentials (ZooKeeper /config/users or the local store)
 
     @property
     def dispatcher(self) -> ApiTable: ...

@@ -28,6 +28,7 @@ class LocalMetadataStore:
         self._brokers: dict[int, BrokerInfo] = {}
         self.cluster_id = ""
         self._next_producer_id = 0
+        self._users: dict[str, dict[str, str]] = {}  # SCRAM credentials: user -> mechanism -> text
 
     async def start(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +37,7 @@ class LocalMetadataStore:
             self.cluster_id = data["cluster_id"]
             self._topics = {t["name"]: TopicInfo.from_json(t) for t in data["topics"]}
             self._next_producer_id = int(data.get("next_producer_id", 0))
+            self._users = {str(u): dict(c) for u, c in data.get("users", {}).items()}
             log.info("loaded metadata of %d topics from %s", len(self._topics), self._path)
         else:
             self.cluster_id = _new_cluster_id()
@@ -94,12 +96,27 @@ class LocalMetadataStore:
         self._write()
         return first
 
+    async def user_credentials(self, user: str) -> dict[str, str]:
+        return dict(self._users.get(user, {}))
+
+    async def all_user_credentials(self) -> dict[str, dict[str, str]]:
+        return {user: dict(creds) for user, creds in self._users.items() if creds}
+
+    async def alter_user_credentials(self, user: str, upsert: dict[str, str], delete: list[str]) -> None:
+        creds = self._users.setdefault(user, {})
+        for mechanism in delete:
+            creds.pop(mechanism, None)
+        creds.update(upsert)
+        if not creds:
+            del self._users[user]
+        self._write()
+
     def on_change(self, callback: Callable[[], None]) -> None:
         """Nobody else writes this file: there is never an outside change to report."""
 
     def _write(self) -> None:
         data = {"version": 1, "cluster_id": self.cluster_id, "topics": [t.to_json() for t in self._topics.values()],
-                "next_producer_id": self._next_producer_id}
+                "next_producer_id": self._next_producer_id, "users": self._users}
         tmp = self._path.with_suffix(".tmp")
         with open(tmp, "w") as f:
             json.dump(data, f)
