@@ -64,7 +64,10 @@ class Connection(asyncio.Protocol):
         # resume_writing() once it has all gone, so _can_write means "buffer empty":
         # responses then go out one at a time (as Kafka mutes a channel until its
         # response is sent) and sendfile never overtakes buffered bytes.
-        transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
+        # A TLS transport pauses at size >= high (plain TCP at size > high), so it gets 1:
+        # "drained" there means every byte was encrypted and handed to the socket transport.
+        tls = transport.get_extra_info("sslcontext") is not None
+        transport.set_write_buffer_limits(high=1 if tls else 0, low=0)  # type: ignore[attr-defined]
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         if self.auth is not None:

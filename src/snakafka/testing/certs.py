@@ -29,9 +29,11 @@ _DAY = datetime.timedelta(days=1)
 
 
 def _name(common_name: str, organization: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    """Most general first in the certificate, so the RFC 2253 form (reversed) reads
+    "CN=<name>,OU=snakafka,O=<organization>", as keytool's -dname would make it."""
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
                       x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "snakafka"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)])
+                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey, password: str | None = None) -> bytes:
