@@ -151,7 +151,7 @@ def overrides(ports: dict[str, int], certs: Certs) -> dict[str, str]:
 
 def create_scram_users(bootstrap: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    upserts = [UserScramCredentialUpsertion(user, ScramCredentialInfo(mechanism, 4096), password.encode())
+    upserts: list[Any] = [UserScramCredentialUpsertion(user, ScramCredentialInfo(mechanism, 4096), password.encode())
                for user, password in SCRAM_USERS.items()
                for mechanism in (ScramMechanism.SCRAM_SHA_256, ScramMechanism.SCRAM_SHA_512)]
     for future in admin.alter_user_scram_credentials(upserts).values():

@@ -46,7 +46,7 @@ def _consume_group(conf: dict[str, Any], topic: str, count: int, **extra: Any) -
         while len(values) < count and time.monotonic() < deadline:
             message = consumer.poll(0.2)
             if message is not None and message.error() is None:
-                values.append(message.value())
+                values.append(message.value() or b"")
         consumer.commit(asynchronous=False)
     finally:
         consumer.close()
@@ -102,7 +102,7 @@ def test_scram_credentials_through_the_admin_api(secure: SecureBroker) -> None:
         UserScramCredentialUpsertion,
     )
 
-    admin = AdminClient(secure.confluent("SASL_SSL", "SCRAM-SHA-256"))
+    admin: Any = AdminClient(secure.confluent("SASL_SSL", "SCRAM-SHA-256"))  # its stubs type results loosely
     described = admin.describe_user_scram_credentials(["bob"])["bob"].result(timeout=10)
     assert sorted((i.mechanism, i.iterations) for i in described.scram_credential_infos) == [
         (ScramMechanism.SCRAM_SHA_256, 4096), (ScramMechanism.SCRAM_SHA_512, 4096)]
