@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from integration.helpers import wait_until
-from integration.secure_broker import MECHANISMS, SecureBroker, produce, secure_broker
+from integration.secure_broker import MECHANISMS, SecureBroker, produce
 
 CASES = [("SSL", None, False), ("SSL", None, True)] + [
     (listener, mechanism, False) for listener in ("SASL_PLAINTEXT", "SASL_SSL") for mechanism in MECHANISMS]
@@ -28,12 +27,6 @@ CASES = [("SSL", None, False), ("SSL", None, True)] + [
 def case_id(case: tuple[str, str | None, bool]) -> str:
     listener, mechanism, cert = case
     return "-".join(x for x in (listener, mechanism, "cert" if cert else "") if x)
-
-
-@pytest.fixture(scope="module")
-def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    with secure_broker(tmp_path_factory.mktemp("secure")) as broker:
-        yield broker
 
 
 def _consume_group(conf: dict[str, Any], topic: str, count: int, **extra: Any) -> list[bytes]:
