@@ -54,8 +54,9 @@ def first_error(conf: dict[str, Any], timeout: float = 15.0) -> str:
     logger.addHandler(lines)
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    admin = AdminClient({**conf, "error_cb": errors.append, "logger": logger, "reconnect.backoff.ms": 500,
-                         "reconnect.backoff.max.ms": 1000})
+    probe: dict[str, Any] = {**conf, "error_cb": errors.append, "logger": logger, "reconnect.backoff.ms": 500,
+                             "reconnect.backoff.max.ms": 1000}
+    admin = AdminClient(probe)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
