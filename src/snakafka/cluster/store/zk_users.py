@@ -37,9 +37,9 @@ def sanitize(user: str) -> str:
     return quote(user, safe="-_.").replace("~", "%7E")
 
 
-def _read(client: Any, user: str) -> tuple[dict[str, str], int | None]:
+def _read(client: Any, user: str, root: str = "") -> tuple[dict[str, str], int | None]:
     try:
-        data, stat = client.get(f"{USERS_PATH}/{sanitize(user)}")
+        data, stat = client.get(f"{root}{USERS_PATH}/{sanitize(user)}")
     except NoNodeError:
         return {}, None
     config = (json.loads(data).get("config") or {}) if data else {}
@@ -74,26 +74,28 @@ class ZkScramCredentials:
         return result
 
     async def alter_user_credentials(self, user: str, upsert: dict[str, str], delete: list[str]) -> None:
-        await self._store._call(self._alter_sync, user, upsert, delete)
+        await self._store._call(alter_user_credentials_sync, self._store.client, user, upsert, delete)
 
-    def _alter_sync(self, user: str, upsert: dict[str, str], delete: list[str]) -> None:
-        """Read-modify-write of the user's config znode (other keys, quotas say, kept), with
-        a config change notification, retried on a concurrent writer."""
-        client = self._store.client
-        path = f"{USERS_PATH}/{sanitize(user)}"
-        for _ in range(MAX_CAS_ATTEMPTS):
-            config, version = _read(client, user)
-            for mechanism in delete:
-                config.pop(mechanism, None)
-            config.update(upsert)
-            try:
-                if version is None:
-                    client.create(path, config_json(config), makepath=True)
-                else:
-                    client.set(path, config_json(config), version=version)
-            except (BadVersionError, NodeExistsError):
-                continue
-            client.create(f"{CONFIG_CHANGES_PATH}/{CONFIG_CHANGE_PREFIX}",
-                          encode_json({"version": 2, "entity_path": f"users/{sanitize(user)}"}), sequence=True, makepath=True)
-            return
-        raise RuntimeError(f"could not alter the credentials of {user}: too much contention")
+
+def alter_user_credentials_sync(client: Any, user: str, upsert: dict[str, str], delete: list[str], root: str = "") -> None:
+    """Read-modify-write of the user's config znode (other keys, quotas say, kept), with a
+    config change notification, retried on a concurrent writer. Also how a new cluster's
+    inter-broker user is made before its brokers start (kafka-configs.sh --zookeeper);
+    `root` is the chroot for a client opened without one."""
+    path = f"{root}{USERS_PATH}/{sanitize(user)}"
+    for _ in range(MAX_CAS_ATTEMPTS):
+        config, version = _read(client, user, root)
+        for mechanism in delete:
+            config.pop(mechanism, None)
+        config.update(upsert)
+        try:
+            if version is None:
+                client.create(path, config_json(config), makepath=True)
+            else:
+                client.set(path, config_json(config), version=version)
+        except (BadVersionError, NodeExistsError):
+            continue
+        client.create(f"{root}{CONFIG_CHANGES_PATH}/{CONFIG_CHANGE_PREFIX}",
+                      encode_json({"version": 2, "entity_path": f"users/{sanitize(user)}"}), sequence=True, makepath=True)
+        return
+    raise RuntimeError(f"could not alter the credentials of {user}: too much contention")
