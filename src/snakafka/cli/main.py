@@ -112,11 +112,13 @@ async def _serve(config: BrokerConfig) -> int:
 from snakafka.cli.cluster import local_cluster
 from snakafka.cli.console import console_consumer, console_producer
 from snakafka.cli.groups import groups
+from snakafka.cli.users import users
 
 main.add_command(groups)
 main.add_command(local_cluster)
 main.add_command(console_producer)
 main.add_command(console_consumer)
+main.add_command(users)
 
 
 if __name__ == "__main__":
