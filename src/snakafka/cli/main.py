@@ -76,6 +76,9 @@ async def _serve(config: BrokerConfig) -> int:
     broker = Broker(config)
     try:
         await broker.start()
+    except ConfigError as exc:  # a key store or JAAS config that does not load, checked before anything opens
+        click.echo(f"snakafka: {exc}", err=True)
+        return CONFIG_ERROR_EXIT
     except (OSError, BrokerIdInUseError, ZooKeeperUnreachableError) as exc:
         # e.g. the port is taken, the broker id is in use: one line, as for a config error
         # start() released what it had opened; without the clean-shutdown marker the

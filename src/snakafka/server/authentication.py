@@ -72,14 +72,15 @@ class ListenerAuth:
     """A listener's authentication settings, checked and loaded at start-up."""
 
     security: ListenerSecurity
-    credentials: ScramCredentialStore
+    credentials: ScramCredentialStore | None = None  # set once the metadata store is open
     ssl_context: ssl.SSLContext | None = None
     rules: list[Rule] = field(default_factory=list)
     plain_users: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, security: ListenerSecurity, credentials: ScramCredentialStore) -> ListenerAuth:
-        auth = cls(security, credentials)
+    def create(cls, security: ListenerSecurity) -> ListenerAuth:
+        """Check and load everything (key stores, JAAS): a ConfigError here stops start-up."""
+        auth = cls(security)
         if security.uses_ssl:
             auth.ssl_context = server_context(security)
             try:
@@ -230,7 +231,9 @@ class SaslAuthenticator:
             self._user = first.username
             if first.extensions.get("tokenauth", "false").lower() == "true":
                 raise scram.ScramError(f"Token Authentication failed: Invalid tokenId : {first.username}")
-            text = (await self.auth.credentials.user_credentials(first.username)).get(mechanism.mechanism_name)
+            store = self.auth.credentials
+            assert store is not None, "the broker sets the credential store before it listens"
+            text = (await store.user_credentials(first.username)).get(mechanism.mechanism_name)
             if text is None:
                 raise scram.ScramError("Authentication failed: Invalid user credentials")
             if first.authorization_id and first.authorization_id != first.username:

@@ -114,10 +114,15 @@ class Broker:
         config = self.config
         for d in config.log_dirs:
             Path(d).mkdir(parents=True, exist_ok=True)
-        self.inter_broker = InterBrokerClient.from_config(config)  # TLS and SASL files checked before anything opens
+        # TLS and SASL settings (key stores, JAAS) are checked before anything opens
+        self.inter_broker = InterBrokerClient.from_config(config)
+        auths = {listener.name: self._listener_auth(listener.name) for listener in config.listeners}
         self.store = self._new_store()
         await self.store.start()
         self.users = self._credential_store()
+        for auth in auths.values():
+            if auth is not None:
+                auth.credentials = self.users
         _write_meta_properties(config.log_dirs, config.broker_id, self.store.cluster_id)
         self.producer_ids = ProducerIdManager(self.store)
         self.log_manager = LogManager([Path(d) for d in config.log_dirs], self.clock, config.log_config())
@@ -147,7 +152,7 @@ class Broker:
         self.txn_host = TxnHost(self)
         self.txn = self.txn_host.coordinator
         self.servers = [SocketServer(self, self.dispatcher, listener.name, listener.host, listener.port,
-                                     config.socket_request_max_bytes, self._listener_auth(listener.name))
+                                     config.socket_request_max_bytes, auths[listener.name])
                         for listener in config.listeners]
         for server in self.servers:
             await server.start()
@@ -353,7 +358,7 @@ class Broker:
         security = self.config.listener_security(listener)
         if security.protocol == "PLAINTEXT":
             return None
-        return ListenerAuth.create(security, self.users)
+        return ListenerAuth.create(security)
 
     def _credential_store(self) -> ScramCredentialStore:
         if isinstance(self.store, LocalMetadataStore):

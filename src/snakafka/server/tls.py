@@ -107,10 +107,12 @@ def _load_chain(context: ssl.SSLContext, material: tuple[bytes, bytes, bytes | N
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(key if key is chain else key + b"\n" + chain)
-        try:
-            context.load_cert_chain(path, password=password)
-        except ssl.SSLError as exc:
-            raise ConfigError(f"Invalid key store: cannot load the private key and certificate chain ({exc.reason or exc})") from None
+        try:  # without a password, an encrypted key fails here instead of OpenSSL prompting on a terminal
+            context.load_cert_chain(path, password=password if password is not None else (lambda: b""))
+        except (ssl.SSLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise ConfigError(f"Invalid key store: cannot load the private key and certificate chain ({reason}); "
+                              "is ssl.key.password right?") from None
 
 
 def openssl_cipher_name(name: str) -> str:
