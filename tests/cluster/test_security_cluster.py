@@ -88,7 +88,7 @@ def test_sasl_ssl_inter_broker_cluster_survives_a_leader_kill(zookeeper_server: 
 def test_wrong_inter_broker_password_keeps_followers_out(zookeeper_server: ZooKeeperServer, tmp_path: Path) -> None:
     """The check that replication really authenticates: the same cluster with a wrong
     SCRAM password in the brokers' own JAAS entry never gets a follower into the ISR."""
-    cluster, setup = secure_cluster(zookeeper_server, tmp_path, **{"replica.lag.time.max.ms": "3000"})
+    cluster, setup = secure_cluster(zookeeper_server, tmp_path, **{"replica.lag.time.max.ms": "2000"})
     setup.admin_password, good = "not-the-password", setup.admin_password
     cluster.overrides.update({k: v for k, v in setup.broker_overrides().items() if "jaas" in k})
     setup.admin_password = good  # ZooKeeper gets the real credential
@@ -96,14 +96,14 @@ def test_wrong_inter_broker_password_keeps_followers_out(zookeeper_server: ZooKe
         topic = "refused"
         create_replicated(cluster, topic, 1, min_isr=1)
         # A new partition starts with every replica in its ISR; followers that cannot fetch
-        # leave it after replica.lag.time.max.ms (3 s here), and never come back.
+        # leave it after replica.lag.time.max.ms (2 s here), and never come back.
         def shrunk() -> tuple[int, list[int]] | None:
             leader, isr = metadata(cluster.bootstrap, topic)[0]
             return (leader, isr) if isr == [leader] else None
 
         leader, _ = wait_until(shrunk, timeout=30, interval=0.5, message="the ISR shrunk to the leader")
         with pytest.raises(AssertionError, match="timed out"):
-            wait_isr(cluster.bootstrap, topic, [0, 1, 2], timeout=4)
+            wait_isr(cluster.bootstrap, topic, [0, 1, 2], timeout=3)
         assert metadata(cluster.bootstrap, topic)[0] == (leader, [leader])
         logs = "".join(p.log_path.read_text() for p in cluster.processes)
         assert "Failed authentication with 127.0.0.1" in logs and "user admin" in logs
