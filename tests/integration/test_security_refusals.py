@@ -110,8 +110,7 @@ def test_client_certificates_refused_on_a_required_listener(secure: SecureBroker
     # TLS 1.3: the client has finished its side of the handshake when the broker refuses
     # the certificate, so librdkafka sees the TLS session closed (as with Kafka)
     assert "SSL connection closed by peer" in error, error
-    reason = {"untrusted": "CERTIFICATE_VERIFY_FAILED: unable to get local issuer certificate",
-              "expired": "CERTIFICATE_VERIFY_FAILED: certificate has expired",
+    reason = {"untrusted": "CERTIFICATE_VERIFY_FAILED", "expired": "CERTIFICATE_VERIFY_FAILED",
               "none": "PEER_DID_NOT_RETURN_A_CERTIFICATE"}[cert]
     logged = [r.getMessage() for r in caplog.records if "SSL handshake failed" in r.getMessage()]
     assert logged and "listener MTLS" in logged[0] and reason in logged[0], logged

@@ -80,8 +80,6 @@ class Connection(asyncio.Protocol):
                                                              ssl_handshake_timeout=10.0)
         except (OSError, ConnectionError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-            if getattr(exc, "verify_message", None):  # why a client certificate was refused
-                reason = f"{reason}: {exc.verify_message}"  # type: ignore[attr-defined]
             log.info("Failed authentication with %s (listener %s): SSL handshake failed (%s)", self.peer, self.listener, reason)
             raw.close()
             self._closing = True
