@@ -99,9 +99,7 @@ def test_wrong_password_check_catches_a_broker_that_accepts_any(secure: SecureBr
 
 
 @pytest.mark.parametrize("cert", ["untrusted", "expired", "none"])
-def test_client_certificates_refused_on_a_required_listener(secure: SecureBroker, caplog: pytest.LogCaptureFixture,
-                                                            cert: str) -> None:
-    caplog.set_level(logging.INFO, logger="snakafka.server.network")
+def test_client_certificates_refused_on_a_required_listener(secure: SecureBroker, cert: str) -> None:
     conf = secure.confluent("MTLS")
     if cert != "none":
         files = secure.certs.untrusted if cert == "untrusted" else secure.certs.expired
@@ -110,10 +108,6 @@ def test_client_certificates_refused_on_a_required_listener(secure: SecureBroker
     # TLS 1.3: the client has finished its side of the handshake when the broker refuses
     # the certificate, so librdkafka sees the TLS session closed (as with Kafka)
     assert "SSL connection closed by peer" in error, error
-    reason = {"untrusted": "CERTIFICATE_VERIFY_FAILED", "expired": "CERTIFICATE_VERIFY_FAILED",
-              "none": "PEER_DID_NOT_RETURN_A_CERTIFICATE"}[cert]
-    logged = [r.getMessage() for r in caplog.records if "SSL handshake failed" in r.getMessage()]
-    assert logged and "listener MTLS" in logged[0] and reason in logged[0], logged
     assert first_error(secure.confluent("MTLS", client_cert=True)) == ""  # the CA's valid certificate
     assert_serving(secure)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import ssl
 from collections import deque
 from collections.abc import Callable
 
@@ -56,40 +55,10 @@ class Connection(asyncio.Protocol):
         self._can_write = asyncio.Event()
         self._can_write.set()
         self._closing = False
-        self._raw: asyncio.BaseTransport | None = None  # the TCP transport while TLS shakes hands
-        self._handshake: asyncio.Task[None] | None = None
 
     # -- asyncio.Protocol -----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        context = self.auth.ssl_context if self.auth is not None else None
-        if context is not None:  # TLS first (Kafka's SslTransportLayer), then the rest
-            transport.pause_reading()  # type: ignore[attr-defined]  # start_tls resumes it
-            self._raw = transport
-            self._handshake = asyncio.get_running_loop().create_task(self._start_tls(transport, context))
-            return
-        self._ready(transport)
-
-    async def _start_tls(self, raw: asyncio.BaseTransport, context: ssl.SSLContext) -> None:
-        """The TLS handshake; a failure (untrusted, expired or missing client certificate, a
-        client that does not speak TLS) is one log line, as Kafka logs it, and a close."""
-        try:
-            tls = await asyncio.get_running_loop().start_tls(raw, self, context, server_side=True,  # type: ignore[arg-type]
-                                                             ssl_handshake_timeout=10.0)
-        except (OSError, ConnectionError, TimeoutError) as exc:  # ssl.SSLError is an OSError
-            reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-            log.info("Failed authentication with %s (listener %s): SSL handshake failed (%s)", self.peer, self.listener, reason)
-            raw.close()
-            self._closing = True
-            self._on_close(self)
-            return
-        if tls is None or self._closing:
-            return
-        self._ready(tls)
-
-    def _ready(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         # High-water mark 0: pause_writing() fires whenever anything is buffered and
         # resume_writing() once it has all gone, so _can_write means "buffer empty":
@@ -99,6 +68,8 @@ class Connection(asyncio.Protocol):
         # "drained" there means every byte was encrypted and handed to the socket transport.
         tls = transport.get_extra_info("sslcontext") is not None
         transport.set_write_buffer_limits(high=1 if tls else 0, low=0)  # type: ignore[attr-defined]
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         if self.auth is not None:
             self._start_authentication(self.auth, transport)
 
@@ -234,11 +205,6 @@ class Connection(asyncio.Protocol):
         self._closing = True
         if self.transport is not None:
             self.transport.close()
-        elif self._raw is not None:  # still in the TLS handshake
-            if self._handshake is not None:
-                self._handshake.cancel()
-            self._raw.close()
-            self._on_close(self)
 
 
 class SocketServer:
@@ -258,8 +224,9 @@ class SocketServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        # TLS listeners too: each connection starts its TLS handshake itself (Connection.connection_made)
-        self.server = await loop.create_server(self._new_connection, self.host, self.port, reuse_address=True, backlog=1024)
+        ssl_context = self.auth.ssl_context if self.auth is not None else None
+        self.server = await loop.create_server(self._new_connection, self.host, self.port, reuse_address=True, backlog=1024,
+                                               ssl=ssl_context, ssl_handshake_timeout=10.0 if ssl_context else None)
         sock = self.server.sockets[0]
         self.port = sock.getsockname()[1]
         log.info("listener %s on %s:%d", self.listener, self.host, self.port)
