@@ -224,6 +224,9 @@ class SocketServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        # TLS by the server itself, not loop.start_tls per connection (which would let us log a
+        # failed handshake): under uvloop a ClientHello could reach the Connection before
+        # start_tls took the transport over, in about one connection out of twenty.
         ssl_context = self.auth.ssl_context if self.auth is not None else None
         self.server = await loop.create_server(self._new_connection, self.host, self.port, reuse_address=True, backlog=1024,
                                                ssl=ssl_context, ssl_handshake_timeout=10.0 if ssl_context else None)
