@@ -42,7 +42,7 @@ from snakafka.log.log_config import LogConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BROKER_CONFIGS", "SUPPORTED_SECURITY_PROTOCOLS", "BrokerConfig", "ConfigError", "Listener"]
+__all__ = ["BROKER_CONFIGS", "SUPPORTED_SECURITY_PROTOCOLS", "BrokerConfig", "ConfigError", "Listener", "parse_http_listener"]
 
 MINUTE_MS = 60 * 1000
 HOUR_MS = 60 * MINUTE_MS
@@ -156,10 +156,15 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("zookeeper.connection.timeout.ms", I, None, None, HIGH, "Longest wait to connect to ZooKeeper; unset: zookeeper.session.timeout.ms."),
     # -- security (config/security.py) ------------------------------------------------------
     *SECURITY_CONFIGS,
+    # -- observability (snakafka's own keys: Kafka exposes JMX and configures log4j instead) --
+    ConfigDef("metrics.http.listener", S, None, None, MEDIUM,
+              "http://HOST:PORT serving /metrics (Prometheus text, the JMX exporter's Kafka names), /healthz and /readyz; unset: off."),
+    ConfigDef("logging.format", S, "text", one_of("text", "json"), LOW, "Log lines of `snakafka serve`: text, or json (one JSON object per line)."),
 ])
 # fmt: on
 
 # Kafka: ^(.*)://\[?([0-9a-zA-Z\-%._:]*)\]?:(-?[0-9]+)
+_HTTP_LISTENER = re.compile(r"http://\[?(?P<host>[0-9a-zA-Z\-%._:]*)\]?:(?P<port>[0-9]+)/?", re.IGNORECASE)
 _LISTENER = re.compile(r"(?P<name>[^:/]*)://\[?(?P<host>[0-9a-zA-Z\-%._:]*)\]?:(?P<port>-?[0-9]+)")
 
 
@@ -296,6 +301,8 @@ class BrokerConfig:
     ssl_protocol: str
     ssl_cipher_suites: list[str]
     ssl_endpoint_identification_algorithm: str
+    metrics_http_listener: str | None
+    logging_format: str
     originals: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     _parsed: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -434,6 +441,8 @@ class BrokerConfig:
                                       "inter.broker.listener.name must be a listener name defined in listeners")
         for listener in self.listeners:
             self.listener_security(listener.name)  # raises on a bad per-listener setting
+        if self.metrics_http_listener is not None:
+            parse_http_listener(self.metrics_http_listener)
         for listener in self.advertised_listeners:
             if listener.host == "0.0.0.0":
                 raise ConfigError.invalid("advertised.listeners", listener,
@@ -466,6 +475,15 @@ def _effective(parsed: Mapping[str, Any]) -> dict[str, Any]:
         "log_flush_interval_ms": flush_ms if flush_ms is not None else parsed["log.flush.scheduler.interval.ms"],
         "zookeeper_connection_timeout_ms": zk_connection if zk_connection is not None else parsed["zookeeper.session.timeout.ms"],
     }
+
+
+def parse_http_listener(value: str) -> tuple[str, int]:
+    """metrics.http.listener's http://HOST:PORT as (host, port): an empty host binds every
+    interface, port 0 any free one. Anything else is a ConfigError naming the key."""
+    m = _HTTP_LISTENER.fullmatch(value.strip())
+    if m is None or not 0 <= int(m["port"]) <= 65535:
+        raise ConfigError.invalid("metrics.http.listener", value, "expected http://HOST:PORT")
+    return m["host"], int(m["port"])
 
 
 def _retention_key(originals: Mapping[str, str]) -> str:

@@ -30,6 +30,7 @@ from snakafka.protocol.errors import ErrorCode, KafkaError
 from snakafka.replication.fetcher import FetcherConfig, ReplicaFetcherManager
 from snakafka.replication.partition import LeaderAppend, Partition, PendingIsrChange
 from snakafka.replication.purgatory import Watchers, wait_until
+from snakafka.replication.stats import BrokerTopicStats
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class ReplicaManager:
             fetcher_config or FetcherConfig(broker_id, "PLAINTEXT"), self.partitions.get,
             lambda broker: self.cache.brokers.get(broker))  # the cache replaces its dicts on refresh
         self._background: set[asyncio.Task[None]] = set()
+        self.topic_stats = BrokerTopicStats()  # read by the metrics collector at scrape time
 
     # -- metadata -------------------------------------------------------------------
 
@@ -142,6 +144,8 @@ class ReplicaManager:
         removals = []
         for tp in [tp for tp in self.partitions if tp not in wanted]:
             del self.partitions[tp]
+            if tp[0] not in self.cache.topics:
+                self.topic_stats.forget_topic(tp[0])
             removals.append(self.log_manager.detach_log(*tp))
             self._wake(tp)
         return removals
@@ -198,6 +202,9 @@ class ReplicaManager:
             )
             if not info.duplicate:
                 self.fetch_watchers.wake(tp)
+                stats = self.topic_stats
+                stats.bytes_in[tp[0]] += len(data)
+                stats.messages_in[tp[0]] += info.last_offset - info.first_offset + 1
         return results
 
     async def append_and_wait(
@@ -391,6 +398,10 @@ class ReplicaManager:
         else:
             log.info("broker %d: %s-%d: isr now %s (partition epoch %d)", self.broker_id, part.topic, part.partition,
                      isr, change.proposed.partition_epoch)
+            if len(change.proposed.isr) < len(change.decided_on.isr):
+                self.topic_stats.isr_shrinks += 1
+            elif len(change.proposed.isr) > len(change.decided_on.isr):
+                self.topic_stats.isr_expands += 1
         if applied or not ok:
             self._wake(tp)  # the high watermark rule's ISR changed (or the maximal ISR shrank back)
 
@@ -423,15 +434,22 @@ class ReplicaManager:
                                                      replica_id=replica_id, read_committed=read_committed)
             remaining = deadline - time.monotonic()
             if total >= min_bytes or errored or remaining <= 0 or not requests:
-                return results
+                break
             waiter = self.fetch_watchers.watch(keys)
             try:
                 woken = await wait_until(waiter, remaining)
             finally:
                 self.fetch_watchers.unwatch(keys, waiter)
             if not woken:
-                return self.read_once(requests, max_bytes, committed_only=committed_only, replica_id=replica_id,
-                                      read_committed=read_committed)[0]
+                results, total, _ = self.read_once(requests, max_bytes, committed_only=committed_only,
+                                                   replica_id=replica_id, read_committed=read_committed)
+                break
+        if replica_id < 0 and total:  # Kafka's BytesOut: what consumers are sent (followers: ReplicationBytesOut)
+            bytes_out = self.topic_stats.bytes_out
+            for r in results:
+                if r.records is not None:
+                    bytes_out[r.topic] += r.records.size
+        return results
 
     async def close(self) -> None:
         await self.fetchers.close()

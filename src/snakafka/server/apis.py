@@ -35,6 +35,10 @@ from snakafka.server.handlers.list_offsets import (
 from snakafka.server.handlers.metadata import handle_metadata
 from snakafka.server.handlers.produce import handle_produce
 from snakafka.server.handlers.producer import handle_init_producer_id
+from snakafka.server.handlers.reassignments import (
+    handle_alter_partition_reassignments,
+    handle_list_partition_reassignments,
+)
 from snakafka.server.handlers.sasl import (
     handle_alter_user_scram_credentials,
     handle_describe_user_scram_credentials,
@@ -88,6 +92,8 @@ BROKER_APIS: list[Api] = [
     Api(37, 0, 3, handle_create_partitions),
     Api(42, 0, 2, handle_delete_groups),
     Api(44, 0, 1, handle_incremental_alter_configs),
+    Api(45, 0, 0, handle_alter_partition_reassignments),
+    Api(46, 0, 0, handle_list_partition_reassignments),
     Api(47, 0, 0, handle_offset_delete),
     Api(50, 0, 0, handle_describe_user_scram_credentials),
     Api(51, 0, 0, handle_alter_user_scram_credentials),

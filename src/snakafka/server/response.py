@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snakafka.log.partition_log import FileSlice
+from snakafka.protocol.errors import ErrorCode
 
 SENDFILE_MIN_BYTES = 64 * 1024
 
@@ -22,6 +23,9 @@ SENDFILE_MIN_BYTES = 64 * 1024
 @dataclass(slots=True)
 class Response:
     parts: list[bytes | FileSlice] = field(default_factory=list)
+    # The error codes the encoded parts carry (top level, then per partition), for the
+    # request metrics: they cannot read them back from the bytes.
+    error_codes: list[ErrorCode] = field(default_factory=list)
 
     async def write_to(self, transport: asyncio.Transport, drained: asyncio.Event) -> None:
         """Write the parts in order. `drained` is set while the transport's buffer is empty

@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 # kazoo ships no type information.
@@ -72,6 +73,7 @@ from snakafka.cluster.store.zk_data import (
     first_failure,
     format_endpoint,
     parse_broker,
+    parse_reassignments,
     parse_state,
     parse_topic,
     split_chroot,
@@ -329,12 +331,14 @@ class ZooKeeperMetadataStore:
         assignments = {n: client.get_async(f"{TOPICS_PATH}/{n}") for n in names}
         configs = {n: client.get_async(f"{TOPIC_CONFIGS_PATH}/{n}") for n in names}
         parsed: dict[str, tuple[uuid.UUID, dict[int, tuple[int, ...]]]] = {}
+        reassigning: dict[str, dict[int, tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         for name, request in assignments.items():
             try:
                 data, _ = request.get()
             except NoNodeError:
                 continue
             parsed[name] = parse_topic(name, data)
+            reassigning[name] = parse_reassignments(data)
         states = {
             (name, p): client.get_async(state_path(name, p)) for name, (_, parts) in parsed.items() for p in parts
         }
@@ -348,6 +352,9 @@ class ZooKeeperMetadataStore:
                     partitions[p] = PartitionState(replicas=replicas, leader=NO_LEADER, partition_epoch=NO_ZNODE)
                     continue
                 partitions[p] = parse_state(replicas, data, stat.version)
+                if p in reassigning[name]:
+                    adding, removing = reassigning[name][p]
+                    partitions[p] = replace(partitions[p], adding=adding, removing=removing)
             result[name] = TopicInfo(name, topic_id, partitions, _read_config(configs[name]))
         return result
 

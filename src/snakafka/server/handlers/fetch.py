@@ -32,7 +32,7 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
     session_id = getattr(request, "session_id", 0)
     if session_id != 0:
         parts = encode_fetch_response(version, correlation_id, [], error_code=ErrorCode.fetch_session_id_not_found.value)
-        return Response(_parts(parts))
+        return Response(_parts(parts), error_codes=[ErrorCode.fetch_session_id_not_found])
     wanted: list[FetchRequestPartition] = []
     for t in request.topics:
         for p in t.partitions:
@@ -72,7 +72,8 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
             records=r.records,
             diverging_epoch=r.diverging_epoch,
         ))
-    return Response(_parts(encode_fetch_response(version, correlation_id, topics)))
+    return Response(_parts(encode_fetch_response(version, correlation_id, topics)),
+                    error_codes=[ErrorCode.none, *(r.error for r in results)])
 
 
 def _parts(parts: list[bytes | Sized]) -> list[bytes | FileSlice]:
