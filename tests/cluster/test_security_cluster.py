@@ -1,7 +1,9 @@
 """A 3-broker cluster whose inter-broker listener is SASL_SSL (SCRAM-SHA-512 between
 brokers, the admin's credentials written to ZooKeeper before they start, as Kafka's docs
 do it): followers replicate over it, and a leader killed under an idempotent acks=all
-producer (itself on SASL_SSL) loses no acknowledged record.
+producer (itself on SASL_SSL, as a user of its own whose ACLs allow writing this topic and
+nothing else: Kafka's AclAuthorizer is on, the brokers' own user is a super user) loses no
+acknowledged record.
 
 The brokers also have a PLAINTEXT listener, which the shared cluster-test helpers use to
 read metadata; inter.broker.listener.name is SASL_SSL, so followers, transaction markers
@@ -14,7 +16,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import (
+    AclBinding,
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
+from integration.acl_clients import acl, produce
 from integration.helpers import wait_until
 from support.zookeeper import ZooKeeperServer
 
@@ -44,6 +54,11 @@ def secure_cluster(server: ZooKeeperServer, tmp_path: Path, **overrides: str) ->
     return cluster, setup
 
 
+def grant(admin: AdminClient, *bindings: AclBinding) -> None:
+    for future in admin.create_acls(list(bindings), request_timeout=20).values():
+        assert future.result(20) is None
+
+
 def secure_bootstrap(cluster: LocalCluster, alive: set[int]) -> str:
     return ",".join(f"127.0.0.1:{cluster.secure_ports[i]}" for i in sorted(alive))
 
@@ -65,15 +80,30 @@ def consume_secure(bootstrap: str, conf: dict[str, str], topic: str, partitions:
     return seen
 
 
-def test_sasl_ssl_inter_broker_cluster_survives_a_leader_kill(zookeeper_server: ZooKeeperServer, tmp_path: Path) -> None:
-    cluster, setup = secure_cluster(zookeeper_server, tmp_path)
+ACLS_ON = {"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer", "super.users": "User:admin"}
+
+
+def test_sasl_ssl_inter_broker_cluster_with_acls_survives_a_leader_kill(zookeeper_server: ZooKeeperServer,
+                                                                       tmp_path: Path) -> None:
+    cluster, setup = secure_cluster(zookeeper_server, tmp_path, **ACLS_ON)
     with cluster:
         topic = "secured"
+        conf = setup.librdkafka_config()  # the admin, a super user
+        secured = secure_bootstrap(cluster, {0, 1, 2})
+        admin = AdminClient({**conf, "bootstrap.servers": secured})
+        # The shared helpers read metadata and create topics over PLAINTEXT, as User:ANONYMOUS.
+        grant(admin, acl("CLUSTER", "kafka-cluster", "CREATE"), acl("TOPIC", "*", "DESCRIBE"),
+              acl("TOPIC", topic, "WRITE", principal="User:writer"),
+              acl("TOPIC", topic, "DESCRIBE", principal="User:writer"))
+        admin.alter_user_scram_credentials([UserScramCredentialUpsertion(
+            "writer", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), b"writer-secret")])["writer"].result(20)
+        writer = {**conf, "sasl.username": "writer", "sasl.password": "writer-secret"}
         create_replicated(cluster, topic, 2)
+        create_replicated(cluster, "not-for-writer", 1)
         wait_isr(cluster.bootstrap, topic, [0, 1, 2])  # followers caught up over SASL_SSL
+        assert produce(secured, "not-for-writer", b"v", **writer) == KafkaError.TOPIC_AUTHORIZATION_FAILED
         victim = metadata(cluster.bootstrap, topic)[0][0]
-        conf = setup.librdkafka_config()
-        sender = BackgroundProducer(secure_bootstrap(cluster, {0, 1, 2}), topic, 2, conf).start()
+        sender = BackgroundProducer(secured, topic, 2, writer).start()
         sender.wait_for_more(300, "records acknowledged before the kill")
         dead: set[int] = set()
         kill(cluster, victim, dead, topic)
