@@ -8,9 +8,8 @@ IncrementalAlterConfigs.
 Broker configs: the keys Kafka changes at run time are stored and applied by the broker
 (per broker, or cluster-wide with --entity-default); others are refused by the broker
 with Kafka's message. `--describe` shows the dynamic configs (topic overrides, dynamic
-broker configs), `--all` every config with its source. `users` (SCRAM credentials) needs
-the broker's DescribeUserScramCredentials / AlterUserScramCredentials (SASL support):
-without them the command says so.
+broker configs), `--all` every config with its source. `users` (SCRAM credentials) have
+their own command, `snakafka users`, to which this one points.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ SET, DELETE = 0, 1
 SOURCES = {0: "UNKNOWN", 1: "DYNAMIC_TOPIC_CONFIG", 2: "DYNAMIC_BROKER_CONFIG", 3: "DYNAMIC_DEFAULT_BROKER_CONFIG",
            4: "STATIC_BROKER_CONFIG", 5: "DEFAULT_CONFIG", 6: "DYNAMIC_BROKER_LOGGER_CONFIG"}
 DYNAMIC_SOURCES = {"topics": {1}, "brokers": {2}, "brokers-default": {3}}
-DESCRIBE_USER_SCRAM, ALTER_USER_SCRAM = 50, 51
 # kafka-configs.sh: commas outside [...] separate entries; [a,b] is a list value.
 _ENTRY_SEPARATOR = re.compile(r",(?=[^\]]*(?:\[|$))")
 
@@ -178,11 +176,7 @@ def _describe(bootstrap: str, entity_type: str, entity_name: str | None, entity_
 
 
 async def _users_hook(admin: AdminClient) -> None:
-    """Users' SCRAM credentials (kafka-configs.sh --entity-type users) live with SASL
-    support: served only by a broker that has DescribeUserScramCredentials and
-    AlterUserScramCredentials (KIP-554). This is the place to send them once it has."""
-    apis = await admin.api_versions()
-    if DESCRIBE_USER_SCRAM not in apis or ALTER_USER_SCRAM not in apis:
-        raise CommandFailed("the broker does not serve DescribeUserScramCredentials / AlterUserScramCredentials "
-                            "(SCRAM credentials need SASL support), so user configs cannot be described or altered")
-    raise CommandFailed("user SCRAM credentials are not handled by this command yet")
+    """Users' SCRAM credentials (kafka-configs.sh --entity-type users) have their own
+    command, `snakafka users`, built with the broker's SASL support."""
+    raise CommandFailed("user SCRAM credentials are managed with `snakafka users` "
+                        "(--describe [--user NAME], --user NAME --add-scram ... | --delete-scram ...)")

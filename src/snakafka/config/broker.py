@@ -37,6 +37,7 @@ from snakafka.config.properties import (
     decode_properties,
     parse_properties,
 )
+from snakafka.config.security import SECURITY_CONFIGS, ListenerSecurity, is_listener_key
 from snakafka.log.log_config import LogConfig
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ MINUTE_MS = 60 * 1000
 HOUR_MS = 60 * MINUTE_MS
 COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SUPPORTED_SECURITY_PROTOCOLS = ("PLAINTEXT",)  # extend as the server learns TLS / SASL
+AUTHORIZER_CLASSES = ("kafka.security.authorizer.AclAuthorizer", "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
+SUPPORTED_SECURITY_PROTOCOLS = SECURITY_PROTOCOLS
 
 B, S, I, SH, L, D, LS = (ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.SHORT,
                          ConfigType.LONG, ConfigType.DOUBLE, ConfigType.LIST)
@@ -63,7 +65,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("listeners", LS, ["PLAINTEXT://127.0.0.1:9092"], None, HIGH, "Listener URIs NAME://host:port to bind (empty host: all interfaces; port 0: any).", DYN),
     ConfigDef("advertised.listeners", LS, None, None, HIGH, "Listeners published to clients in metadata; unset: the listeners.", DYN),
     ConfigDef("listener.security.protocol.map", S, "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", None, LOW,
-              "Listener name to security protocol (snakafka serves PLAINTEXT only so far).", DYN),
+              "Listener name to security protocol.", DYN),
     ConfigDef("socket.request.max.bytes", I, 104857600, at_least(1), HIGH, "Largest request the socket server accepts."),
     ConfigDef("queued.max.requests", I, 500, at_least(1), HIGH, "Requests queued per broker before reading from sockets pauses."),
     ConfigDef("connections.max.idle.ms", L, 600000, None, MEDIUM, "Idle connections are closed after this long."),
@@ -99,6 +101,12 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("log.index.size.max.bytes", I, 10485760, at_least(4), MEDIUM, "Largest size of an offset or time index.", DYN),
     ConfigDef("log.message.timestamp.type", S, "CreateTime", one_of("CreateTime", "LogAppendTime"), MEDIUM,
               "Timestamps stored: the producer's (CreateTime) or the broker's (LogAppendTime).", DYN),
+    ConfigDef("log.message.timestamp.before.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Largest age (now - timestamp) of a CreateTime record a produce may carry; older: INVALID_TIMESTAMP.", DYN),
+    ConfigDef("log.message.timestamp.after.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Largest lead (timestamp - now) of a CreateTime record a produce may carry; later: INVALID_TIMESTAMP.", DYN),
+    ConfigDef("log.message.timestamp.difference.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Deprecated (KIP-937): both bounds at once, used for whichever of before/after.max.ms is left at its default.", DYN),
     ConfigDef("log.preallocate", B, False, None, MEDIUM, "Accepted; snakafka does not preallocate segment files.", DYN),
     ConfigDef("log.cleanup.policy", LS, ["delete"], each_of("compact", "delete"), MEDIUM, "Default cleanup of old segments: delete, compact or both.", DYN),
     ConfigDef("log.cleaner.enable", B, True, None, MEDIUM, "Run the log cleaner, which compacts topics with cleanup.policy compact."),
@@ -142,7 +150,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("num.replica.fetchers", I, 1, None, HIGH, "Fetcher tasks per source broker.", DYN),
     ConfigDef("replica.fetch.response.max.bytes", I, 10485760, at_least(0), MEDIUM, "Bytes a follower's whole fetch response may hold."),
     ConfigDef("replica.high.watermark.checkpoint.interval.ms", L, 5000, at_least(1), HIGH, "How often the high watermarks are written to each log dir's replication-offset-checkpoint."),
-    ConfigDef("inter.broker.listener.name", S, None, None, MEDIUM, "Listener followers fetch from; unset: the first listener."),
+    ConfigDef("inter.broker.listener.name", S, None, None, MEDIUM, "Listener brokers talk to each other on (followers, markers, controlled shutdown); unset: security.inter.broker.protocol's listener if set or present, else the first listener."),
     ConfigDef("controlled.shutdown.enable", B, True, None, MEDIUM, "On a clean stop, move leadership away before closing."),
     ConfigDef("controlled.shutdown.max.retries", I, 3, None, MEDIUM, "Attempts of a controlled shutdown before stopping anyway."),
     ConfigDef("controlled.shutdown.retry.backoff.ms", L, 5000, None, MEDIUM, "Wait between controlled shutdown attempts."),
@@ -157,6 +165,13 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("zookeeper.connect", S, None, None, HIGH, "ZooKeeper host:port[,...][/chroot]: brokers sharing it form a cluster; unset: a single broker with the embedded metadata store."),
     ConfigDef("zookeeper.session.timeout.ms", I, 18000, None, HIGH, "ZooKeeper session timeout."),
     ConfigDef("zookeeper.connection.timeout.ms", I, None, None, HIGH, "Longest wait to connect to ZooKeeper; unset: zookeeper.session.timeout.ms."),
+    # -- authorization ----------------------------------------------------------------------
+    ConfigDef("authorizer.class.name", S, "", one_of("", *AUTHORIZER_CLASSES), LOW,
+              "The ACL authorizer: Kafka's AclAuthorizer or StandardAuthorizer class name (both: the same ACL rules); empty: no authorization."),
+    ConfigDef("super.users", S, None, None, LOW, "Principals allowed everything, separated by semicolons (User:admin;User:broker)."),
+    ConfigDef("allow.everyone.if.no.acl.found", B, False, None, LOW, "Allow any principal on a resource that no ACL applies to."),
+    # -- security (config/security.py) ------------------------------------------------------
+    *SECURITY_CONFIGS,
     # -- observability (snakafka's own keys: Kafka exposes JMX and configures log4j instead) --
     ConfigDef("metrics.http.listener", S, None, None, MEDIUM,
               "http://HOST:PORT serving /metrics (Prometheus text, the JMX exporter's Kafka names), /healthz and /readyz; unset: off."),
@@ -232,6 +247,9 @@ class BrokerConfig:
     log_index_interval_bytes: int
     log_index_size_max_bytes: int
     log_message_timestamp_type: str
+    log_message_timestamp_before_max_ms: int
+    log_message_timestamp_after_max_ms: int
+    log_message_timestamp_difference_max_ms: int
     log_preallocate: bool
     log_cleanup_policy: list[str]
     log_cleaner_enable: bool
@@ -283,6 +301,31 @@ class BrokerConfig:
     zookeeper_connect: str | None
     zookeeper_session_timeout_ms: int
     zookeeper_connection_timeout_ms: int
+    authorizer_class_name: str
+    super_users: str | None
+    allow_everyone_if_no_acl_found: bool
+    security_inter_broker_protocol: str
+    sasl_mechanism_inter_broker_protocol: str
+    sasl_enabled_mechanisms: list[str]
+    sasl_jaas_config: Any
+    sasl_server_max_receive_size: int
+    connection_failed_authentication_delay_ms: int
+    ssl_keystore_type: str
+    ssl_keystore_location: str | None
+    ssl_keystore_password: Any
+    ssl_key_password: Any
+    ssl_keystore_certificate_chain: Any
+    ssl_keystore_key: Any
+    ssl_truststore_type: str
+    ssl_truststore_location: str | None
+    ssl_truststore_password: Any
+    ssl_truststore_certificates: Any
+    ssl_client_auth: str
+    ssl_principal_mapping_rules: str
+    ssl_enabled_protocols: list[str]
+    ssl_protocol: str
+    ssl_cipher_suites: list[str]
+    ssl_endpoint_identification_algorithm: str
     metrics_http_listener: str | None
     logging_format: str
     originals: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -307,7 +350,7 @@ class BrokerConfig:
                 raise ConfigError(f"Cannot parse config file {properties_file}: {exc}") from None
         originals.update(overrides or {})
         parsed = {name: d.parse(originals[name]) if name in originals else d.default for name, d in BROKER_CONFIGS.items()}
-        for key in sorted(set(originals) - set(BROKER_CONFIGS)):
+        for key in sorted(k for k in set(originals) - set(BROKER_CONFIGS) if not is_listener_key(k)):
             log.warning("The configuration '%s' was supplied but isn't a known config.", key)
         values = {name.replace(".", "_"): value for name, value in parsed.items()}
         values.update(_effective(parsed))
@@ -329,7 +372,22 @@ class BrokerConfig:
     @property
     def unused(self) -> list[str]:
         """Supplied keys snakafka does not know (kept, as Kafka keeps them)."""
-        return sorted(set(self.originals) - set(BROKER_CONFIGS))
+        return sorted(k for k in set(self.originals) - set(BROKER_CONFIGS) if not is_listener_key(k))
+
+    def listener_security(self, listener: str) -> ListenerSecurity:
+        """A listener's security settings, listener.name.<listener>.* overrides applied."""
+        return ListenerSecurity.resolve(listener, self.listener_security_protocol_map[listener], self.originals, self._parsed)
+
+    @property
+    def inter_broker_listener(self) -> str:
+        """Kafka's inter-broker listener: inter.broker.listener.name, else the listener named
+        by security.inter.broker.protocol when set (or present), else the first listener."""
+        if self.inter_broker_listener_name:
+            return self.inter_broker_listener_name
+        names = [x.name for x in self.listeners]
+        if self.is_set("security.inter.broker.protocol") or self.security_inter_broker_protocol in names:
+            return self.security_inter_broker_protocol
+        return names[0]
 
     def describe_value(self, name: str) -> str | None:
         """A key's parsed value as DescribeConfigs text (passwords included: callers hide them)."""
@@ -371,6 +429,9 @@ class BrokerConfig:
             retention_bytes=self.log_retention_bytes,
             max_message_bytes=self.message_max_bytes,
             message_timestamp_type=self.log_message_timestamp_type,
+            message_timestamp_before_max_ms=self.log_message_timestamp_before_max_ms,
+            message_timestamp_after_max_ms=self.log_message_timestamp_after_max_ms,
+            message_timestamp_difference_max_ms=self.log_message_timestamp_difference_max_ms,
             cleanup_policy=tuple(self.log_cleanup_policy),
             flush_messages=self.log_flush_interval_messages,
             flush_ms=self.log_flush_interval_ms,
@@ -391,6 +452,10 @@ class BrokerConfig:
         if self.log_retention_ms != -1 and self.log_retention_ms < 1:
             raise ConfigError.invalid(_retention_key(self.originals), self.log_retention_ms,
                                       "log.retention.ms must be unlimited (-1) or, equal or greater than 1")
+        for principal in (self.super_users or "").split(";"):
+            if principal.strip() and not re.fullmatch(r"[^:]+:.+", principal.strip()):
+                raise ConfigError.invalid("super.users", self.super_users,
+                                          f"expected a string in format principalType:principalName but got {principal.strip()}")
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:
             raise ConfigError.invalid("group.min.session.timeout.ms", self.group_min_session_timeout_ms,
                                       "must not exceed group.max.session.timeout.ms")
@@ -406,6 +471,13 @@ class BrokerConfig:
             raise ConfigError.invalid("advertised.listeners", ",".join(str(x) for x in self.advertised_listeners),
                                       "advertised.listeners listener names must be equal to or a subset of the "
                                       f"ones defined in listeners (not in listeners: {', '.join(unknown)})")
+        if self.inter_broker_listener_name and self.is_set("security.inter.broker.protocol"):
+            raise ConfigError("Only one of inter.broker.listener.name and security.inter.broker.protocol should be set.")
+        if self.inter_broker_listener not in names:
+            raise ConfigError.invalid("inter.broker.listener.name", self.inter_broker_listener,
+                                      "inter.broker.listener.name must be a listener name defined in listeners")
+        for listener in self.listeners:
+            self.listener_security(listener.name)  # raises on a bad per-listener setting
         if self.metrics_http_listener is not None:
             parse_http_listener(self.metrics_http_listener)
         for listener in self.advertised_listeners:
@@ -496,7 +568,7 @@ def _check_listeners(key: str, listeners: list[Listener], protocols: Mapping[str
         if protocol is None:
             raise ConfigError.invalid(key, text, f"No security protocol defined for listener {listener.name}")
         if protocol not in SUPPORTED_SECURITY_PROTOCOLS:
-            raise ConfigError.invalid(key, text, f"security protocol {protocol} of listener {listener.name} is not supported yet (only PLAINTEXT)")
+            raise ConfigError.invalid(key, text, f"security protocol {protocol} of listener {listener.name} is not supported")
 
 
 def _check_fields_match_table() -> None:

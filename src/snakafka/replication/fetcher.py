@@ -27,6 +27,7 @@ from kio.schema.fetch.v12 import request as fetch_v12
 from kio.static.primitive import i32, i32Timedelta, i64
 
 from snakafka.client.connection import BrokerConnection
+from snakafka.client.security import PLAINTEXT, ClientSecurity
 from snakafka.cluster.model import BrokerInfo
 from snakafka.log.partition_log import UnexpectedAppendOffsetError
 from snakafka.protocol.batch import BatchError, whole_batches_size
@@ -54,6 +55,7 @@ class FetcherConfig:
     max_bytes: int = 10 << 20  # replica.fetch.response.max.bytes
     partition_max_bytes: int = 1 << 20  # replica.fetch.max.bytes
     backoff_ms: int = 1000  # replica.fetch.backoff.ms
+    security: ClientSecurity = PLAINTEXT  # the inter-broker listener's TLS / SASL client settings
 
 
 @dataclass(slots=True)
@@ -182,7 +184,8 @@ class ReplicaFetcherManager:
         endpoint = info.endpoint(self.config.listener) if info is not None else None
         if endpoint is None:
             raise ConnectionError(f"no {self.config.listener} endpoint known for broker {leader}")
-        conn = BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{self.config.broker_id}-fetcher")
+        conn = BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{self.config.broker_id}-fetcher",
+                                security=self.config.security)
         return await conn.connect(timeout=10.0)
 
     def _request(self, fetcher: _Fetcher) -> tuple[Any, dict[TopicPartition, int]]:

@@ -46,6 +46,7 @@ class ProduceResult:
     log_start_offset: int = -1
     message: str | None = None
     last_offset: int = -1
+    record_errors: tuple[tuple[int, str], ...] = ()  # (batch index, message): Produce v8+ record_errors
 
 
 @dataclass(slots=True)
@@ -198,7 +199,8 @@ class ReplicaManager:
                 continue
             except BatchError as exc:
                 log.info("rejected produce to %s-%d: %s", tp[0], tp[1], exc)
-                results[tp] = ProduceResult(error=ErrorCode(exc.error_code), message=str(exc))
+                results[tp] = ProduceResult(error=ErrorCode(exc.error_code), message=str(exc),
+                                            record_errors=exc.record_errors)
                 continue
             results[tp] = ProduceResult(
                 base_offset=info.first_offset,

@@ -13,6 +13,7 @@ zookeeper-shell habits) read a snakafka cluster like a Kafka one:
     /latest_producer_id_block                    the last producer id block handed out
     /controller                     (ephemeral)  the active controller (zk_controller.py)
     /controller_epoch                            how many controllers there have been
+    /kafka-acl..., /kafka-acl-extended/...       ACLs and their change queues (zk_acls.py)
 
 kazoo is synchronous and threaded: every ZooKeeper round trip runs in a worker thread
 (asyncio.to_thread) so the event loop never blocks, and watch events, which arrive on
@@ -54,6 +55,7 @@ from snakafka.cluster.model import (
     kafka_uuid,
 )
 from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.store.zk_acls import ZkAclMixin
 from snakafka.cluster.store.zk_broker_configs import (
     read_broker_configs,
     write_broker_configs,
@@ -104,7 +106,7 @@ class ZooKeeperUnreachableError(Exception):
     ZooKeeperClientTimeoutException)."""
 
 
-class ZooKeeperMetadataStore:
+class ZooKeeperMetadataStore(ZkAclMixin):
     """MetadataStore over ZooKeeper, shared by every broker of a cluster.
 
     `connect` is Kafka's zookeeper.connect: "host:port[,host:port...][/chroot]"; a missing
@@ -112,7 +114,7 @@ class ZooKeeperMetadataStore:
     state znodes (the controller that owns them sets it once elected). Listener names map
     to security protocols through `listener_security_protocols` (Kafka's
     listener.security.protocol.map); by default a listener named after a protocol is that
-    protocol, any other name PLAINTEXT (the only protocol snakafka serves so far).
+    protocol, any other name PLAINTEXT.
     """
 
     def __init__(
@@ -193,6 +195,7 @@ class ZooKeeperMetadataStore:
                 client.ensure_path(path)
             self.cluster_id = self._get_or_create_cluster_id()
             ClusterWatches(self.client, self._notify).arm()
+            self._arm_acl_watches()
         except BaseException:
             self._client = None
             client.stop()
@@ -286,6 +289,7 @@ class ZooKeeperMetadataStore:
             except Exception:
                 log.exception("could not re-register broker %d after a new zookeeper session", broker.broker_id)
         self._notify()
+        self._notify_acls()  # changes while the session was away may have gone unseen
 
     # -- brokers -------------------------------------------------------------------------
 

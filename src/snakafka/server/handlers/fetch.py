@@ -22,6 +22,7 @@ from snakafka.protocol.fetch_response import (
     encode_fetch_response,
 )
 from snakafka.replication.replica_manager import FetchRequestPartition
+from snakafka.server import authorization
 from snakafka.server.context import RequestContext
 from snakafka.server.response import Response
 
@@ -45,9 +46,12 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
                 last_fetched_epoch=getattr(p, "last_fetched_epoch", -1),
                 log_start_offset=getattr(p, "log_start_offset", -1),
             ))
+    wanted, refused = authorization.split_fetch(ctx, request.replica_id, wanted)
     max_wait_ms = int(request.max_wait.total_seconds() * 1000)
+    if refused and not wanted:
+        max_wait_ms = 0  # nothing to wait for: answer the refusals at once
     read_committed = getattr(request, "isolation_level", 0) == 1 and request.replica_id < 0
-    results = await ctx.broker.replica_manager.fetch(
+    results = refused + await ctx.broker.replica_manager.fetch(
         wanted,
         max_wait_ms=max_wait_ms,
         min_bytes=request.min_bytes,
