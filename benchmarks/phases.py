@@ -299,7 +299,8 @@ def consume_kcat(kcat: Kcat, bootstrap: str, topic: str, records: int, meter: Cp
 # -- end-to-end latency -------------------------------------------------------------------
 
 
-def latency(bootstrap: str, topic: str, meter: CpuMeter, rate: int = 1000, duration: float = 5.0) -> PhaseResult:
+def latency(bootstrap: str, topic: str, meter: CpuMeter, rate: int = 1000, duration: float = 5.0,
+            acks: str = LATENCY_ACKS) -> PhaseResult:
     """Paced produce at `rate` records/s; a consumer thread (default fetch.wait.max.ms) measures
     receive time minus the send time stamped in the value. extra: p50_ms, p99_ms, max_ms."""
     got: list[float] = []
@@ -336,7 +337,7 @@ def latency(bootstrap: str, topic: str, meter: CpuMeter, rate: int = 1000, durat
     thread.start()
     # linger.ms=0: each record leaves at once, so the figure is the broker's delivery
     # path (produce, wake the waiting fetch, answer) and not the producer's batching delay.
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": LATENCY_ACKS, **PRODUCER_SETTINGS, "linger.ms": LATENCY_LINGER_MS})
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, **PRODUCER_SETTINGS, "linger.ms": LATENCY_LINGER_MS})
     result = PhaseResult()
     try:
         warm_deadline = time.monotonic() + 30

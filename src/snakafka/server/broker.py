@@ -50,6 +50,7 @@ from snakafka.log.log_manager import LogManager
 from snakafka.protocol.errors import ErrorCode, KafkaError
 from snakafka.replication.fetcher import FetcherConfig
 from snakafka.replication.replica_manager import ReplicaManager
+from snakafka.scheduler import LoopScheduler
 from snakafka.server.apis import BROKER_APIS
 from snakafka.server.dispatch import Dispatcher
 from snakafka.server.group_host import GroupHost
@@ -131,7 +132,7 @@ class Broker:
         self.replica_manager = ReplicaManager(
             config.broker_id, self.log_manager, self.cache, self.log_config_for_topic,
             store=self.store, fetcher_config=self._fetcher_config(), lag_time_max_ms=config.replica_lag_time_max_ms,
-            time_ms=self.clock.time_ms,
+            time_ms=self.clock.time_ms, scheduler=LoopScheduler(self.clock),
         )
         self.cleaner = LogCleaner(self.clock, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
         self.group_host = GroupHost(self)
@@ -475,13 +476,22 @@ class Broker:
         return part.high_watermark if part is not None else None
 
     async def _flush(self) -> None:
-        self.log_manager.flush_dirty(self.clock.time_ms())
+        """flush.ms and segment rolls: the fsyncs run in a thread, off the event loop."""
+        started = self.log_manager.begin_due_flushes(self.clock.time_ms())
+        if started:
+            def run_all() -> None:
+                for _, task in started:
+                    task.run()
+
+            await asyncio.to_thread(run_all)
+            for partition_log, task in started:
+                partition_log.complete_flush(task)
 
     async def _checkpoint(self) -> None:
-        self.log_manager.checkpoint()
+        await asyncio.to_thread(self.log_manager.checkpoint_writer())
 
     async def _checkpoint_high_watermarks(self) -> None:
-        self.replica_manager.checkpoint_high_watermarks()
+        await asyncio.to_thread(self.log_manager.high_watermarks_writer(self.replica_manager.high_watermarks()))
 
     def _write_high_watermarks(self) -> None:
         """The clean shutdown's high watermark checkpoint; a failure (a full disk) is logged

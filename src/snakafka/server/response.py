@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from snakafka.log.partition_log import FileSlice
+from snakafka.replication.purgatory import DelayedOperation
 
 SENDFILE_MIN_BYTES = 64 * 1024
 
@@ -60,3 +62,14 @@ def _sendfile(fileno: int, part: FileSlice, transport: asyncio.Transport) -> Non
             return
         offset += sent
         remaining -= sent
+
+
+@dataclass(slots=True)
+class Deferred:
+    """A response that waits for a delayed operation (an acks=all produce waiting for the
+    ISR). The handler has done its synchronous part (the append); the connection goes on
+    with its next produce requests and sends this answer, in request order, once
+    `op.wait()` returns: `finish` turns the operation's result into the response body."""
+
+    op: DelayedOperation[Any]
+    finish: Callable[[Any], Any]
