@@ -24,7 +24,9 @@ class Timer(Protocol):
 
 
 class Scheduler(Protocol):
-    clock: Clock
+    @property
+    def clock(self) -> Clock:
+        """The clock whose monotonic time the deadlines are on."""
 
     def call_at(self, deadline_ms: int, callback: Callable[[], None]) -> Timer:
         """Run `callback` once the clock's monotonic time reaches `deadline_ms`."""
