@@ -160,20 +160,31 @@ class Connection(asyncio.Protocol):
             self._writer = asyncio.get_running_loop().create_task(self._send_pending())
 
     async def _send_pending(self) -> None:
-        """Send the FIFO's answers in request order, each once it is complete."""
+        """Send the FIFO's answers in request order, each once it is complete; answers
+        that are ready together (one high watermark move completes several) go out in
+        one write."""
         try:
             while self.pending and not self._closing:
                 head = self.pending[0]
-                answer = head.answer
-                if head.deferred is not None:
-                    assert head.header is not None
-                    header = head.header
-                    body = head.deferred.finish(await head.deferred.op.wait())
-                    answer = body if isinstance(body, Response) else codec.encode_response(
-                        header.api_key, header.api_version, header.correlation_id, body)
+                if head.deferred is not None and not head.deferred.op.completed:
+                    await head.deferred.op.wait()
+                ready: list[bytes] = []
+                answer: Answer = None
+                while self.pending:
+                    head = self.pending[0]
+                    if head.deferred is not None and not head.deferred.op.completed:
+                        break
+                    answer = self._answer_of(head)
+                    if not isinstance(answer, bytes):
+                        break  # a Response (file slices) is written on its own
+                    ready.append(answer)
+                    self.pending.popleft()
+                    answer = None
+                if ready:
+                    await self._write(b"".join(ready) if len(ready) > 1 else ready[0])
                 if answer is not None:
                     await self._write(answer)
-                self.pending.popleft()
+                    self.pending.popleft()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -182,6 +193,17 @@ class Connection(asyncio.Protocol):
         finally:
             if not self.pending or self._closing:
                 self._idle.set()
+
+    @staticmethod
+    def _answer_of(pending: _Pending) -> Answer:
+        if pending.deferred is None:
+            return pending.answer
+        assert pending.header is not None and pending.deferred.op.completed
+        header = pending.header
+        body = pending.deferred.finish(pending.deferred.op.result)
+        if isinstance(body, Response):
+            return body
+        return codec.encode_response(header.api_key, header.api_version, header.correlation_id, body)
 
     async def _handle(self, frame: Frame) -> Answer | _Pending:
         api = self.dispatcher.lookup(frame)
