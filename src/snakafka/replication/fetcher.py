@@ -1,7 +1,7 @@
 """The follower side of replication: fetch from partition leaders, append what they have.
 
 As Kafka's ReplicaFetcherManager, one fetcher task per leader broker serves every
-partition this broker follows under that leader. Each loops on Fetch v12 with this
+partition this broker follows under that leader. Each loops on Fetch v12 (hand-written codec: protocol/replica_fetch.py) with this
 broker's id as replica_id from the local log end offset, and appends the leader's batches
 verbatim (offsets and leader epochs kept). Logs that diverged from the leader's (this
 broker led once and wrote records nobody else got) are truncated where the leader's
@@ -15,7 +15,7 @@ current assignment before it is applied, since leadership may have moved during 
 from __future__ import annotations
 
 import asyncio
-import datetime
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -23,13 +23,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
-from kio.schema.fetch.v12 import request as fetch_v12
-from kio.static.primitive import i32, i32Timedelta, i64
 
 from snakafka.client.connection import BrokerConnection
 from snakafka.cluster.model import BrokerInfo
 from snakafka.log.partition_log import UnexpectedAppendOffsetError
+from snakafka.protocol import replica_fetch
 from snakafka.protocol.batch import BatchError, whole_batches_size
+from snakafka.protocol.replica_fetch import (
+    PartitionData,
+    PartitionFetch,
+    ReplicaFetchRequest,
+)
 from snakafka.replication.isr import truncation_after_divergence
 
 if TYPE_CHECKING:
@@ -146,7 +150,8 @@ class ReplicaFetcherManager:
                 try:
                     if conn is None:
                         conn = await self._connect(fetcher.leader)
-                    response = await conn.send(request, timeout=self.config.max_wait_ms / 1000 + 30)
+                    response = await conn.send_encoded(functools.partial(_encode, request), _decode,
+                                                       timeout=self.config.max_wait_ms / 1000 + 30)
                 except Exception as exc:  # connection refused, reset, timed out: all retried
                     task = asyncio.current_task()
                     if task is not None and task.cancelling():
@@ -160,9 +165,9 @@ class ReplicaFetcherManager:
                         conn = None
                     await asyncio.sleep(backoff)
                     continue
-                if response.error_code != ErrorCode.none:
+                if response.error_code != ErrorCode.none.value:
                     log.info("broker %d: fetch from leader %d: %s", self.config.broker_id, fetcher.leader,
-                             response.error_code.name)
+                             ErrorCode(response.error_code).name)
                     await asyncio.sleep(backoff)
                     continue
                 removals = self._apply(fetcher, sent, response)
@@ -180,11 +185,11 @@ class ReplicaFetcherManager:
         conn = BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{self.config.broker_id}-fetcher")
         return await conn.connect(timeout=10.0)
 
-    def _request(self, fetcher: _Fetcher) -> tuple[Any, dict[TopicPartition, int]]:
+    def _request(self, fetcher: _Fetcher) -> tuple[ReplicaFetchRequest | None, dict[TopicPartition, int]]:
         """The next Fetch of this fetcher (None if every partition waits out a backoff),
         and the leader epoch each partition was fetched under."""
         now = time.monotonic()
-        by_topic: dict[str, list[Any]] = {}
+        by_topic: dict[str, list[PartitionFetch]] = {}
         sent: dict[TopicPartition, int] = {}
         # Start one partition further each time (as fetch sessions rotate): the response's
         # byte limit then never keeps starving the same partitions at the end.
@@ -201,34 +206,23 @@ class ReplicaFetcherManager:
                 continue
             log_ = part.log
             latest = log_.leader_epoch_cache.latest_epoch
-            by_topic.setdefault(tp[0], []).append(fetch_v12.FetchPartition(
-                partition=i32(tp[1]),
-                current_leader_epoch=i32(epoch),
-                fetch_offset=i64(log_.log_end_offset),
-                last_fetched_epoch=i32(-1 if latest is None else latest),
-                log_start_offset=i64(log_.log_start_offset),
-                partition_max_bytes=i32(self.config.partition_max_bytes),
-            ))
+            by_topic.setdefault(tp[0], []).append(PartitionFetch(
+                tp[1], epoch, log_.log_end_offset, -1 if latest is None else latest, log_.log_start_offset,
+                self.config.partition_max_bytes))
             sent[tp] = epoch
         if not sent:
             return None, sent
-        request = fetch_v12.FetchRequest(
-            replica_id=i32(self.config.broker_id),  # type: ignore[arg-type]
-            max_wait=i32Timedelta.parse(datetime.timedelta(milliseconds=self.config.max_wait_ms)),
-            min_bytes=i32(self.config.min_bytes),
-            max_bytes=i32(self.config.max_bytes),
-            topics=tuple(fetch_v12.FetchTopic(topic=name, partitions=tuple(parts))  # type: ignore[arg-type]
-                         for name, parts in by_topic.items()),
-            forgotten_topics_data=(),
-        )
+        request = ReplicaFetchRequest(self.config.broker_id, self.config.max_wait_ms, self.config.min_bytes,
+                                      self.config.max_bytes, list(by_topic.items()))
         return request, sent
 
-    def _apply(self, fetcher: _Fetcher, sent: dict[TopicPartition, int], response: Any) -> list[Any]:
+    def _apply(self, fetcher: _Fetcher, sent: dict[TopicPartition, int],
+               response: replica_fetch.FetchResponse) -> list[Any]:
         """Apply a fetch response; returns segments detached by truncation (to delete)."""
         removals: list[Any] = []
-        for topic in response.responses:
-            for p in topic.partitions:
-                tp = (str(topic.topic), int(p.partition_index))
+        for topic, partitions in response.responses:
+            for p in partitions:
+                tp = (topic, p.partition_index)
                 epoch = sent.get(tp)
                 part = self._partition(tp)
                 # Leadership may have moved while the fetch was in flight: drop stale answers.
@@ -247,17 +241,17 @@ class ReplicaFetcherManager:
                     fetcher.delayed_until[tp] = time.monotonic() + self.config.backoff_ms / 1000
         return removals
 
-    def _apply_partition(self, fetcher: _Fetcher, tp: TopicPartition, part: Partition, p: Any) -> list[Any]:
+    def _apply_partition(self, fetcher: _Fetcher, tp: TopicPartition, part: Partition, p: PartitionData) -> list[Any]:
         broker_id = self.config.broker_id
         log_ = part.log
-        error = p.error_code
+        error = ErrorCode(p.error_code)
         if error in _RETRIABLE:
             log.info("broker %d: %s-%d: leader %d answered %s; waiting %d ms for new metadata", broker_id, tp[0], tp[1],
                      fetcher.leader, error.name, self.config.backoff_ms)
             fetcher.delayed_until[tp] = time.monotonic() + self.config.backoff_ms / 1000
             return []
         if error == ErrorCode.offset_out_of_range:
-            leader_start = int(p.log_start_offset)
+            leader_start = p.log_start_offset
             if leader_start > log_.log_end_offset:
                 log.info("broker %d: %s-%d: leader's log starts at %d, beyond ours (%d): starting over there",
                          broker_id, tp[0], tp[1], leader_start, log_.log_end_offset)
@@ -275,12 +269,12 @@ class ReplicaFetcherManager:
             fetcher.delayed_until[tp] = time.monotonic() + self.config.backoff_ms / 1000
             return []
         diverging = p.diverging_epoch
-        if diverging is not None and int(diverging.epoch) >= 0:  # Kafka's FetchResponse.isDivergingEpoch
+        if diverging is not None and diverging[0] >= 0:  # Kafka's FetchResponse.isDivergingEpoch
+            epoch, end_offset = diverging
             truncation = truncation_after_divergence(
-                int(diverging.epoch), int(diverging.end_offset), log_.end_offset_for_epoch(int(diverging.epoch)),
-                log_.log_end_offset, part.high_watermark)
+                epoch, end_offset, log_.end_offset_for_epoch(epoch), log_.log_end_offset, part.high_watermark)
             log.info("broker %d: %s-%d diverges from leader %d after epoch %d offset %d: truncating from %d to %d%s",
-                     broker_id, tp[0], tp[1], fetcher.leader, diverging.epoch, diverging.end_offset,
+                     broker_id, tp[0], tp[1], fetcher.leader, epoch, end_offset,
                      log_.log_end_offset, truncation.offset, "" if truncation.complete else " (then asking again)")
             removed = log_.truncate_to(max(truncation.offset, 0))
             part.follower_high_watermark(part.high_watermark)
@@ -291,5 +285,14 @@ class ReplicaFetcherManager:
             whole = whole_batches_size(data)  # drop a trailing partial batch: fetched again next time
             if whole:
                 part.append_as_follower(data if whole == len(data) else data[:whole])
-        part.follower_high_watermark(int(p.high_watermark))
+        part.follower_high_watermark(p.high_watermark)
         return []
+
+
+def _encode(request: ReplicaFetchRequest, correlation_id: int, client_id: str) -> bytes:
+    return replica_fetch.encode_request(correlation_id, client_id, request)
+
+
+def _decode(frame: bytes) -> tuple[int, replica_fetch.FetchResponse]:
+    response = replica_fetch.decode_response(frame)
+    return response.correlation_id, response
