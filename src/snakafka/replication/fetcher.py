@@ -29,6 +29,7 @@ from snakafka.cluster.model import BrokerInfo
 from snakafka.log.partition_log import UnexpectedAppendOffsetError
 from snakafka.protocol import replica_fetch
 from snakafka.protocol.batch import BatchError, whole_batches_size
+from snakafka.protocol.partitioner import java_string_hash, kafka_abs
 from snakafka.protocol.replica_fetch import (
     PartitionData,
     PartitionFetch,
@@ -57,13 +58,23 @@ class FetcherConfig:
     max_bytes: int = 10 << 20  # replica.fetch.response.max.bytes
     partition_max_bytes: int = 1 << 20  # replica.fetch.max.bytes
     backoff_ms: int = 1000  # replica.fetch.backoff.ms
+    num_fetchers: int = 1  # num.replica.fetchers: fetcher tasks (connections) per leader broker
+
+
+def fetcher_id(topic: str, partition: int, num_fetchers: int) -> int:
+    """Kafka's AbstractFetcherManager.getFetcherId: Utils.abs(31 * topic.hashCode + partition)
+    % num.replica.fetchers, in Java's 32-bit int arithmetic (Utils.abs(MIN_VALUE) is 0)."""
+    h = (31 * java_string_hash(topic) + partition) & 0xFFFFFFFF
+    return kafka_abs(h - (1 << 32) if h >= 1 << 31 else h) % max(num_fetchers, 1)
 
 
 @dataclass(slots=True)
 class _Fetcher:
-    """One leader broker and the partitions fetched from it (tp -> leader epoch)."""
+    """One fetcher task of one leader broker and the partitions it fetches from that
+    leader (tp -> leader epoch); a leader has up to num.replica.fetchers of them."""
 
     leader: int
+    fetcher_id: int = 0
     partitions: dict[TopicPartition, int] = field(default_factory=dict)
     delayed_until: dict[TopicPartition, float] = field(default_factory=dict)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -77,7 +88,7 @@ class ReplicaFetcherManager:
         self.config = config
         self._partition = partitions
         self._broker = broker
-        self._fetchers: dict[int, _Fetcher] = {}
+        self._fetchers: dict[tuple[int, int], _Fetcher] = {}  # (leader, fetcher id) -> its task
 
     @property
     def assignments(self) -> dict[TopicPartition, int]:
@@ -87,14 +98,17 @@ class ReplicaFetcherManager:
     def update(self, wanted: dict[TopicPartition, tuple[int, int]]) -> None:
         """Make the fetchers match `wanted` (tp -> (leader, leader epoch)): start, stop,
         move partitions. Called after every metadata change."""
-        for leader_id, fetcher in list(self._fetchers.items()):
+        for key, fetcher in list(self._fetchers.items()):
             for tp in list(fetcher.partitions):
                 target = wanted.get(tp)
-                if target is None or target[0] != leader_id:
+                if target is None or (target[0], self._fetcher_id(tp)) != key:
                     del fetcher.partitions[tp]
                     fetcher.delayed_until.pop(tp, None)
         for tp, (leader_id, epoch) in wanted.items():
-            fetcher = self._fetchers.setdefault(leader_id, _Fetcher(leader_id))
+            key = (leader_id, self._fetcher_id(tp))
+            if key not in self._fetchers:
+                self._fetchers[key] = _Fetcher(leader_id, key[1])
+            fetcher = self._fetchers[key]
             if fetcher.partitions.get(tp) != epoch:
                 if tp not in fetcher.partitions:
                     log.info("broker %d: following %s-%d, leader %d (epoch %d)", self.config.broker_id, tp[0], tp[1],
@@ -102,14 +116,23 @@ class ReplicaFetcherManager:
                 fetcher.partitions[tp] = epoch
                 fetcher.delayed_until.pop(tp, None)  # new metadata: retry at once
             fetcher.wakeup.set()
-        for leader_id, fetcher in list(self._fetchers.items()):
+        for key, fetcher in list(self._fetchers.items()):
             if not fetcher.partitions:
-                del self._fetchers[leader_id]
+                del self._fetchers[key]
                 if fetcher.task is not None:
                     fetcher.task.cancel()
             elif fetcher.task is None or fetcher.task.done():  # a fetcher that died is restarted
-                fetcher.task = asyncio.create_task(self._run(fetcher), name=f"replica-fetcher-{leader_id}")
+                fetcher.task = asyncio.create_task(self._run(fetcher),
+                                                   name=f"replica-fetcher-{fetcher.fetcher_id}-{fetcher.leader}")
                 fetcher.task.add_done_callback(self._report_death)
+
+    def _fetcher_id(self, tp: TopicPartition) -> int:
+        return fetcher_id(tp[0], tp[1], self.config.num_fetchers)
+
+    @property
+    def fetcher_ids(self) -> dict[TopicPartition, tuple[int, int]]:
+        """tp -> (leader, fetcher id) of the task fetching it (for tests and logging)."""
+        return {tp: key for key, f in self._fetchers.items() for tp in f.partitions}
 
     def _report_death(self, task: asyncio.Task[None]) -> None:
         """Never let a fetcher die silently: its followers would fall out of the ISR with
@@ -149,7 +172,7 @@ class ReplicaFetcherManager:
                     continue
                 try:
                     if conn is None:
-                        conn = await self._connect(fetcher.leader)
+                        conn = await self._connect(fetcher.leader, fetcher.fetcher_id)
                     response = await conn.send_encoded(functools.partial(_encode, request), _decode,
                                                        timeout=self.config.max_wait_ms / 1000 + 30)
                 except Exception as exc:  # connection refused, reset, timed out: all retried
@@ -177,12 +200,12 @@ class ReplicaFetcherManager:
             if conn is not None:
                 await conn.close()
 
-    async def _connect(self, leader: int) -> BrokerConnection:
+    async def _connect(self, leader: int, fetcher_id: int = 0) -> BrokerConnection:
         info = self._broker(leader)
         endpoint = info.endpoint(self.config.listener) if info is not None else None
         if endpoint is None:
             raise ConnectionError(f"no {self.config.listener} endpoint known for broker {leader}")
-        conn = BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{self.config.broker_id}-fetcher")
+        conn = BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{self.config.broker_id}-fetcher-{fetcher_id}")
         return await conn.connect(timeout=10.0)
 
     def _request(self, fetcher: _Fetcher) -> tuple[ReplicaFetchRequest | None, dict[TopicPartition, int]]:

@@ -336,6 +336,7 @@ class Broker:
             max_bytes=config.replica_fetch_response_max_bytes,
             partition_max_bytes=config.replica_fetch_max_bytes,
             backoff_ms=config.replica_fetch_backoff_ms,
+            num_fetchers=max(config.num_replica_fetchers, 1),
         )
 
     def _new_store(self) -> MetadataStore:
