@@ -35,6 +35,7 @@ from snakafka.protocol.replica_fetch import (
     PartitionFetch,
     ReplicaFetchRequest,
 )
+from snakafka.replication.fetch_session import INITIAL_EPOCH, next_epoch
 from snakafka.replication.isr import truncation_after_divergence
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TopicPartition = tuple[str, int]
+_SESSION_ERRORS = frozenset({ErrorCode.fetch_session_id_not_found.value, ErrorCode.invalid_fetch_session_epoch.value})
 _RETRIABLE = frozenset({ErrorCode.not_leader_or_follower, ErrorCode.fenced_leader_epoch,
                         ErrorCode.unknown_leader_epoch, ErrorCode.unknown_topic_or_partition})
 
@@ -80,6 +82,24 @@ class _Fetcher:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     rotation: int = 0  # where the next request starts in `partitions`
     task: asyncio.Task[None] | None = None
+    # The fetch session (KIP-227) held with the leader: its id (0: none yet), the epoch of
+    # the next request, and what the leader's session holds of each partition.
+    session_id: int = 0
+    session_epoch: int = INITIAL_EPOCH
+    session_partitions: dict[TopicPartition, PartitionFetch] = field(default_factory=dict)
+
+    def reset_session(self) -> None:
+        self.session_id, self.session_epoch, self.session_partitions = 0, INITIAL_EPOCH, {}
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One fetch to send: the request, the leader epoch of every partition the answer may
+    hold, and the partitions the leader's session holds once it is answered."""
+
+    request: ReplicaFetchRequest
+    sent: dict[TopicPartition, int]
+    partitions: dict[TopicPartition, PartitionFetch]
 
 
 class ReplicaFetcherManager:
@@ -160,8 +180,8 @@ class ReplicaFetcherManager:
         backoff = self.config.backoff_ms / 1000
         try:
             while True:
-                request, sent = self._request(fetcher)
-                if request is None:
+                plan = self._request(fetcher)
+                if plan is None:
                     fetcher.wakeup.clear()
                     delays = [t for tp, t in fetcher.delayed_until.items() if tp in fetcher.partitions]
                     timeout = max(min(delays) - time.monotonic(), 0.01) if delays else None
@@ -173,7 +193,7 @@ class ReplicaFetcherManager:
                 try:
                     if conn is None:
                         conn = await self._connect(fetcher.leader, fetcher.fetcher_id)
-                    response = await conn.send_encoded(functools.partial(_encode, request), _decode,
+                    response = await conn.send_encoded(functools.partial(_encode, plan.request), _decode,
                                                        timeout=self.config.max_wait_ms / 1000 + 30)
                 except Exception as exc:  # connection refused, reset, timed out: all retried
                     task = asyncio.current_task()
@@ -183,17 +203,25 @@ class ReplicaFetcherManager:
                         raise asyncio.CancelledError from exc
                     log.info("broker %d: fetch from leader %d failed (%s); retrying in %d ms", self.config.broker_id,
                              fetcher.leader, exc or type(exc).__name__, self.config.backoff_ms)
+                    fetcher.reset_session()
                     if conn is not None:
                         await conn.close()
                         conn = None
                     await asyncio.sleep(backoff)
+                    continue
+                if response.error_code in _SESSION_ERRORS:
+                    log.info("broker %d: fetch session %d with leader %d: %s; starting a new one",
+                             self.config.broker_id, fetcher.session_id, fetcher.leader,
+                             ErrorCode(response.error_code).name)
+                    fetcher.reset_session()
                     continue
                 if response.error_code != ErrorCode.none.value:
                     log.info("broker %d: fetch from leader %d: %s", self.config.broker_id, fetcher.leader,
                              ErrorCode(response.error_code).name)
                     await asyncio.sleep(backoff)
                     continue
-                removals = self._apply(fetcher, sent, response)
+                self._session_answered(fetcher, plan, response.session_id)
+                removals = self._apply(fetcher, plan.sent, response)
                 for segment in removals:
                     await asyncio.to_thread(segment.delete)
         finally:
@@ -208,16 +236,18 @@ class ReplicaFetcherManager:
         conn = BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{self.config.broker_id}-fetcher-{fetcher_id}")
         return await conn.connect(timeout=10.0)
 
-    def _request(self, fetcher: _Fetcher) -> tuple[ReplicaFetchRequest | None, dict[TopicPartition, int]]:
-        """The next Fetch of this fetcher (None if every partition waits out a backoff),
-        and the leader epoch each partition was fetched under."""
+    def _request(self, fetcher: _Fetcher) -> _Plan | None:
+        """The next Fetch of this fetcher (None if every partition waits out a backoff).
+        Within a fetch session it is incremental: only partitions whose fetch position
+        (or leader epoch, log start) changed since the leader's session last saw them,
+        plus those to forget; the first request of a session lists them all."""
         now = time.monotonic()
-        by_topic: dict[str, list[PartitionFetch]] = {}
+        current: dict[TopicPartition, PartitionFetch] = {}
         sent: dict[TopicPartition, int] = {}
-        # Start one partition further each time (as fetch sessions rotate): the response's
-        # byte limit then never keeps starving the same partitions at the end.
+        # Start one partition further each full request (as fetch sessions rotate): the
+        # response's byte limit then never keeps starving the same partitions at the end.
         order = list(fetcher.partitions.items())
-        if order:
+        if order and fetcher.session_id == 0:
             start = fetcher.rotation % len(order)
             order = order[start:] + order[:start]
             fetcher.rotation += 1
@@ -229,15 +259,38 @@ class ReplicaFetcherManager:
                 continue
             log_ = part.log
             latest = log_.leader_epoch_cache.latest_epoch
-            by_topic.setdefault(tp[0], []).append(PartitionFetch(
-                tp[1], epoch, log_.log_end_offset, -1 if latest is None else latest, log_.log_start_offset,
-                self.config.partition_max_bytes))
+            current[tp] = PartitionFetch(tp[1], epoch, log_.log_end_offset, -1 if latest is None else latest,
+                                         log_.log_start_offset, self.config.partition_max_bytes)
             sent[tp] = epoch
         if not sent:
-            return None, sent
-        request = ReplicaFetchRequest(self.config.broker_id, self.config.max_wait_ms, self.config.min_bytes,
-                                      self.config.max_bytes, list(by_topic.items()))
-        return request, sent
+            return None
+        config = self.config
+        if fetcher.session_id == 0:
+            listed, forgotten = current, []
+        else:
+            known = fetcher.session_partitions
+            listed = {tp: pf for tp, pf in current.items() if known.get(tp) != pf}
+            forgotten = [tp for tp in known if tp not in current]
+        by_topic: dict[str, list[PartitionFetch]] = {}
+        for tp, pf in listed.items():
+            by_topic.setdefault(tp[0], []).append(pf)
+        gone: dict[str, list[int]] = {}
+        for topic, partition in forgotten:
+            gone.setdefault(topic, []).append(partition)
+        request = ReplicaFetchRequest(config.broker_id, config.max_wait_ms, config.min_bytes, config.max_bytes,
+                                      list(by_topic.items()), session_id=fetcher.session_id,
+                                      session_epoch=fetcher.session_epoch, forgotten=list(gone.items()))
+        return _Plan(request, sent, current)
+
+    @staticmethod
+    def _session_answered(fetcher: _Fetcher, plan: _Plan, session_id: int) -> None:
+        """The leader answered: its session (if it gave one) now holds the plan's partitions."""
+        if session_id == 0:
+            fetcher.reset_session()  # none given (cache full): the next request asks again
+            return
+        fetcher.session_id = session_id
+        fetcher.session_epoch = next_epoch(plan.request.session_epoch)
+        fetcher.session_partitions = plan.partitions
 
     def _apply(self, fetcher: _Fetcher, sent: dict[TopicPartition, int],
                response: replica_fetch.FetchResponse) -> list[Any]:

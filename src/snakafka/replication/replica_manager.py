@@ -33,6 +33,7 @@ from snakafka.replication.delayed import (
     data_key,
     hw_key,
 )
+from snakafka.replication.fetch_session import DEFAULT_SLOTS, FetchSessionCache
 from snakafka.replication.fetcher import FetcherConfig, ReplicaFetcherManager
 from snakafka.replication.partition import LeaderAppend, Partition
 from snakafka.replication.purgatory import DelayedOperationPurgatory
@@ -93,6 +94,7 @@ class ReplicaManager:
         lag_time_max_ms: int = 30000,
         time_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         scheduler: Scheduler | None = None,
+        fetch_session_slots: int = DEFAULT_SLOTS,
     ) -> None:
         self.broker_id = broker_id
         self.log_manager = log_manager
@@ -108,6 +110,7 @@ class ReplicaManager:
             DelayedOperationPurgatory("Produce", self.scheduler)
         self.fetch_purgatory: DelayedOperationPurgatory[list[FetchResult]] = \
             DelayedOperationPurgatory("Fetch", self.scheduler)
+        self.fetch_sessions = FetchSessionCache(fetch_session_slots)  # KIP-227, for followers and consumers
         self.fetchers = ReplicaFetcherManager(
             fetcher_config or FetcherConfig(broker_id, "PLAINTEXT"), self.partitions.get,
             lambda broker: self.cache.brokers.get(broker))  # the cache replaces its dicts on refresh

@@ -133,6 +133,7 @@ class Broker:
             config.broker_id, self.log_manager, self.cache, self.log_config_for_topic,
             store=self.store, fetcher_config=self._fetcher_config(), lag_time_max_ms=config.replica_lag_time_max_ms,
             time_ms=self.clock.time_ms, scheduler=LoopScheduler(self.clock),
+            fetch_session_slots=config.max_incremental_fetch_session_cache_slots,
         )
         self.cleaner = LogCleaner(self.clock, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
         self.group_host = GroupHost(self)
