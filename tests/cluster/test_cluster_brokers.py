@@ -245,7 +245,9 @@ def test_duplicate_broker_id_fails_to_start(cluster: LocalCluster, tmp_path_fact
     result = subprocess.run(
         [sys.executable, "-m", "snakafka", "serve", "--log-level", "WARNING",
          "--override", "listeners=PLAINTEXT://127.0.0.1:0", "--override", f"log.dirs={data}",
-         "--override", f"zookeeper.connect={cluster.zookeeper_connect}", "--override", "broker.id=1"],
+         "--override", f"zookeeper.connect={cluster.zookeeper_connect}", "--override", "broker.id=1",
+         # it waits this long (plus a grace) in case the registration is a crashed run's
+         "--override", "zookeeper.session.timeout.ms=4000"],
         check=False, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 1

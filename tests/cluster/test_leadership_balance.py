@@ -173,7 +173,10 @@ def test_leadership_returns_to_the_preferred_replica(zookeeper_server: ZooKeeper
         answer = heartbeat(cluster.processes[controller].port, leaving)
         assert answer.error_code == ErrorCode.none and answer.should_shut_down
         after = metadata(cluster.bootstrap, topic)
-        assert all(leader != leaving and leaving not in isr for leader, isr in after.values()), after
+        # Only leadership is checked: the controller also drops `leaving` from every ISR, but
+        # this broker is not really stopping (a real one stops its fetchers first), so the
+        # leaders may take it back into their ISRs as soon as its next fetch catches up.
+        assert all(leader != leaving for leader, _ in after.values()), after
         assert leaving in cluster.registered(), "it is still alive: nothing waited for its death"
 
 

@@ -18,8 +18,10 @@ from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import (
     NO_LEADER,
     BrokerInfo,
+    ControllerEpoch,
     Endpoint,
     PartitionState,
+    StateChange,
     TopicInfo,
 )
 from snakafka.cluster.store.local import LocalMetadataStore
@@ -55,8 +57,9 @@ def test_one_controller_and_a_new_epoch_after_it_goes(zk: ZkChroot) -> None:
         for s, event in zip(stores, changed, strict=True):
             s.on_change(event.set)
         won = await asyncio.gather(*(s.try_become_controller(i) for i, s in enumerate(stores)))
-        winners = [i for i, epoch in enumerate(won) if epoch is not None]
-        assert len(winners) == 1 and won[winners[0]] == 1
+        winners = [i for i, lease in enumerate(won) if lease is not None]
+        epoch_version = zk.get("/controller_epoch")[1].version
+        assert len(winners) == 1 and won[winners[0]] == ControllerEpoch(1, epoch_version)
         winner = winners[0]
         rest = [i for i in range(3) if i != winner]
         data, stat = zk.get("/controller")
@@ -65,14 +68,15 @@ def test_one_controller_and_a_new_epoch_after_it_goes(zk: ZkChroot) -> None:
         assert zk.get("/controller_epoch")[0] == b"1"
         assert all([await s.controller_id() == winner for s in stores])
         assert stores[winner].controller_epoch == 1  # written into partition states from now on
-        assert await stores[winner].try_become_controller(winner) == 1  # a retry on the same session
+        # a retry on the same session
+        assert await stores[winner].try_become_controller(winner) == ControllerEpoch(1, epoch_version)
         await eventually(lambda: _true(changed[rest[0]].is_set()))
         changed[rest[0]].clear()
 
         await stores[winner].close()  # the session ends: /controller goes with it
         await eventually(lambda: _true(changed[rest[0]].is_set()))
         assert await stores[rest[0]].controller_id() == -1
-        assert await stores[rest[0]].try_become_controller(rest[0]) == 2
+        assert await stores[rest[0]].try_become_controller(rest[0]) == ControllerEpoch(2, epoch_version + 1)
         assert await stores[rest[1]].try_become_controller(rest[1]) is None
         assert zk.get("/controller_epoch")[0] == b"2"
 
@@ -92,7 +96,7 @@ class _Store(LocalMetadataStore):
         self._topics = topics
         self._brokers = {b: BrokerInfo(b, (Endpoint("PLAINTEXT", "h", 9092 + b),)) for b in live}
         self.controller = -1
-        self.writes: list[tuple[str, dict[int, PartitionState]]] = []
+        self.writes: list[tuple[str, dict[int, PartitionState]]] = []  # the new states written
 
     def _write(self) -> None:
         pass
@@ -100,15 +104,16 @@ class _Store(LocalMetadataStore):
     async def controller_id(self) -> int:
         return self.controller
 
-    async def try_become_controller(self, broker_id: int) -> int | None:
+    async def try_become_controller(self, broker_id: int) -> ControllerEpoch | None:
         if self.controller != -1:
             return None
         self.controller = broker_id
-        return 5
+        return ControllerEpoch(5, 0)
 
-    async def set_partition_states(self, topic: str, states: dict[int, PartitionState]) -> None:
-        self.writes.append((topic, dict(states)))
-        await super().set_partition_states(topic, states)
+    async def update_partition_states(self, topic: str, changes: dict[int, StateChange],
+                                      controller: ControllerEpoch) -> None:
+        self.writes.append((topic, {p: new for p, (_, new) in changes.items()}))
+        await super().update_partition_states(topic, changes, controller)
 
 
 def test_controller_role_elects_then_moves_leadership_of_dead_brokers() -> None:
@@ -124,6 +129,9 @@ def test_controller_role_elects_then_moves_leadership_of_dead_brokers() -> None:
         role = ControllerRole(0, fake, cache, lambda: False)
         other = ControllerRole(2, fake, cache, lambda: False)
         assert await role.on_metadata() is True and role.is_active and cache.controller_id == 0
+        assert fake.writes == [], "a new controller acts only on a view read after it won"
+        await cache.refresh()
+        assert await role.on_metadata() is True
         # Broker 1 is dead: its partition goes offline, keeping it as the last ISR member;
         # broker 2 is back: it leads its partition again, under a new leader epoch.
         assert fake.writes == [("t", {1: PartitionState((1,), NO_LEADER, 1, (1,), 1),

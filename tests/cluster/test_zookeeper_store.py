@@ -25,9 +25,14 @@ from snakafka.cluster.model import (
     kafka_uuid,
     parse_kafka_uuid,
 )
-from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.store.base import (
+    MetadataStore,
+    StateConflictError,
+    TopicExistsError,
+)
+from snakafka.cluster.store.zk_brokers import BrokerIdInUseError
 from snakafka.cluster.store.zk_data import split_chroot
-from snakafka.cluster.store.zookeeper import BrokerIdInUseError, ZooKeeperMetadataStore
+from snakafka.cluster.store.zookeeper import ZooKeeperMetadataStore
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -241,21 +246,26 @@ def test_topics_in_kafkas_layout(zk: ZkChroot) -> None:
                 await reader.create_topic(TopicInfo("orders", uuid.uuid4(), {0: PartitionState((1,), 1)}))
             assert read_json(zk, "/brokers/topics/orders")["topic_id"] == kafka_uuid(topic_id)
 
-            # leader change of partition 0 and a new partition 2
-            await reader.set_partition_states("orders", {
-                0: PartitionState(replicas=(1, 2), leader=2, leader_epoch=4, isr=(2,)),
-                2: PartitionState(replicas=(1, 2), leader=1, leader_epoch=0, isr=(1, 2)),
-            })
+            # a new partition 2 (created only), then a leader change of partition 0 by a controller
+            await reader.add_partitions("orders", 2, {
+                2: PartitionState(replicas=(1, 2), leader=1, leader_epoch=0, isr=(1, 2))})
+            with pytest.raises(StateConflictError):  # the topic no longer has 2 partitions
+                await reader.add_partitions("orders", 2, {2: PartitionState(replicas=(2, 1), leader=2)})
+            lease = await reader.try_become_controller(1)
+            assert lease is not None
+            await reader.update_partition_states("orders", {0: (
+                topic.partitions[0], PartitionState(replicas=(1, 2), leader=2, leader_epoch=4, isr=(2,)))}, lease)
             assert read_json(zk, "/brokers/topics/orders")["partitions"] == {"0": [1, 2], "1": [2, 1], "2": [1, 2]}
             assert read_json(zk, "/brokers/topics/orders/partitions/0/state") == {
-                "controller_epoch": 0, "leader": 2, "version": 1, "leader_epoch": 4, "isr": [2]}
+                "controller_epoch": lease.epoch, "leader": 2, "version": 1, "leader_epoch": 4, "isr": [2]}
             parts = (await writer.topics())["orders"].partitions
             # partition_epoch is the state znode's version, as Kafka's zkVersion
             assert parts[0] == PartitionState(replicas=(1, 2), leader=2, leader_epoch=4, isr=(2,), partition_epoch=1)
             assert parts[1] == topic.partitions[1]
             assert parts[2] == PartitionState(replicas=(1, 2), leader=1, leader_epoch=0, isr=(1, 2), partition_epoch=0)
             with pytest.raises(KeyError):
-                await reader.set_partition_states("missing", {0: PartitionState((1,), 1)})
+                await reader.update_partition_states("missing", {0: (PartitionState((1,), 1), PartitionState((1,), 1))},
+                                                     lease)
 
             await reader.set_topic_configs("orders", {"retention.ms": "5000"})
             assert read_json(zk, "/config/topics/orders") == {"version": 1, "config": {"retention.ms": "5000"}}
@@ -364,13 +374,21 @@ def test_on_change_fires_for_other_stores_changes(zk: ZkChroot) -> None:
             await changes.settle()
 
             # a partition state change (leader/ISR) of a topic that existed before
-            await writer.set_partition_states("existing", {0: PartitionState((1,), 1, leader_epoch=1, isr=(1,))})
+            lease = await writer.try_become_controller(1)
+            assert lease is not None
+            await changes.next()  # /controller
+            await changes.settle()
+            held = (await writer.topics())["existing"].partitions[0]
+            await writer.update_partition_states(
+                "existing", {0: (held, PartitionState((1,), 1, leader_epoch=1, isr=(1,)))}, lease)
             await changes.next()
             assert (await watcher.topics())["existing"].partitions[0].leader_epoch == 1
             await changes.settle()
 
             # and of the topic created after the watcher started
-            await writer.set_partition_states("t1", {0: PartitionState((1,), 1, leader_epoch=5, isr=(1,))})
+            held = (await writer.topics())["t1"].partitions[0]
+            await writer.update_partition_states("t1", {0: (held, PartitionState((1,), 1, leader_epoch=5, isr=(1,)))},
+                                                 lease)
             await changes.next()
             await changes.settle()
 

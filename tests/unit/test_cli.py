@@ -101,7 +101,7 @@ def test_generated_broker_id_is_refused_in_one_line(zookeeper: bool, fake_broker
 
 def test_duplicate_broker_id_exits_1_with_one_line(fake_broker: type[FakeBroker],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from snakafka.cluster.store.zookeeper import BrokerIdInUseError
+    from snakafka.cluster.store.zk_brokers import BrokerIdInUseError
 
     async def refuse(self: FakeBroker) -> None:
         raise BrokerIdInUseError("Error while creating ephemeral at /brokers/ids/0, node already exists")

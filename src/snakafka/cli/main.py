@@ -69,10 +69,8 @@ def serve(config_file: Path | None, overrides: tuple[str, ...], log_level: str) 
 async def _serve(config: BrokerConfig) -> int:
     """Start the broker, wait for a signal or for the broker to close, stop it cleanly
     (stop() writes the clean-shutdown marker). Returns the exit status."""
-    from snakafka.cluster.store.zookeeper import (
-        BrokerIdInUseError,
-        ZooKeeperUnreachableError,
-    )
+    from snakafka.cluster.store.zk_brokers import BrokerIdInUseError
+    from snakafka.cluster.store.zookeeper import ZooKeeperUnreachableError
     from snakafka.server.broker import Broker  # the heavy layers load only when serving
 
     broker = Broker(config)

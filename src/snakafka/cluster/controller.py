@@ -16,7 +16,11 @@ from snakafka.cluster.assignment import AssignmentError, assign_replicas
 from snakafka.cluster.controller_role import ControllerRole
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import PartitionState, TopicInfo, topic_name_error
-from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.store.base import (
+    MetadataStore,
+    StateConflictError,
+    TopicExistsError,
+)
 from snakafka.protocol.errors import ErrorCode, KafkaError
 
 log = logging.getLogger(__name__)
@@ -125,6 +129,20 @@ class Controller:
     async def create_partitions(
         self, name: str, count: int, assignments: list[list[int]] | None, *, validate_only: bool = False
     ) -> None:
+        """Add partitions. Any broker may: the store only creates the new partitions, and
+        only while the topic still has the partitions this decision counted, so it never
+        rewrites a state the controller or a leader owns. If another broker added some
+        meanwhile, the request is judged again on a fresh view (Kafka then answers
+        INVALID_PARTITIONS: the topic already has them)."""
+        try:
+            await self._create_partitions(name, count, assignments, validate_only=validate_only)
+        except StateConflictError:
+            await self._on_change()
+            await self._create_partitions(name, count, assignments, validate_only=validate_only)
+
+    async def _create_partitions(
+        self, name: str, count: int, assignments: list[list[int]] | None, *, validate_only: bool
+    ) -> None:
         topic = self.cache.topics.get(name)
         if topic is None:
             raise KafkaError(ErrorCode.unknown_topic_or_partition)
@@ -147,9 +165,11 @@ class Controller:
                 raise KafkaError(ErrorCode.invalid_replication_factor, str(exc)) from exc
         if validate_only:
             return
-        await self.store.set_partition_states(
-            name, {p: PartitionState(replicas=r, leader=r[0], isr=r) for p, r in new.items()}
-        )
+        try:
+            await self.store.add_partitions(
+                name, current, {p: PartitionState(replicas=r, leader=r[0], isr=r) for p, r in new.items()})
+        except KeyError:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition) from None
         await self._on_change()
 
     async def set_topic_configs(self, name: str, configs: dict[str, str], *, validate_only: bool = False) -> None:

@@ -18,6 +18,14 @@ preferred replica election (`rebalance_leaders`). `shutting_down` lives only in 
 active controller's memory, as in Kafka: a broker leaves it when it leaves the live set
 (its ZooKeeper session ends), and a new controller starts without it (the stopping
 broker retries against the new one).
+
+Fencing (Kafka's ZooKeeper mode): every write is conditional on the version of each
+partition state the decision was based on and on the /controller_epoch version this
+controller won with (cluster/store/zk_partitions.py). A decision made on a cache older
+than the store fails instead of undoing a newer change (a leader's ISR shrink, say):
+the caller re-reads and runs the pass again. A write refused for the controller epoch,
+or a lost ZooKeeper session, means another controller may exist: the role resigns at
+once and acts again only after winning a new election on a fresh view.
 """
 
 from __future__ import annotations
@@ -31,8 +39,12 @@ from snakafka.cluster.election import (
     preferred_leader_elections,
 )
 from snakafka.cluster.metadata_cache import MetadataCache
-from snakafka.cluster.model import PartitionState
-from snakafka.cluster.store.base import MetadataStore
+from snakafka.cluster.model import ControllerEpoch, StateChange
+from snakafka.cluster.store.base import (
+    ControllerMovedError,
+    MetadataStore,
+    StateConflictError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,30 +58,43 @@ class ControllerRole:
         self.store = store
         self.cache = cache
         self._unclean = unclean_leader_election
-        self.epoch: int | None = None  # set while this broker is the active controller
+        self.lease: ControllerEpoch | None = None  # held while this broker is the active controller
         self.shutting_down: set[int] = set()  # brokers in controlled shutdown (active controller only)
 
     @property
     def is_active(self) -> bool:
-        return self.epoch is not None
+        return self.lease is not None
+
+    def resign(self, reason: str) -> None:
+        """Stop acting as controller at once (Kafka's onControllerResignation)."""
+        if self.lease is not None:
+            log.warning("broker %d: resigning as controller (epoch %d): %s", self.broker_id, self.lease.epoch, reason)
+        self.lease = None
+        self.shutting_down.clear()
 
     async def on_metadata(self) -> bool:
-        """Run after each cache refresh. Returns True if it wrote to the store (the caller's
-        cache is then stale until the store's watches report the write)."""
+        """Run after each cache refresh. Returns True if it wrote to the store or found it
+        moved since the cache was read: the caller re-reads and runs the pass again."""
         controller = self.cache.controller_id
         if controller == NO_CONTROLLER:
-            epoch = await self.store.try_become_controller(self.broker_id)
-            if epoch is not None:
-                self.epoch = epoch
+            lease = await self.store.try_become_controller(self.broker_id)
+            if lease is not None:
+                self.lease = lease
                 self.cache.controller_id = self.broker_id
-                log.info("broker %d: became the controller (controller epoch %d)", self.broker_id, epoch)
-            else:
-                self.cache.controller_id = await self.store.controller_id()
-        elif controller != self.broker_id and self.epoch is not None:
-            log.info("broker %d: no longer the controller (broker %d is)", self.broker_id, controller)
-            self.epoch = None
-            self.shutting_down.clear()
-        if self.epoch is None or self.cache.controller_id != self.broker_id:
+                log.info("broker %d: became the controller (controller epoch %d)", self.broker_id, lease.epoch)
+                return True  # act on a view read after winning, never on the one before
+            self.cache.controller_id = await self.store.controller_id()
+        elif controller != self.broker_id and self.lease is not None:
+            self.resign(f"broker {controller} is the controller")
+        elif controller == self.broker_id and self.lease is None:
+            # Resigned on a silent connection whose session then survived: /controller is
+            # still this session's, so the role is taken back (with the epoch it holds).
+            lease = await self.store.try_become_controller(self.broker_id)
+            if lease is not None:
+                self.lease = lease
+                log.info("broker %d: still the controller (controller epoch %d)", self.broker_id, lease.epoch)
+                return True
+        if self.lease is None or self.cache.controller_id != self.broker_id:
             return False
         return await self._update_leadership()
 
@@ -95,15 +120,15 @@ class ControllerRole:
         """The periodic preferred replica election (auto.leader.rebalance.enable): moves
         leadership back to preferred replicas where a broker's imbalance is too high.
         Returns True if it wrote to the store."""
-        if self.epoch is None or self.cache.controller_id != self.broker_id:
+        if self.lease is None or self.cache.controller_id != self.broker_id:
             return False
         partitions = {(name, p): state for name, topic in self.cache.topics.items()
                       for p, state in topic.partitions.items()}
         moves = preferred_leader_elections(partitions, frozenset(self.cache.brokers), imbalance_percentage,
                                            shutting_down=self.shutting_down)
-        by_topic: dict[str, dict[int, PartitionState]] = {}
+        by_topic: dict[str, dict[int, StateChange]] = {}
         for (name, p), new in moves.items():
-            by_topic.setdefault(name, {})[p] = new
+            by_topic.setdefault(name, {})[p] = (partitions[(name, p)], new)
         return await self._write("preferred replica election", by_topic)
 
     async def _update_leadership(self) -> bool:
@@ -112,7 +137,7 @@ class ControllerRole:
         live = frozenset(self.cache.brokers)
         self.shutting_down &= live  # a stopped broker is done shutting down; back, it may lead again
         broker_unclean = self._unclean()
-        by_topic: dict[str, dict[int, PartitionState]] = {}
+        by_topic: dict[str, dict[int, StateChange]] = {}
         for name, topic in sorted(self.cache.topics.items()):
             # The topic's own unclean.leader.election.enable overrides the broker's, as in Kafka.
             override = topic.configs.get("unclean.leader.election.enable")
@@ -120,21 +145,32 @@ class ControllerRole:
             for p, state in topic.partitions.items():
                 new = partition_after_brokers_change(state, live, unclean=unclean, shutting_down=self.shutting_down)
                 if new is not None:
-                    by_topic.setdefault(name, {})[p] = new
+                    by_topic.setdefault(name, {})[p] = (state, new)
         return await self._write("brokers changed", by_topic)
 
-    async def _write(self, reason: str, by_topic: dict[str, dict[int, PartitionState]]) -> bool:
-        wrote = False
+    async def _write(self, reason: str, by_topic: dict[str, dict[int, StateChange]]) -> bool:
+        """Write each topic's changes, fenced; True if anything was written or refused as
+        stale (either way the caller's view is now older than the store)."""
+        moved = False
         live = sorted(self.cache.brokers)
         for name, changes in sorted(by_topic.items()):
+            lease = self.lease
+            if lease is None:
+                break
             try:
-                await self.store.set_partition_states(name, changes)
+                await self.store.update_partition_states(name, changes, lease)
             except KeyError:
                 continue  # deleted meanwhile
-            wrote = True
-            old = self.cache.topics[name].partitions
-            for p, new in sorted(changes.items()):
+            except ControllerMovedError as exc:
+                self.resign(str(exc))
+                return True
+            except StateConflictError as exc:
+                log.info("broker %d (controller, %s): %s; deciding again on a fresh view", self.broker_id, reason, exc)
+                moved = True
+                continue
+            moved = True
+            for p, (old, new) in sorted(changes.items()):
                 log.info("broker %d (controller, %s): %s-%d leader %d -> %d, isr %s, leader epoch %d "
-                         "(live brokers %s, shutting down %s)", self.broker_id, reason, name, p, old[p].leader,
+                         "(live brokers %s, shutting down %s)", self.broker_id, reason, name, p, old.leader,
                          new.leader, list(new.isr), new.leader_epoch, live, sorted(self.shutting_down))
-        return wrote
+        return moved

@@ -78,6 +78,25 @@ class PartitionState:
         )
 
 
+NO_ZNODE = -1  # the partition_epoch of a state that is not stored yet (assigned, no leader elected)
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerEpoch:
+    """What an active controller holds: its epoch and the version of the /controller_epoch
+    znode it wrote when it won. Every controller write checks that version (Kafka's
+    controllerEpochZkVersion), so once a newer controller has won, an older one's writes
+    fail, whatever it believes."""
+
+    epoch: int
+    zk_version: int
+
+
+# A partition-state change as its writer decided it: (the state decided on, the new state).
+# The write happens only if the stored state is still the one decided on (its version).
+StateChange = tuple[PartitionState, PartitionState]
+
+
 @dataclass(slots=True)
 class TopicInfo:
     name: str

@@ -35,6 +35,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class PendingIsrChange:
+    """A leader's ISR change on its way to the metadata store. It is written with a
+    compare-and-set on `decided_on`, the state it was decided on, so a change decided on
+    a state that has since moved fails instead of undoing the newer one."""
+
+    decided_on: PartitionState
+    proposed: PartitionState
+
+
+@dataclass(frozen=True, slots=True)
 class LeaderAppend:
     """Where an append landed (for a retried idempotent batch: where it landed first)."""
 
@@ -81,7 +91,8 @@ class Partition:
         # follower joins the ISR only once it has everything written before it.
         self.leader_epoch_start_offset = -1
         self._led_epoch = -1  # the leader epoch become_leader last started (-1: not leading)
-        self.isr_change_pending = False  # one ISR write to the store at a time
+        # One ISR write to the store at a time; only its own end clears it (isr_change_done).
+        self.pending_isr: PendingIsrChange | None = None
 
     def __repr__(self) -> str:
         return f"Partition({self.topic}-{self.partition}, epoch={self.state.leader_epoch})"
@@ -118,7 +129,6 @@ class Partition:
             self.log.leader_epoch_cache.assign(state.leader_epoch, self.log.log_end_offset)
             self.leader_epoch_start_offset = self.log.log_end_offset
             self.followers = {b: FollowerState.new(now_ms) for b in state.replicas if b != self.broker_id}
-            self.isr_change_pending = False
             log.info("broker %d: %s-%d leader for epoch %d from offset %d, isr %s", self.broker_id, self.topic,
                      self.partition, state.leader_epoch, self.leader_epoch_start_offset, list(state.isr))
         else:
@@ -133,8 +143,45 @@ class Partition:
         else:
             self.state = state
             self.followers = {}
-            self.isr_change_pending = False
             self._led_epoch = -1
+
+    def is_older(self, state: PartitionState) -> bool:
+        """Whether `state` is older than the one held: a refresh that read the store before
+        a newer write (the leader's own ISR change, applied at once) must not undo it.
+        Versions only grow (the znode version; the leader epoch with it)."""
+        return state.partition_epoch < self.state.partition_epoch or state.leader_epoch < self.state.leader_epoch
+
+    # -- ISR changes (the leader's) ------------------------------------------------------
+
+    def propose_isr(self, isr: tuple[int, ...]) -> PendingIsrChange:
+        """Start an ISR change decided on the current state (the caller writes it)."""
+        assert self.pending_isr is None, "one ISR change at a time"
+        state = self.state
+        change = PendingIsrChange(state, PartitionState(state.replicas, state.leader, state.leader_epoch, isr,
+                                                        state.partition_epoch + 1))
+        self.pending_isr = change
+        return change
+
+    def isr_change_done(self, change: PendingIsrChange, written: bool, now_ms: int) -> bool:
+        """The write of `change` ended. If it was written and nothing newer arrived meanwhile,
+        the new ISR applies now, before the store's watch brings it back (the high watermark
+        rule uses it at once). Returns whether it applied."""
+        if self.pending_isr is change:
+            self.pending_isr = None
+        if written and self.state == change.decided_on:
+            self.update_state(change.proposed, now_ms)
+            return True
+        return False
+
+    @property
+    def maximal_isr(self) -> tuple[int, ...]:
+        """The ISR the high watermark waits for (Kafka's maximalIsr): while an expansion is
+        in flight the joining replica counts already, and while a shrink is in flight the
+        leaving one still does, so nothing is committed that a replica of either ISR lacks."""
+        pending = self.pending_isr
+        if pending is None:
+            return self.state.isr
+        return (*self.state.isr, *(b for b in pending.proposed.isr if b not in self.state.isr))
 
     # -- the leader's view of its followers ------------------------------------------
 
@@ -147,14 +194,14 @@ class Partition:
         follower.on_fetch(fetch_offset, self.log.log_end_offset, now_ms)
         moved = self._maybe_advance_hw()
         expand = None
-        if (replica not in self.state.isr and not self.isr_change_pending
+        if (replica not in self.state.isr and self.pending_isr is None
                 and may_join_isr(follower, self.high_watermark, self.leader_epoch_start_offset)):
             expand = (*self.state.isr, replica)
         return moved, expand
 
     def isr_to_shrink(self, now_ms: int, lag_time_max_ms: int) -> tuple[int, ...] | None:
         """The ISR without the followers that have not caught up for too long, or None."""
-        if not self.is_leader or self.isr_change_pending:
+        if not self.is_leader or self.pending_isr is not None:
             return None
         lagging = out_of_sync(self.broker_id, self.state.isr, self.followers, now_ms, lag_time_max_ms)
         if not lagging:
@@ -228,7 +275,7 @@ class Partition:
         """The high watermark is the smallest log end offset across the ISR (isr.py)."""
         if not self.is_leader:
             return False
-        new_hw = high_watermark(self.high_watermark, self.broker_id, self.log.log_end_offset, self.state.isr,
+        new_hw = high_watermark(self.high_watermark, self.broker_id, self.log.log_end_offset, self.maximal_isr,
                                 self.followers)
         if new_hw > self.high_watermark:
             self.high_watermark = new_hw

@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from snakafka.cluster.metadata_cache import MetadataCache
-from snakafka.cluster.model import NO_LEADER, PartitionState
+from snakafka.cluster.model import NO_LEADER
 from snakafka.cluster.store.base import MetadataStore
 from snakafka.log.log_config import LogConfig
 from snakafka.log.log_manager import LogManager
@@ -35,7 +36,7 @@ from snakafka.replication.delayed import (
 )
 from snakafka.replication.fetch_session import DEFAULT_SLOTS, FetchSessionCache
 from snakafka.replication.fetcher import FetcherConfig, ReplicaFetcherManager
-from snakafka.replication.partition import LeaderAppend, Partition
+from snakafka.replication.partition import LeaderAppend, Partition, PendingIsrChange
 from snakafka.replication.purgatory import DelayedOperationPurgatory
 from snakafka.scheduler import LoopScheduler, Scheduler
 
@@ -104,6 +105,7 @@ class ReplicaManager:
         self.lag_time_max_ms = lag_time_max_ms
         self.time_ms = time_ms
         self.partitions: dict[TopicPartition, Partition] = {}
+        self._topic_ids: dict[str, uuid.UUID] = {}  # as of the last apply: a recreated topic starts afresh
         # Waiting requests expire on the scheduler's clock (a ManualScheduler in tests).
         self.scheduler: Scheduler = scheduler or LoopScheduler()
         self.produce_purgatory: DelayedOperationPurgatory[dict[TopicPartition, ErrorCode]] = \
@@ -142,11 +144,16 @@ class ReplicaManager:
                 else:
                     if part.log.config != config:
                         part.log.update_config(config)
-                    if part.state != state:
+                    if part.state != state and part.is_older(state) and self._topic_ids.get(name) == topic.topic_id:
+                        log.debug("broker %d: %s-%d: ignoring an older partition state %s (holding %s)",
+                                  self.broker_id, name, p, state, part.state)
+                        state = part.state
+                    elif part.state != state:
                         part.update_state(state, now)
                         self._wake(tp)  # the ISR or leadership moved: waiting acks re-check
                 if state.leader != self.broker_id and state.leader != NO_LEADER:
                     follow[tp] = (state.leader, state.leader_epoch)
+        self._topic_ids = {name: topic.topic_id for name, topic in self.cache.topics.items()}
         self.fetchers.update({tp: target for tp, target in follow.items() if target[0] in self.cache.brokers})
         removals = []
         for tp in [tp for tp in self.partitions if tp not in wanted]:
@@ -397,36 +404,33 @@ class ReplicaManager:
     def _start_isr_change(self, part: Partition, isr: tuple[int, ...]) -> None:
         if self.store is None:
             return
-        part.isr_change_pending = True
-        task = asyncio.create_task(self._alter_isr(part, isr), name=f"alter-isr-{part.topic}-{part.partition}")
+        change = part.propose_isr(isr)  # decided on the state the partition holds now
+        task = asyncio.create_task(self._alter_isr(part, change), name=f"alter-isr-{part.topic}-{part.partition}")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _alter_isr(self, part: Partition, isr: tuple[int, ...]) -> None:
-        """Write the new ISR (same leader and epoch, partition epoch + 1) if the stored
-        state is still the one this leader holds; a lost race leaves the decision to the
-        next fetch or shrink check, made against the state the store's watch brings."""
-        expected = part.state
-        new = PartitionState(expected.replicas, expected.leader, expected.leader_epoch, isr, expected.partition_epoch + 1)
+    async def _alter_isr(self, part: Partition, change: PendingIsrChange) -> None:
+        """Write the new ISR (same leader and epoch) with a compare-and-set on the state it
+        was decided on; a lost race leaves the decision to the next fetch or shrink check,
+        made against the state the store's watch brings."""
         assert self.store is not None
+        isr = list(change.proposed.isr)
         try:
-            ok = await self.store.alter_isr(part.topic, part.partition, expected, new)
+            ok = await self.store.alter_isr(part.topic, part.partition, change.decided_on, change.proposed)
         except Exception:
-            log.exception("broker %d: %s-%d: ISR update to %s failed", self.broker_id, part.topic, part.partition,
-                          list(isr))
+            log.exception("broker %d: %s-%d: ISR update to %s failed", self.broker_id, part.topic, part.partition, isr)
             ok = False
-        finally:
-            part.isr_change_pending = False
+        applied = part.isr_change_done(change, ok, self.time_ms())
         tp = (part.topic, part.partition)
         if not ok:
-            log.info("broker %d: %s-%d: ISR update to %s lost a race with another writer; re-deciding on new metadata",
-                     self.broker_id, part.topic, part.partition, list(isr))
-            return
-        if self.partitions.get(tp) is part and part.state == expected:
-            part.update_state(new, self.time_ms())  # before the watch brings it: the hw rule uses the new ISR now
-        log.info("broker %d: %s-%d: isr now %s (partition epoch %d)", self.broker_id, part.topic, part.partition,
-                 list(isr), new.partition_epoch)
-        self._wake(tp)
+            log.info("broker %d: %s-%d: ISR update to %s (decided on partition epoch %d) lost a race with another "
+                     "writer; re-deciding on new metadata", self.broker_id, part.topic, part.partition, isr,
+                     change.decided_on.partition_epoch)
+        else:
+            log.info("broker %d: %s-%d: isr now %s (partition epoch %d)", self.broker_id, part.topic, part.partition,
+                     isr, change.proposed.partition_epoch)
+        if applied or not ok:
+            self._wake(tp)  # the high watermark rule's ISR changed (or the maximal ISR shrank back)
 
     async def shrink_isrs(self) -> None:
         """Drop followers that have not caught up within replica.lag.time.max.ms (run every

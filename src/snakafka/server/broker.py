@@ -60,6 +60,9 @@ from snakafka.server.txn_host import TxnHost
 log = logging.getLogger(__name__)
 
 
+_CONTROLLER_PASSES = 5
+
+
 class Broker:
     def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
         self.config = config
@@ -146,6 +149,7 @@ class Broker:
             await server.start()
         await self.store.register_broker(BrokerInfo(config.broker_id, self._endpoints()))
         self.store.on_change(self._store_changed)
+        self.store.on_session_lost(self._session_lost)
         await self._metadata_changed()
         self._tasks = [
             asyncio.create_task(self._every(config.log_retention_check_interval_ms, self._retention), name="retention"),
@@ -363,12 +367,23 @@ class Broker:
 
     async def _refresh_and_apply(self) -> None:
         await self.cache.refresh()
-        if self.controller_role is not None and await self.controller_role.on_metadata():
-            await self.cache.refresh()  # read back what the controller role just wrote
+        # The controller's pass wrote, or found the store newer than its view: read back and
+        # pass again until settled (bounded: the store's watches bring any later change).
+        for _ in range(_CONTROLLER_PASSES):
+            if self.controller_role is None or not await self.controller_role.on_metadata():
+                break
+            await self.cache.refresh()
         for removal in self.replica_manager.apply_metadata():
             self._delete_later(removal)
         await self.group_host.on_metadata()
         await self.txn_host.on_metadata()
+
+    def _session_lost(self) -> None:
+        """The ZooKeeper session expired: whatever was held through it is gone. Stop acting
+        as controller now; the store re-registers on the new session and notifies, and the
+        refresh that follows re-reads everything before this broker acts again."""
+        if self.controller_role is not None:
+            self.controller_role.resign("the zookeeper session was lost")
 
     def _store_changed(self) -> None:
         """The store's change callback (on the loop; another broker or our own write

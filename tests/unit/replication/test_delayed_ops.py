@@ -11,7 +11,7 @@ import pytest
 from support.batches import make_batch
 from support.leader_setup import TP, Setup
 
-from snakafka.cluster.model import PartitionState
+from snakafka.cluster.model import ControllerEpoch, PartitionState
 from snakafka.protocol.errors import ErrorCode
 from snakafka.replication.delayed import data_key, hw_key
 from snakafka.replication.partition import Partition
@@ -133,7 +133,8 @@ def test_acks_all_answers_not_leader_when_leadership_moves(tmp_path: Path) -> No
         await settle()
         assert manager.produce_purgatory.watched(hw_key(TP)) == 1
         moved = PartitionState((0, 1), 1, 4, (0, 1), 6)  # broker 1 leads now
-        await setup.store.set_partition_states("t", {0: moved})
+        held = (await setup.store.topics())["t"].partitions[0]
+        await setup.store.update_partition_states("t", {0: (held, moved)}, ControllerEpoch(1, 0))
         await setup.cache.refresh()
         manager.apply_metadata()
         result = (await asyncio.wait_for(waiting, 5))[TP]

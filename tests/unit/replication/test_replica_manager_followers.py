@@ -12,7 +12,7 @@ from pathlib import Path
 from support.batches import make_batch
 from support.leader_setup import LAG_MS, TP, Setup
 
-from snakafka.cluster.model import PartitionState
+from snakafka.cluster.model import ControllerEpoch, PartitionState
 from snakafka.protocol.errors import ErrorCode
 
 
@@ -91,7 +91,8 @@ def test_a_stale_isr_write_loses_to_the_controllers(tmp_path: Path) -> None:
         manager.append_records(1, {TP: make_batch(2)})
         # the controller moved the partition on (new partition epoch) behind this leader's back
         moved = PartitionState((0, 1), 0, 3, (0,), 9)
-        await setup.store.set_partition_states("t", {0: moved})
+        held = (await setup.store.topics())["t"].partitions[0]
+        await setup.store.update_partition_states("t", {0: (held, moved)}, ControllerEpoch(1, 0))
         await setup.follower_fetch(2)
         await asyncio.sleep(0.1)
         assert (await setup.store.topics())["t"].partitions[0] == moved, "the compare-and-set must fail"

@@ -10,11 +10,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from snakafka.cluster.model import BrokerInfo, PartitionState, TopicInfo
+from snakafka.cluster.model import (
+    BrokerInfo,
+    ControllerEpoch,
+    PartitionState,
+    StateChange,
+    TopicInfo,
+)
 
 
 class TopicExistsError(Exception):
     pass
+
+
+class ControllerMovedError(Exception):
+    """A controller write under an epoch that is no longer the newest: another controller
+    was elected since (Kafka's ControllerMovedException). The writer must resign."""
+
+
+class StateConflictError(Exception):
+    """A conditional write found the stored state changed since its writer decided (a
+    leader's ISR change, another broker's partitions): re-read, then decide again."""
 
 
 class MetadataStore(Protocol):
@@ -32,7 +48,7 @@ class MetadataStore(Protocol):
     async def controller_id(self) -> int:
         """The active controller's broker id, or -1 while there is none."""
 
-    async def try_become_controller(self, broker_id: int) -> int | None:
+    async def try_become_controller(self, broker_id: int) -> ControllerEpoch | None:
         """Controller election: the new controller epoch if `broker_id` won, None if
         another broker is controller."""
 
@@ -43,13 +59,23 @@ class MetadataStore(Protocol):
 
     async def delete_topic(self, name: str) -> None: ...
 
-    async def set_partition_states(self, topic: str, states: dict[int, PartitionState]) -> None:
-        """Create or replace partition states (new partitions, leader or ISR changes)."""
+    async def update_partition_states(self, topic: str, changes: dict[int, StateChange],
+                                      controller: ControllerEpoch) -> None:
+        """The controller's leader and ISR changes, all or none: each written only if the
+        stored state is still the one it was decided on (same version), and only while
+        `controller` is the newest controller. Raises ControllerMovedError,
+        StateConflictError, or KeyError if the topic is gone."""
+
+    async def add_partitions(self, topic: str, existing: int, states: dict[int, PartitionState]) -> None:
+        """New partitions (with their first states), only if the topic still has `existing`
+        partitions: StateConflictError otherwise, KeyError if the topic is gone. Existing
+        partition states are never touched."""
 
     async def alter_isr(self, topic: str, partition: int, expected: PartitionState, new: PartitionState) -> bool:
         """A partition leader's ISR change: write `new` only if the stored state is still
-        `expected` (same partition epoch); False if another writer (the controller) got
-        there first, and the leader must re-read before deciding again."""
+        `expected`, the state the leader decided on (same partition epoch); False if
+        another writer (the controller) got there first, and the leader must re-read
+        before deciding again."""
 
     async def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None: ...
 
@@ -58,3 +84,7 @@ class MetadataStore(Protocol):
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call back when another process changed the metadata (ZooKeeper watches)."""
+
+    def on_session_lost(self, callback: Callable[[], None]) -> None:
+        """Call back (on the event loop) as soon as the store's session is lost: what this
+        broker held through it (the controller role, its registration) is gone."""

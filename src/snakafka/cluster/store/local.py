@@ -13,8 +13,15 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from snakafka.cluster.model import BrokerInfo, PartitionState, TopicInfo, kafka_uuid
-from snakafka.cluster.store.base import TopicExistsError
+from snakafka.cluster.model import (
+    BrokerInfo,
+    ControllerEpoch,
+    PartitionState,
+    StateChange,
+    TopicInfo,
+    kafka_uuid,
+)
+from snakafka.cluster.store.base import StateConflictError, TopicExistsError
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +58,8 @@ class LocalMetadataStore:
         """The single broker is always the controller."""
         return next(iter(self._brokers), -1)
 
-    async def try_become_controller(self, broker_id: int) -> int | None:
-        return 1
+    async def try_become_controller(self, broker_id: int) -> ControllerEpoch | None:
+        return ControllerEpoch(1, 0)  # the only broker, the only controller there will be
 
     async def brokers(self) -> list[BrokerInfo]:
         return list(self._brokers.values())
@@ -70,8 +77,22 @@ class LocalMetadataStore:
         if self._topics.pop(name, None) is not None:
             self._write()
 
-    async def set_partition_states(self, topic: str, states: dict[int, PartitionState]) -> None:
-        self._topics[topic].partitions.update(states)
+    async def update_partition_states(self, topic: str, changes: dict[int, StateChange],
+                                      controller: ControllerEpoch) -> None:
+        """The ZooKeeper store's contract: all or none, each state still the one decided
+        on (only this broker writes here, so only a stale decision fails)."""
+        partitions = self._topics[topic].partitions
+        stale = [p for p, (decided_on, _) in changes.items() if partitions.get(p) != decided_on]
+        if stale:
+            raise StateConflictError(f"{topic}: partitions {sorted(stale)} changed since they were decided on")
+        partitions.update({p: new for p, (_, new) in changes.items()})
+        self._write()
+
+    async def add_partitions(self, topic: str, existing: int, states: dict[int, PartitionState]) -> None:
+        partitions = self._topics[topic].partitions
+        if len(partitions) != existing or any(p in partitions for p in states):
+            raise StateConflictError(f"topic {topic} has {len(partitions)} partitions, not {existing}")
+        partitions.update(states)
         self._write()
 
     async def alter_isr(self, topic: str, partition: int, expected: PartitionState, new: PartitionState) -> bool:
@@ -96,6 +117,9 @@ class LocalMetadataStore:
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Nobody else writes this file: there is never an outside change to report."""
+
+    def on_session_lost(self, callback: Callable[[], None]) -> None:
+        """No session to lose."""
 
     def _write(self) -> None:
         data = {"version": 1, "cluster_id": self.cluster_id, "topics": [t.to_json() for t in self._topics.values()],

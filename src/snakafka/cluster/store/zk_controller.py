@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 # kazoo ships no type information.
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
@@ -24,15 +23,16 @@ from kazoo.exceptions import (  # type: ignore[import-untyped]
     BadVersionError,
     NodeExistsError,
     NoNodeError,
-    RolledBackError,
 )
 
+from snakafka.cluster.model import ControllerEpoch
 from snakafka.cluster.store.zk_data import (
     CONTROLLER_EPOCH_PATH,
     CONTROLLER_PATH,
     NO_CONTROLLER,
     controller_epoch_bytes,
     controller_json,
+    first_failure,
     parse_controller,
     parse_controller_epoch,
 )
@@ -60,10 +60,11 @@ def read_controller_epoch(client: KazooClient) -> int:
     return parse_controller_epoch(data)
 
 
-def register_controller(client: KazooClient, broker_id: int) -> int | None:
-    """Try to become controller: the new controller epoch if this session won, None if
-    another broker is controller. Already holding /controller on this session (a retried
-    attempt) counts as a win with the current epoch."""
+def register_controller(client: KazooClient, broker_id: int) -> ControllerEpoch | None:
+    """Try to become controller: the new controller epoch (and the /controller_epoch
+    version that fences the new controller's writes) if this session won, None if another
+    broker is controller. Already holding /controller on this session (a retried attempt)
+    counts as a win with the current epoch."""
     for _ in range(_MAX_ATTEMPTS):
         try:
             data, stat = client.get(CONTROLLER_EPOCH_PATH)
@@ -79,9 +80,9 @@ def register_controller(client: KazooClient, broker_id: int) -> int | None:
         tx.create(CONTROLLER_PATH, controller_json(broker_id, int(time.time() * 1000)), ephemeral=True)
         tx.set_data(CONTROLLER_EPOCH_PATH, controller_epoch_bytes(epoch), version=stat.version)
         results = tx.commit()
-        failure = _first_failure(results)
+        failure = first_failure(results)
         if failure is None:
-            return epoch
+            return ControllerEpoch(epoch, stat.version + 1)
         if isinstance(failure, NodeExistsError):
             return _ours(client, broker_id)
         if isinstance(failure, BadVersionError):
@@ -90,22 +91,17 @@ def register_controller(client: KazooClient, broker_id: int) -> int | None:
     raise RuntimeError("could not run the controller election: too much contention")
 
 
-def _ours(client: KazooClient, broker_id: int) -> int | None:
+def _ours(client: KazooClient, broker_id: int) -> ControllerEpoch | None:
     """/controller exists: the current epoch if this session holds it, else None."""
     try:
         data, stat = client.get(CONTROLLER_PATH)
     except NoNodeError:
         return None  # it went away already; the watch will start another election
     if stat.ephemeralOwner == client.client_id[0] and parse_controller(data) == broker_id:
-        return read_controller_epoch(client)
+        epoch_data, epoch_stat = client.get(CONTROLLER_EPOCH_PATH)
+        return ControllerEpoch(parse_controller_epoch(epoch_data), epoch_stat.version)
     return None
 
-
-def _first_failure(results: list[Any]) -> Exception | None:
-    for result in results:
-        if isinstance(result, Exception) and not isinstance(result, RolledBackError):
-            return result
-    return None
 
 
 __all__ = ["NO_CONTROLLER", "read_controller_epoch", "read_controller_id", "register_controller"]

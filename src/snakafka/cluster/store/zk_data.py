@@ -12,6 +12,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+# kazoo ships no type information.
+from kazoo.exceptions import RolledBackError  # type: ignore[import-untyped]
+
 from snakafka.cluster.model import (
     BrokerInfo,
     Endpoint,
@@ -207,3 +210,12 @@ def controller_epoch_bytes(epoch: int) -> bytes:
 
 def parse_controller_epoch(data: bytes | None) -> int:
     return int(data.decode()) if data else 0
+
+
+def first_failure(results: list[Any]) -> Exception | None:
+    """The exception of the operation that failed a ZooKeeper transaction (the others
+    report RolledBackError), or None if it committed."""
+    for result in results:
+        if isinstance(result, Exception) and not isinstance(result, RolledBackError):
+            return result
+    return None

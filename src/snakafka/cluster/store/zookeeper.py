@@ -35,23 +35,25 @@ from typing import TYPE_CHECKING, Any, TypeVar
 # kazoo ships no type information.
 from kazoo.client import KazooClient, KazooState  # type: ignore[import-untyped]
 from kazoo.exceptions import (  # type: ignore[import-untyped]
-    BadVersionError,
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
-    RolledBackError,
 )
 from kazoo.handlers.threading import KazooTimeoutError  # type: ignore[import-untyped]
 from kazoo.retry import KazooRetry  # type: ignore[import-untyped]
 
 from snakafka.cluster.model import (
     NO_LEADER,
+    NO_ZNODE,
     BrokerInfo,
+    ControllerEpoch,
     PartitionState,
+    StateChange,
     TopicInfo,
     kafka_uuid,
 )
 from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.store.zk_brokers import register_broker
 from snakafka.cluster.store.zk_controller import read_controller_id, register_controller
 from snakafka.cluster.store.zk_data import (
     BROKER_IDS_PATH,
@@ -67,6 +69,7 @@ from snakafka.cluster.store.zk_data import (
     broker_json,
     config_json,
     encode_json,
+    first_failure,
     format_endpoint,
     parse_broker,
     parse_state,
@@ -76,6 +79,11 @@ from snakafka.cluster.store.zk_data import (
     state_path,
     topic_json,
 )
+from snakafka.cluster.store.zk_partitions import (
+    add_partitions,
+    alter_isr,
+    update_states,
+)
 from snakafka.cluster.store.zk_producer_ids import allocate_block
 from snakafka.cluster.store.zk_watches import ClusterWatches
 
@@ -83,10 +91,6 @@ log = logging.getLogger(__name__)
 
 
 _T = TypeVar("_T")
-
-
-class BrokerIdInUseError(Exception):
-    """Another live session holds /brokers/ids/<id>: Kafka refuses a duplicate broker id."""
 
 
 class ZooKeeperUnreachableError(Exception):
@@ -124,12 +128,14 @@ class ZooKeeperMetadataStore:
         self._client: KazooClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._callbacks: list[Callable[[], None]] = []
+        self._session_lost_callbacks: list[Callable[[], None]] = []
         self._registered: BrokerInfo | None = None
         self._closed = False
         # Set from kazoo's threads and the event loop, only under _lock.
         self._lock = threading.Lock()
         self._notify_pending = False
         self._session_lost = False
+        self._expiry_timer: threading.Timer | None = None
         # Until the session is back on some server; an expired session is not retried.
         self._retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=1.0, ignore_expire=False,
                                  deadline=(self.session_timeout_ms + self.connection_timeout_ms) / 1000,
@@ -202,6 +208,7 @@ class ZooKeeperMetadataStore:
         """Stop the session: ZooKeeper removes our ephemeral broker znode at once."""
         client, self._client = self._client, None
         self._closed = True
+        self._cancel_expiry_timer()
         if client is None:
             return
 
@@ -218,16 +225,51 @@ class ZooKeeperMetadataStore:
         After a lost session the ephemeral broker znode is gone; Kafka re-registers the
         broker on the new session (KafkaZkClient's session-expiry handler), and the
         metadata may have changed while we were away, so listeners are told.
+
+        kazoo learns that a session expired only when it reaches a server again. Cut off
+        for longer than the session timeout, the session has expired on the servers by
+        then (another broker may be controller already), so session-lost listeners are
+        told at that moment rather than whenever the network heals.
         """
         if state == KazooState.LOST:
-            if not self._closed:  # close() ends the session on purpose
+            self._cancel_expiry_timer()
+            if not self._closed and not self._session_lost:  # close() ends the session on purpose
                 log.warning("zookeeper session to %s lost", self.connect)
+                self._on_loop(self._fire_session_lost)
             self._session_lost = True
-        elif state == KazooState.CONNECTED and self._session_lost and not self._closed:
-            self._session_lost = False
-            client = self._client
-            if client is not None:
-                client.handler.spawn(self._after_new_session)
+        elif state == KazooState.SUSPENDED:
+            self._start_expiry_timer()
+        elif state == KazooState.CONNECTED:
+            self._cancel_expiry_timer()
+            if self._session_lost and not self._closed:
+                self._session_lost = False
+                client = self._client
+                if client is not None:
+                    client.handler.spawn(self._after_new_session)
+
+    def _start_expiry_timer(self) -> None:
+        with self._lock:
+            if self._expiry_timer is not None:
+                return
+            timer = threading.Timer(self.session_timeout_ms / 1000, self._presumed_expired)
+            timer.daemon = True
+            self._expiry_timer = timer
+        timer.start()
+
+    def _cancel_expiry_timer(self) -> None:
+        with self._lock:
+            timer, self._expiry_timer = self._expiry_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _presumed_expired(self) -> None:
+        with self._lock:
+            self._expiry_timer = None
+        if self._closed or self._session_lost:
+            return
+        log.warning("no zookeeper connection to %s for zookeeper.session.timeout.ms (%d ms): the session has "
+                    "expired on the servers by now", self.connect, self.session_timeout_ms)
+        self._on_loop(self._fire_session_lost)
 
     def _after_new_session(self) -> None:
         broker = self._registered
@@ -242,32 +284,16 @@ class ZooKeeperMetadataStore:
     # -- brokers -------------------------------------------------------------------------
 
     async def register_broker(self, broker: BrokerInfo) -> None:
-        """Create the ephemeral /brokers/ids/<id>; BrokerIdInUseError if another session
-        holds it (KafkaZkClient.registerBroker via checkedEphemeralCreate)."""
+        """Create the ephemeral /brokers/ids/<id> (zk_brokers.py: a crashed predecessor's
+        registration is waited out; BrokerIdInUseError if a live session holds it)."""
         await self._call(self._register_sync, broker)
         self._registered = broker
         log.info("registered broker %d at %s%s/%d: %s", broker.broker_id, self.chroot, BROKER_IDS_PATH,
                  broker.broker_id, ", ".join(format_endpoint(e) for e in broker.endpoints))
 
     def _register_sync(self, broker: BrokerInfo) -> None:
-        path = f"{BROKER_IDS_PATH}/{broker.broker_id}"
         data = broker_json(broker, self._protocol, int(time.time() * 1000))
-        try:
-            self.client.create(path, data, ephemeral=True)
-        except NodeExistsError:
-            # Our own node (a retried create on the same session) is fine; another
-            # session's is a duplicate broker id.
-            try:
-                _, stat = self.client.get(path)
-            except NoNodeError:
-                self.client.create(path, data, ephemeral=True)
-                return
-            if stat.ephemeralOwner != self.client.client_id[0]:
-                raise BrokerIdInUseError(
-                    f"Error while creating ephemeral at {path}, node already exists and owner "
-                    f"'{stat.ephemeralOwner}' does not match current session '{self.client.client_id[0]}'"
-                ) from None
-            self.client.set(path, data, version=stat.version)
+        register_broker(self.client, broker.broker_id, data, self.session_timeout_ms)
 
     def _protocol(self, listener: str) -> str:
         if listener in self._protocols:
@@ -319,7 +345,7 @@ class ZooKeeperMetadataStore:
                 try:
                     data, stat = states[(name, p)].get()
                 except NoNodeError:  # assigned, but no leader elected yet
-                    partitions[p] = PartitionState(replicas=replicas, leader=NO_LEADER)
+                    partitions[p] = PartitionState(replicas=replicas, leader=NO_LEADER, partition_epoch=NO_ZNODE)
                     continue
                 partitions[p] = parse_state(replicas, data, stat.version)
             result[name] = TopicInfo(name, topic_id, partitions, _read_config(configs[name]))
@@ -356,7 +382,7 @@ class ZooKeeperMetadataStore:
                 tx.create(f"{topic_path}/partitions/{p}", b"")
                 tx.create(state_path(topic.name, p), state_json(state, self.controller_epoch))
             results = tx.commit()
-            failure = _first_failure(results)
+            failure = first_failure(results)
             if failure is None:
                 return
             if isinstance(failure, NodeExistsError) and results[1] is failure:
@@ -384,7 +410,7 @@ class ZooKeeperMetadataStore:
                 tx.delete(path)
             for path in existing:
                 tx.delete(path)
-            failure = _first_failure(tx.commit())
+            failure = first_failure(tx.commit())
             if failure is None:
                 return
             if not isinstance(failure, (NoNodeError, NotEmptyError)):
@@ -392,73 +418,27 @@ class ZooKeeperMetadataStore:
             log.debug("delete of topic %s raced with another writer (%r); retrying", name, failure)
         raise RuntimeError(f"could not delete topic {name}: too much contention")
 
-    async def set_partition_states(self, topic: str, states: dict[int, PartitionState]) -> None:
-        """Create or replace partition states; new partitions or changed replica lists also
-        update the topic znode's assignment, in the same transaction. The written state's
-        partition_epoch is not stored: it is the state znode's version (Kafka's zkVersion),
-        which ZooKeeper bumps on every write. KeyError if the topic does not exist."""
-        await self._call(self._set_partition_states_sync, topic, states)
-        log.debug("set %d partition states of topic %s", len(states), topic)
+    async def update_partition_states(self, topic: str, changes: dict[int, StateChange],
+                                      controller: ControllerEpoch) -> None:
+        """The controller's leader and ISR changes in one transaction fenced by the
+        controller epoch and each state's decided-on version (zk_partitions.py). The
+        written state's partition_epoch is not stored: it is the state znode's version
+        (Kafka's zkVersion), which ZooKeeper bumps on every write."""
+        await self._call(update_states, self.client, topic, changes, controller)
+        log.debug("updated %d partition states of topic %s (controller epoch %d)", len(changes), topic,
+                  controller.epoch)
 
-    def _set_partition_states_sync(self, topic: str, states: dict[int, PartitionState]) -> None:
-        client = self.client
-        topic_path = f"{TOPICS_PATH}/{topic}"
-        for _ in range(MAX_CAS_ATTEMPTS):
-            try:
-                data, stat = client.get(topic_path)
-            except NoNodeError:
-                raise KeyError(topic) from None
-            topic_id, assignment = parse_topic(topic, data)
-            updated = dict(assignment)
-            updated.update({p: s.replicas for p, s in states.items()})
-            existing = {int(c) for c in client.get_children(f"{topic_path}/partitions")} if client.exists(
-                f"{topic_path}/partitions") is not None else None
-            tx = client.transaction()
-            if updated != assignment:
-                tx.set_data(topic_path, topic_json(topic_id, updated, data), version=stat.version)
-            else:
-                tx.check(topic_path, stat.version)
-            if existing is None:
-                tx.create(f"{topic_path}/partitions", b"")
-                existing = set()
-            for p, state in sorted(states.items()):
-                spath = state_path(topic, p)
-                if p not in existing:
-                    tx.create(f"{topic_path}/partitions/{p}", b"")
-                    tx.create(spath, state_json(state, self.controller_epoch))
-                elif client.exists(spath) is None:
-                    tx.create(spath, state_json(state, self.controller_epoch))
-                else:
-                    tx.set_data(spath, state_json(state, self.controller_epoch))
-            failure = _first_failure(tx.commit())
-            if failure is None:
-                return
-            log.debug("partition state update of %s raced with another writer (%r); retrying", topic, failure)
-        raise RuntimeError(f"could not set partition states of {topic}: too much contention")
+    async def add_partitions(self, topic: str, existing: int, states: dict[int, PartitionState]) -> None:
+        """New partitions, created only while the topic has `existing` partitions."""
+        await self._call(add_partitions, self.client, topic, existing, states, self.controller_epoch)
+        log.info("added partitions %s to topic %s", sorted(states), topic)
 
     async def alter_isr(self, topic: str, partition: int, expected: PartitionState, new: PartitionState) -> bool:
         """A leader's ISR change, written only if the state znode is still at the version
-        `expected` was read at (expected.partition_epoch is that znode version, Kafka's
-        zkVersion), so it never clobbers a controller's concurrent leader change. False if
-        the state moved meanwhile (or is gone): the caller re-reads and decides again."""
-        return await self._call(self._alter_isr_sync, topic, partition, expected, new)
-
-    def _alter_isr_sync(self, topic: str, partition: int, expected: PartitionState, new: PartitionState) -> bool:
-        path = state_path(topic, partition)
-        try:
-            data, stat = self.client.get(path)
-        except NoNodeError:
-            return False
-        if stat.version != expected.partition_epoch:
-            return False
-        # Keep the controller epoch of the controller that last wrote the leader, as Kafka's
-        # leaders did for their ZooKeeper ISR updates.
-        controller_epoch = int(json.loads(data).get("controller_epoch", self.controller_epoch))
-        try:
-            self.client.set(path, state_json(new, controller_epoch), version=expected.partition_epoch)
-        except (BadVersionError, NoNodeError):
-            return False
-        return True
+        `expected` (the state the leader decided on) was read at, so it never clobbers a
+        controller's concurrent change. False if the state moved meanwhile (or is gone):
+        the caller re-reads and decides again."""
+        return await self._call(alter_isr, self.client, topic, partition, expected, new, self.controller_epoch)
 
     async def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None:
         """Replace the topic's config overrides and post a config change notification, as
@@ -482,7 +462,7 @@ class ZooKeeperMetadataStore:
                 tx.set_data(config_path, config_json(configs), version=config_stat.version)
             tx.create(f"{CONFIG_CHANGES_PATH}/{CONFIG_CHANGE_PREFIX}",
                       encode_json({"version": 2, "entity_path": f"topics/{topic}"}), sequence=True)
-            failure = _first_failure(tx.commit())
+            failure = first_failure(tx.commit())
             if failure is None:
                 return
             log.debug("config update of %s raced with another writer (%r); retrying", topic, failure)
@@ -494,14 +474,13 @@ class ZooKeeperMetadataStore:
         """The broker id in /controller, or -1 while there is no controller."""
         return await self._call(read_controller_id, self.client)
 
-    async def try_become_controller(self, broker_id: int) -> int | None:
+    async def try_become_controller(self, broker_id: int) -> ControllerEpoch | None:
         """Run Kafka's controller election for `broker_id`: the new controller epoch if it
-        won (partition states written from now on carry it), None if another broker is
-        controller."""
-        epoch = await self._call(register_controller, self.client, broker_id)
-        if epoch is not None:
-            self.controller_epoch = epoch
-        return epoch
+        won (its writes are fenced by it), None if another broker is controller."""
+        lease = await self._call(register_controller, self.client, broker_id)
+        if lease is not None:
+            self.controller_epoch = lease.epoch
+        return lease
 
     # -- producer ids --------------------------------------------------------------------
 
@@ -543,6 +522,27 @@ class ZooKeeperMetadataStore:
             with self._lock:
                 self._notify_pending = False
 
+    def on_session_lost(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on the event loop as soon as kazoo reports the session lost
+        (expired): the controller role must stop at once, before the new session."""
+        self._session_lost_callbacks.append(callback)
+
+    def _on_loop(self, func: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(func)
+        except RuntimeError:  # the loop is closed
+            pass
+
+    def _fire_session_lost(self) -> None:
+        for callback in list(self._session_lost_callbacks):
+            try:
+                callback()
+            except Exception:
+                log.exception("session lost callback %r failed", callback)
+
     def _fire(self) -> None:
         with self._lock:
             self._notify_pending = False
@@ -576,14 +576,6 @@ def _subtree(client: KazooClient, path: str) -> list[str]:
         result.extend(_subtree(client, f"{path}/{child}"))
     return result
 
-
-def _first_failure(results: list[Any]) -> Exception | None:
-    """The exception of the operation that failed a transaction (the others report
-    RolledBackError), or None if it committed."""
-    for result in results:
-        if isinstance(result, Exception) and not isinstance(result, RolledBackError):
-            return result
-    return None
 
 
 if TYPE_CHECKING:
