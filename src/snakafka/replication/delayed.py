@@ -43,6 +43,12 @@ def hw_key(tp: TopicPartition) -> Hashable:
     return ("hw", tp[0], tp[1])
 
 
+def _tp_of_hw_key(key: Hashable) -> TopicPartition | None:
+    if isinstance(key, tuple) and len(key) == 3 and key[0] == "hw":
+        return (key[1], key[2])
+    return None
+
+
 def acks_status(part: Partition | None, required_offset: int) -> ErrorCode | None:
     """Kafka's checkEnoughReplicasReachOffset: the answer of an acks=all write that needs
     the high watermark at `required_offset`, or None while it must still wait."""
@@ -70,6 +76,17 @@ class DelayedProduce(DelayedOperation[dict[TopicPartition, ErrorCode]]):
 
     def try_complete(self) -> bool:
         return all(acks_status(self._partition(tp), offset) is not None for tp, offset in self.required.items())
+
+    def blocks_later(self, key: Hashable) -> bool:
+        """Produces are watched in append order, so on one partition a later one needs a
+        higher high watermark: if this one still waits for it there, so do they. (A
+        retried idempotent batch, answered with its first offsets, waits for a lower one
+        and may then wait until the ops before it complete.)"""
+        tp = _tp_of_hw_key(key)
+        if tp is None:
+            return False
+        offset = self.required.get(tp)
+        return offset is not None and acks_status(self._partition(tp), offset) is None
 
     def on_complete(self, expired: bool) -> dict[TopicPartition, ErrorCode]:
         results: dict[TopicPartition, ErrorCode] = {}

@@ -141,3 +141,37 @@ def test_acks_all_answers_not_leader_when_leadership_moves(tmp_path: Path) -> No
         assert result.error == ErrorCode.not_leader_or_follower
         await setup.stop()
     asyncio.run(run())
+
+
+def test_a_high_watermark_move_checks_waiting_produces_only_up_to_the_first_still_waiting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With many acks=all produces waiting on one partition, a high watermark move asks
+    them in append order and stops at the first that still waits (the later ones need
+    more): the work per move does not grow with the backlog."""
+    from snakafka.replication.delayed import DelayedProduce
+
+    checks: list[int] = []
+    real = DelayedProduce.try_complete
+
+    def counting(self: DelayedProduce) -> bool:
+        checks.append(1)
+        return real(self)
+
+    monkeypatch.setattr(DelayedProduce, "try_complete", counting)
+
+    async def run() -> None:
+        setup = Setup(tmp_path, isr=(0, 1))
+        manager = await setup.start()
+        waiting = [asyncio.ensure_future(manager.append_and_wait(-1, {TP: make_batch(1)}, 30_000)) for _ in range(50)]
+        await settle()
+        assert manager.produce_purgatory.watched(hw_key(TP)) == 50
+        checks.clear()
+        await setup.follower_fetch(3)  # commits the first three
+        await settle()
+        assert [w.done() for w in waiting[:4]] == [True, True, True, False]
+        assert len(checks) == 4, "three complete, the fourth still waits, the other 46 are not asked"
+        await setup.follower_fetch(50)
+        results = await asyncio.wait_for(asyncio.gather(*waiting), 5)
+        assert all(r[TP].error == ErrorCode.none for r in results)
+        await setup.stop()
+    asyncio.run(run())
