@@ -153,15 +153,18 @@ def high_watermarks(bootstrap: str, topic: str) -> int:
 # -- produce ------------------------------------------------------------------------------
 
 
-def produce(bootstrap: str, topic: str, acks: str, records: int, meter: CpuMeter, timeout: float = 300.0) -> PhaseResult:
-    """produce() in a tight loop with poll(0), then flush(); errors are reported only on failure."""
+def produce(bootstrap: str, topic: str, acks: str, records: int, meter: CpuMeter, timeout: float = 300.0,
+            settings: dict[str, Any] | None = None) -> PhaseResult:
+    """produce() in a tight loop with poll(0), then flush(); errors are reported only on failure.
+    `settings`: the producer's settings instead of PRODUCER_SETTINGS ({}: librdkafka's defaults)."""
     failures: list[str] = []
 
     def on_delivery(err: KafkaError | None, _msg: Message) -> None:
         if err is not None and len(failures) < 5:
             failures.append(err.str())
 
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, **PRODUCER_SETTINGS,
+    chosen = PRODUCER_SETTINGS if settings is None else settings
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, **chosen,
                          "delivery.report.only.error": True, "on_delivery": on_delivery})
     producer.list_topics(topic, timeout=10)  # connect and learn the leaders before the clock starts
     values = [payload(i) for i in range(1024)]

@@ -73,12 +73,13 @@ class DelayedOperation(Generic[T]):
         return True
 
     async def wait(self) -> T:
-        """The answer, once completed or expired."""
+        """The answer, once completed or expired. (One waiter per op: no shield, whose
+        extra future would cost the answer one more event-loop turn.)"""
         if self.completed:
             return self.result  # type: ignore[return-value]
         if self._future is None:
             self._future = asyncio.get_running_loop().create_future()
-        return await asyncio.shield(self._future)
+        return await self._future
 
 
 class DelayedOperationPurgatory(Generic[T]):
