@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 from snakafka.scheduler import Scheduler, Timer
@@ -40,6 +40,15 @@ class DelayedOperation(Generic[T]):
         self._keys: tuple[Hashable, ...] = ()
         self._purgatory: DelayedOperationPurgatory[T] | None = None
         self._timer: Timer | None = None
+        self._callbacks: list[Callable[[], None]] = []
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        """Call `callback` synchronously when the op completes (at once if it has):
+        a connection sends the answer from there, without waiting for a loop turn."""
+        if self.completed:
+            callback()
+        else:
+            self._callbacks.append(callback)
 
     def try_complete(self) -> bool:
         """True once the operation can be answered. Must not change any state."""
@@ -70,6 +79,12 @@ class DelayedOperation(Generic[T]):
         self.result = self.on_complete(expired)
         if self._future is not None and not self._future.done():
             self._future.set_result(self.result)
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # one listener's failure must not stop the completion of others
+                log.exception("%s: a completion callback failed", type(self).__name__)
         return True
 
     async def wait(self) -> T:

@@ -70,6 +70,7 @@ class Connection(asyncio.Protocol):
         self._closing = False
         self.pending: deque[_Pending] = deque()  # answers not yet sent, in request order
         self._writer: asyncio.Task[None] | None = None
+        self._writing = False  # the writer task is sending a Response (file slices): nothing else may write
         self._idle = asyncio.Event()  # set while `pending` is empty and the writer idle
         self._idle.set()
 
@@ -156,35 +157,63 @@ class Connection(asyncio.Protocol):
     def _enqueue(self, pending: _Pending) -> None:
         self.pending.append(pending)
         self._idle.clear()
-        if self._writer is None or self._writer.done():
+        if pending.deferred is not None:
+            pending.deferred.op.add_done_callback(self._pump)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send the answers ready at the head of the FIFO now, synchronously (from the
+        completion of a delayed op, e.g. inside the follower fetch that moved the high
+        watermark): consecutive ready answers go out in one write. What cannot go now (an
+        incomplete head, a full socket, file slices to sendfile) is left to the writer task."""
+        transport = self.transport
+        if self._writing or self._closing or transport is None:
+            return
+        ready: list[bytes] = []
+        while self.pending and self._can_write.is_set():
+            head = self.pending[0]
+            if head.deferred is not None and not head.deferred.op.completed:
+                break
+            answer = self._answer_of(head)
+            if answer is None:
+                self.pending.popleft()
+                continue
+            if not isinstance(answer, bytes):
+                head.answer, head.deferred = answer, None  # built: the writer task sends it
+                break
+            ready.append(answer)
+            self.pending.popleft()
+        if ready and not transport.is_closing():
+            transport.write(b"".join(ready) if len(ready) > 1 else ready[0])
+        if not self.pending:
+            self._idle.set()
+        elif self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._send_pending())
 
     async def _send_pending(self) -> None:
-        """Send the FIFO's answers in request order, each once it is complete; answers
-        that are ready together (one high watermark move completes several) go out in
-        one write."""
+        """The FIFO's slow path: wait for the head's op, for the socket to drain, or send
+        a Response of file slices; everything ready is sent by _pump."""
         try:
             while self.pending and not self._closing:
                 head = self.pending[0]
                 if head.deferred is not None and not head.deferred.op.completed:
-                    await head.deferred.op.wait()
-                ready: list[bytes] = []
-                answer: Answer = None
-                while self.pending:
-                    head = self.pending[0]
-                    if head.deferred is not None and not head.deferred.op.completed:
-                        break
-                    answer = self._answer_of(head)
-                    if not isinstance(answer, bytes):
-                        break  # a Response (file slices) is written on its own
-                    ready.append(answer)
+                    await head.deferred.op.wait()  # its completion pumps
+                    continue
+                if not self._can_write.is_set():
+                    await self._can_write.wait()
+                self._pump()
+                if not self.pending or self.pending[0] is not head:
+                    continue
+                if isinstance(head.answer, Response) and head.deferred is None:
+                    self._writing = True
+                    try:
+                        await self._write(head.answer)
+                    finally:
+                        self._writing = False
                     self.pending.popleft()
-                    answer = None
-                if ready:
-                    await self._write(b"".join(ready) if len(ready) > 1 else ready[0])
-                if answer is not None:
-                    await self._write(answer)
-                    self.pending.popleft()
+                    self._pump()
+                else:
+                    await asyncio.sleep(0)  # the socket is full: wait for it above
         except asyncio.CancelledError:
             raise
         except Exception:
