@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -233,9 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     failed = False
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="snakafka-bench-cluster-") as scratch:
         results = run_cluster(args.records, args.rejoin_bytes, args.latency_seconds, Path(scratch))
+        load_after = os.getloadavg()
         sys.stdout.write(render(results, args.records, args.latency_seconds) + "\n")
+        sys.stdout.write(f"\nmachine load average (1 min) at the start / end of the cluster cases: "
+                         f"{load_before[0]:.1f} / {load_after[0]:.1f} on {os.cpu_count()} cores (a shared machine)\n")
         sys.stdout.flush()
         failed = any(r.error for _, _, _, r in results["throughput"])
         if not args.no_single:
