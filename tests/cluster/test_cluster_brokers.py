@@ -80,6 +80,9 @@ def delivery_recorder(acked: dict[tuple[int, int], bytes], errors: list[str]) ->
             return
         partition, offset, value = msg.partition(), msg.offset(), msg.value()
         assert partition is not None and offset is not None and isinstance(value, bytes)
+        earlier = acked.get((partition, offset))
+        if earlier is not None and earlier != value:  # the first one was lost, its offset given again
+            errors.append(f"partition {partition} offset {offset} acknowledged twice: {earlier!r}, then {value!r}")
         acked[(partition, offset)] = value
     return delivered
 

@@ -16,3 +16,16 @@ def noauto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerPr
     proc.start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def acl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    """A shared broker with Kafka's AclAuthorizer and allow.everyone.if.no.acl.found=true:
+    resources without ACLs are open, so each ACL test restricts names of its own."""
+    data = tmp_path_factory.mktemp("acl-broker") / "data"
+    proc = BrokerProcess(data, overrides={"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+                                          "allow.everyone.if.no.acl.found": "true", "super.users": "User:admin",
+                                          "group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "4"})
+    proc.start()
+    yield proc
+    proc.stop()

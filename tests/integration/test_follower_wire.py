@@ -38,7 +38,7 @@ def test_a_follower_replicates_over_an_incremental_fetch_session(tmp_path: Path)
     async def run() -> None:
         setup = Setup(tmp_path, isr=(0, 1), partitions=2)
         leader = await setup.start()
-        services = SimpleNamespace(replica_manager=leader, clock=setup.scheduler.clock)
+        services = SimpleNamespace(replica_manager=leader, clock=setup.scheduler.clock, acls=SimpleNamespace(authorizer=None))
         server = SocketServer(cast(BrokerServices, services), Dispatcher([Api(1, 4, 12, handle_fetch)]), "PLAINTEXT",
                               "127.0.0.1", 0, 1 << 20)
         await server.start()

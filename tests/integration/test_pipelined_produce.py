@@ -35,7 +35,7 @@ def produce(acks: int, partitions: dict[int, bytes]) -> Any:
 
 
 async def serve(manager: ReplicaManager) -> SocketServer:
-    services = SimpleNamespace(replica_manager=manager)  # all the produce handler uses of a broker
+    services = SimpleNamespace(replica_manager=manager, acls=SimpleNamespace(authorizer=None))  # what the handler uses
     server = SocketServer(cast(BrokerServices, services), Dispatcher([Api(PRODUCE, 3, 9, handle_produce)]),
                           "PLAINTEXT", "127.0.0.1", 0, 1 << 20)
     await server.start()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,9 +17,10 @@ import click
 
 from snakafka.cli.options import (
     CONFIG_ERROR_EXIT,
-    LOG_FORMAT,
     START_ERROR_EXIT,
+    buffer_logging,
     parse_overrides,
+    use_log_format,
 )
 from snakafka.config.broker import BrokerConfig, ConfigError
 
@@ -52,13 +52,15 @@ def serve(config_file: Path | None, overrides: tuple[str, ...], log_level: str) 
 
     Defaults: listens on 127.0.0.1:9092, data in ./snakafka-data.
     """
-    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    buffer = buffer_logging(log_level)
     try:
         config = BrokerConfig.load(config_file, parse_overrides(overrides))
         config.require_broker_id()
     except ConfigError as exc:
+        use_log_format(buffer, "text")
         click.echo(f"snakafka: {exc}", err=True)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
+    use_log_format(buffer, config.logging_format, config.broker_id)
     config.log_all()
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         status = runner.run(_serve(config))
@@ -107,10 +109,12 @@ async def _serve(config: BrokerConfig) -> int:
     return 0
 
 
+from snakafka.cli.acls import acls
 from snakafka.cli.cluster import local_cluster
 from snakafka.cli.console import console_consumer, console_producer
 from snakafka.cli.groups import groups
 
+main.add_command(acls)
 main.add_command(groups)
 main.add_command(local_cluster)
 main.add_command(console_producer)

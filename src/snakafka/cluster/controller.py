@@ -59,16 +59,42 @@ class Controller:
         ISR memberships away; returns the partitions it still leads (none once done).
         Raises KafkaError NOT_CONTROLLER unless this broker is the active controller, and
         BROKER_ID_NOT_REGISTERED for a broker that is not live."""
-        role = self.role
-        if role is None or not role.is_active or self.cache.controller_id != role.broker_id:
-            # a single broker has no cluster controller role: nothing could take its leaderships
-            raise KafkaError(ErrorCode.not_controller, "This broker is not the active controller of a cluster.")
+        # a single broker has no cluster controller role: nothing could take its leaderships
+        role = self._active_role()
         try:
             role.begin_controlled_shutdown(broker_id)
         except KeyError:
             raise KafkaError(ErrorCode.broker_id_not_registered, f"Broker {broker_id} is not registered.") from None
         await self._on_change()  # the controller's pass runs with every refresh
         return role.leaderships_remaining(broker_id)
+
+    def _active_role(self) -> ControllerRole:
+        role = self.role
+        if role is None or not role.is_active or self.cache.controller_id != role.broker_id:
+            raise KafkaError(ErrorCode.not_controller, "This broker is not the active controller of a cluster.")
+        return role
+
+    async def alter_reassignments(self, targets: dict[tuple[str, int], tuple[int, ...] | None]
+                                  ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
+        """AlterPartitionReassignments on the active controller (NOT_CONTROLLER elsewhere,
+        and on a single broker, which has nowhere to move replicas). A view older than the
+        store is refreshed and the request decided again (a few times at most)."""
+        role = self._active_role()
+        for attempt in range(3):
+            try:
+                results = await role.reassign(targets)
+                break
+            except StateConflictError:
+                if attempt == 2:
+                    raise KafkaError(ErrorCode.request_timed_out,
+                                     "The partitions kept changing while the reassignment was written") from None
+                await self._on_change()
+        await self._on_change()  # the pass that follows the reassignment starts now
+        return results
+
+    def list_reassignments(self) -> dict[tuple[str, int], PartitionState]:
+        """ListPartitionReassignments on the active controller."""
+        return self._active_role().reassignments()
 
     async def create_topic(self, spec: NewTopic, *, validate_only: bool = False) -> TopicInfo:
         """Raises KafkaError with Kafka's CreateTopics error codes."""

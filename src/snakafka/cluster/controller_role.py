@@ -33,18 +33,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from snakafka.cluster import reassignment
 from snakafka.cluster.election import (
     blocks_controlled_shutdown,
     partition_after_brokers_change,
     preferred_leader_elections,
 )
 from snakafka.cluster.metadata_cache import MetadataCache
-from snakafka.cluster.model import ControllerEpoch, StateChange
+from snakafka.cluster.model import ControllerEpoch, PartitionState, StateChange
 from snakafka.cluster.store.base import (
     ControllerMovedError,
     MetadataStore,
     StateConflictError,
 )
+from snakafka.protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -144,33 +146,88 @@ class ControllerRole:
             unclean = broker_unclean if override is None else override.strip().lower() == "true"
             for p, state in topic.partitions.items():
                 new = partition_after_brokers_change(state, live, unclean=unclean, shutting_down=self.shutting_down)
-                if new is not None:
-                    by_topic.setdefault(name, {})[p] = (state, new)
+                # A reassignment completes once its target replicas are all in the ISR.
+                changed = reassignment.progress(new or state, live - self.shutting_down) or new
+                if changed is not None:
+                    by_topic.setdefault(name, {})[p] = (state, changed)
         return await self._write("brokers changed", by_topic)
+
+    async def reassign(self, targets: dict[tuple[str, int], tuple[int, ...] | None]
+                       ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
+        """Start, redirect (a target) or cancel (None) partition reassignments, decided on
+        the current view and written fenced. Returns each partition's error code and
+        message. StateConflictError if a state moved since the view was read: the caller
+        refreshes and asks again."""
+        live = frozenset(self.cache.brokers) - self.shutting_down
+        results: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {}
+        by_topic: dict[str, dict[int, StateChange]] = {}
+        for (name, p), target in sorted(targets.items()):
+            topic = self.cache.topics.get(name)
+            state = None if topic is None else topic.partitions.get(p)
+            if state is None:
+                results[(name, p)] = (ErrorCode.unknown_topic_or_partition, None)
+                continue
+            try:
+                if target is None:
+                    if not state.reassigning:
+                        results[(name, p)] = (ErrorCode.no_reassignment_in_progress,
+                                              f"No reassignment in progress for {name}-{p}")
+                        continue
+                    new: PartitionState | None = reassignment.cancel(state, live)
+                else:
+                    new = reassignment.start(state, target, live)
+            except reassignment.ReassignmentError as exc:
+                results[(name, p)] = (ErrorCode.invalid_replica_assignment, str(exc))
+                continue
+            results[(name, p)] = (ErrorCode.none, None)
+            if new is not None:
+                by_topic.setdefault(name, {})[p] = (state, new)
+        for name, changes in sorted(by_topic.items()):
+            written = await self._write_topic("partition reassignment", name, changes)
+            if written is False:
+                raise StateConflictError(f"topic {name} changed while reassigning")
+            if written is None:
+                for p in changes:
+                    results[(name, p)] = (ErrorCode.unknown_topic_or_partition, None)
+        return results
+
+    def reassignments(self) -> dict[tuple[str, int], PartitionState]:
+        """The partitions being reassigned (ListPartitionReassignments)."""
+        return {(name, p): state for name, topic in sorted(self.cache.topics.items())
+                for p, state in sorted(topic.partitions.items()) if state.reassigning}
 
     async def _write(self, reason: str, by_topic: dict[str, dict[int, StateChange]]) -> bool:
         """Write each topic's changes, fenced; True if anything was written or refused as
         stale (either way the caller's view is now older than the store)."""
         moved = False
-        live = sorted(self.cache.brokers)
         for name, changes in sorted(by_topic.items()):
-            lease = self.lease
-            if lease is None:
+            written = await self._write_topic(reason, name, changes)
+            moved = moved or written is not None
+            if self.lease is None:
                 break
-            try:
-                await self.store.update_partition_states(name, changes, lease)
-            except KeyError:
-                continue  # deleted meanwhile
-            except ControllerMovedError as exc:
-                self.resign(str(exc))
-                return True
-            except StateConflictError as exc:
-                log.info("broker %d (controller, %s): %s; deciding again on a fresh view", self.broker_id, reason, exc)
-                moved = True
-                continue
-            moved = True
-            for p, (old, new) in sorted(changes.items()):
-                log.info("broker %d (controller, %s): %s-%d leader %d -> %d, isr %s, leader epoch %d "
-                         "(live brokers %s, shutting down %s)", self.broker_id, reason, name, p, old.leader,
-                         new.leader, list(new.isr), new.leader_epoch, live, sorted(self.shutting_down))
         return moved
+
+    async def _write_topic(self, reason: str, name: str, changes: dict[int, StateChange]) -> bool | None:
+        """One topic's changes: True written, False refused as stale (decide again on a
+        fresh view; also after resigning), None if the topic is gone."""
+        lease = self.lease
+        if lease is None:
+            return False
+        try:
+            await self.store.update_partition_states(name, changes, lease)
+        except KeyError:
+            return None  # deleted meanwhile
+        except ControllerMovedError as exc:
+            self.resign(str(exc))
+            return False
+        except StateConflictError as exc:
+            log.info("broker %d (controller, %s): %s; deciding again on a fresh view", self.broker_id, reason, exc)
+            return False
+        live = sorted(self.cache.brokers)
+        for p, (old, new) in sorted(changes.items()):
+            moving = f", replicas {list(new.replicas)} (adding {list(new.adding)}, removing {list(new.removing)})" \
+                if (old.replicas, old.adding, old.removing) != (new.replicas, new.adding, new.removing) else ""
+            log.info("broker %d (controller, %s): %s-%d leader %d -> %d, isr %s, leader epoch %d%s "
+                     "(live brokers %s, shutting down %s)", self.broker_id, reason, name, p, old.leader,
+                     new.leader, list(new.isr), new.leader_epoch, moving, live, sorted(self.shutting_down))
+        return True

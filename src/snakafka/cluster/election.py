@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from typing import TypeVar
 
 from snakafka.cluster.model import NO_LEADER, PartitionState
@@ -143,10 +144,6 @@ def _offline_isr(state: PartitionState) -> tuple[int, ...]:
 
 
 def _changed(state: PartitionState, leader: int, isr: tuple[int, ...]) -> PartitionState:
-    return PartitionState(
-        replicas=state.replicas,
-        leader=leader,
-        leader_epoch=state.leader_epoch + 1,
-        isr=isr,
-        partition_epoch=state.partition_epoch + 1,
-    )
+    """A leader or ISR change (a reassignment in progress is kept)."""
+    return replace(state, leader=leader, leader_epoch=state.leader_epoch + 1, isr=isr,
+                   partition_epoch=state.partition_epoch + 1)

@@ -57,15 +57,26 @@ class PartitionState:
     leader_epoch: int = 0
     isr: tuple[int, ...] = ()
     partition_epoch: int = 0
+    # A reassignment in progress (KIP-455): `replicas` holds the target and the original
+    # replicas together while the added ones catch up; the removed ones go at the end.
+    adding: tuple[int, ...] = ()
+    removing: tuple[int, ...] = ()
+
+    @property
+    def reassigning(self) -> bool:
+        return bool(self.adding or self.removing)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "replicas": list(self.replicas),
             "leader": self.leader,
             "leader_epoch": self.leader_epoch,
             "isr": list(self.isr),
             "partition_epoch": self.partition_epoch,
         }
+        if self.reassigning:
+            data["adding"], data["removing"] = list(self.adding), list(self.removing)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> PartitionState:
@@ -75,6 +86,8 @@ class PartitionState:
             leader_epoch=int(data["leader_epoch"]),  # type: ignore[call-overload]
             isr=tuple(data["isr"]),  # type: ignore[arg-type]
             partition_epoch=int(data.get("partition_epoch", 0)),  # type: ignore[call-overload]
+            adding=tuple(data.get("adding", ())),  # type: ignore[arg-type]
+            removing=tuple(data.get("removing", ())),  # type: ignore[arg-type]
         )
 
 

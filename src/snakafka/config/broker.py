@@ -41,12 +41,13 @@ from snakafka.log.log_config import LogConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BROKER_CONFIGS", "SUPPORTED_SECURITY_PROTOCOLS", "BrokerConfig", "ConfigError", "Listener"]
+__all__ = ["BROKER_CONFIGS", "SUPPORTED_SECURITY_PROTOCOLS", "BrokerConfig", "ConfigError", "Listener", "parse_http_listener"]
 
 MINUTE_MS = 60 * 1000
 HOUR_MS = 60 * MINUTE_MS
 COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+AUTHORIZER_CLASSES = ("kafka.security.authorizer.AclAuthorizer", "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
 SUPPORTED_SECURITY_PROTOCOLS = ("PLAINTEXT",)  # extend as the server learns TLS / SASL
 
 B, S, I, SH, L, D, LS = (ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.SHORT,
@@ -99,6 +100,12 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("log.index.size.max.bytes", I, 10485760, at_least(4), MEDIUM, "Largest size of an offset or time index.", DYN),
     ConfigDef("log.message.timestamp.type", S, "CreateTime", one_of("CreateTime", "LogAppendTime"), MEDIUM,
               "Timestamps stored: the producer's (CreateTime) or the broker's (LogAppendTime).", DYN),
+    ConfigDef("log.message.timestamp.before.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Largest age (now - timestamp) of a CreateTime record a produce may carry; older: INVALID_TIMESTAMP.", DYN),
+    ConfigDef("log.message.timestamp.after.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Largest lead (timestamp - now) of a CreateTime record a produce may carry; later: INVALID_TIMESTAMP.", DYN),
+    ConfigDef("log.message.timestamp.difference.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Deprecated (KIP-937): both bounds at once, used for whichever of before/after.max.ms is left at its default.", DYN),
     ConfigDef("log.preallocate", B, False, None, MEDIUM, "Accepted; snakafka does not preallocate segment files.", DYN),
     ConfigDef("log.cleanup.policy", LS, ["delete"], each_of("compact", "delete"), MEDIUM, "Default cleanup of old segments: delete, compact or both.", DYN),
     ConfigDef("log.cleaner.enable", B, True, None, MEDIUM, "Run the log cleaner, which compacts topics with cleanup.policy compact."),
@@ -154,10 +161,20 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("zookeeper.connect", S, None, None, HIGH, "ZooKeeper host:port[,...][/chroot]: brokers sharing it form a cluster; unset: a single broker with the embedded metadata store."),
     ConfigDef("zookeeper.session.timeout.ms", I, 18000, None, HIGH, "ZooKeeper session timeout."),
     ConfigDef("zookeeper.connection.timeout.ms", I, None, None, HIGH, "Longest wait to connect to ZooKeeper; unset: zookeeper.session.timeout.ms."),
+    # -- authorization ----------------------------------------------------------------------
+    ConfigDef("authorizer.class.name", S, "", one_of("", *AUTHORIZER_CLASSES), LOW,
+              "The ACL authorizer: Kafka's AclAuthorizer or StandardAuthorizer class name (both: the same ACL rules); empty: no authorization."),
+    ConfigDef("super.users", S, None, None, LOW, "Principals allowed everything, separated by semicolons (User:admin;User:broker)."),
+    ConfigDef("allow.everyone.if.no.acl.found", B, False, None, LOW, "Allow any principal on a resource that no ACL applies to."),
+    # -- observability (snakafka's own keys: Kafka exposes JMX and configures log4j instead) --
+    ConfigDef("metrics.http.listener", S, None, None, MEDIUM,
+              "http://HOST:PORT serving /metrics (Prometheus text, the JMX exporter's Kafka names), /healthz and /readyz; unset: off."),
+    ConfigDef("logging.format", S, "text", one_of("text", "json"), LOW, "Log lines of `snakafka serve`: text, or json (one JSON object per line)."),
 ])
 # fmt: on
 
 # Kafka: ^(.*)://\[?([0-9a-zA-Z\-%._:]*)\]?:(-?[0-9]+)
+_HTTP_LISTENER = re.compile(r"http://\[?(?P<host>[0-9a-zA-Z\-%._:]*)\]?:(?P<port>[0-9]+)/?", re.IGNORECASE)
 _LISTENER = re.compile(r"(?P<name>[^:/]*)://\[?(?P<host>[0-9a-zA-Z\-%._:]*)\]?:(?P<port>-?[0-9]+)")
 
 
@@ -224,6 +241,9 @@ class BrokerConfig:
     log_index_interval_bytes: int
     log_index_size_max_bytes: int
     log_message_timestamp_type: str
+    log_message_timestamp_before_max_ms: int
+    log_message_timestamp_after_max_ms: int
+    log_message_timestamp_difference_max_ms: int
     log_preallocate: bool
     log_cleanup_policy: list[str]
     log_cleaner_enable: bool
@@ -273,6 +293,11 @@ class BrokerConfig:
     zookeeper_connect: str | None
     zookeeper_session_timeout_ms: int
     zookeeper_connection_timeout_ms: int
+    authorizer_class_name: str
+    super_users: str | None
+    allow_everyone_if_no_acl_found: bool
+    metrics_http_listener: str | None
+    logging_format: str
     originals: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     _parsed: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -354,6 +379,9 @@ class BrokerConfig:
             retention_bytes=self.log_retention_bytes,
             max_message_bytes=self.message_max_bytes,
             message_timestamp_type=self.log_message_timestamp_type,
+            message_timestamp_before_max_ms=self.log_message_timestamp_before_max_ms,
+            message_timestamp_after_max_ms=self.log_message_timestamp_after_max_ms,
+            message_timestamp_difference_max_ms=self.log_message_timestamp_difference_max_ms,
             cleanup_policy=tuple(self.log_cleanup_policy),
             flush_messages=self.log_flush_interval_messages,
             flush_ms=self.log_flush_interval_ms,
@@ -374,6 +402,10 @@ class BrokerConfig:
         if self.log_retention_ms != -1 and self.log_retention_ms < 1:
             raise ConfigError.invalid(_retention_key(self.originals), self.log_retention_ms,
                                       "log.retention.ms must be unlimited (-1) or, equal or greater than 1")
+        for principal in (self.super_users or "").split(";"):
+            if principal.strip() and not re.fullmatch(r"[^:]+:.+", principal.strip()):
+                raise ConfigError.invalid("super.users", self.super_users,
+                                          f"expected a string in format principalType:principalName but got {principal.strip()}")
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:
             raise ConfigError.invalid("group.min.session.timeout.ms", self.group_min_session_timeout_ms,
                                       "must not exceed group.max.session.timeout.ms")
@@ -389,6 +421,8 @@ class BrokerConfig:
             raise ConfigError.invalid("advertised.listeners", ",".join(str(x) for x in self.advertised_listeners),
                                       "advertised.listeners listener names must be equal to or a subset of the "
                                       f"ones defined in listeners (not in listeners: {', '.join(unknown)})")
+        if self.metrics_http_listener is not None:
+            parse_http_listener(self.metrics_http_listener)
         for listener in self.advertised_listeners:
             if listener.host == "0.0.0.0":
                 raise ConfigError.invalid("advertised.listeners", listener,
@@ -421,6 +455,15 @@ def _effective(parsed: Mapping[str, Any]) -> dict[str, Any]:
         "log_flush_interval_ms": flush_ms if flush_ms is not None else parsed["log.flush.scheduler.interval.ms"],
         "zookeeper_connection_timeout_ms": zk_connection if zk_connection is not None else parsed["zookeeper.session.timeout.ms"],
     }
+
+
+def parse_http_listener(value: str) -> tuple[str, int]:
+    """metrics.http.listener's http://HOST:PORT as (host, port): an empty host binds every
+    interface, port 0 any free one. Anything else is a ConfigError naming the key."""
+    m = _HTTP_LISTENER.fullmatch(value.strip())
+    if m is None or not 0 <= int(m["port"]) <= 65535:
+        raise ConfigError.invalid("metrics.http.listener", value, "expected http://HOST:PORT")
+    return m["host"], int(m["port"])
 
 
 def _retention_key(originals: Mapping[str, str]) -> str:

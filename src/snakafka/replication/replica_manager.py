@@ -38,6 +38,7 @@ from snakafka.replication.fetch_session import DEFAULT_SLOTS, FetchSessionCache
 from snakafka.replication.fetcher import FetcherConfig, ReplicaFetcherManager
 from snakafka.replication.partition import LeaderAppend, Partition, PendingIsrChange
 from snakafka.replication.purgatory import DelayedOperationPurgatory
+from snakafka.replication.stats import BrokerTopicStats
 from snakafka.scheduler import LoopScheduler, Scheduler
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class ProduceResult:
     log_start_offset: int = -1
     message: str | None = None
     last_offset: int = -1
+    record_errors: tuple[tuple[int, str], ...] = ()  # (batch index, message): Produce v8+ record_errors
 
 
 @dataclass(slots=True)
@@ -117,6 +119,7 @@ class ReplicaManager:
             fetcher_config or FetcherConfig(broker_id, "PLAINTEXT"), self.partitions.get,
             lambda broker: self.cache.brokers.get(broker))  # the cache replaces its dicts on refresh
         self._background: set[asyncio.Task[None]] = set()
+        self.topic_stats = BrokerTopicStats()  # read by the metrics collector at scrape time
 
     # -- metadata -------------------------------------------------------------------
 
@@ -158,6 +161,8 @@ class ReplicaManager:
         removals = []
         for tp in [tp for tp in self.partitions if tp not in wanted]:
             del self.partitions[tp]
+            if tp[0] not in self.cache.topics:
+                self.topic_stats.forget_topic(tp[0])
             removals.append(self.log_manager.detach_log(*tp))
             self._wake(tp)
         return removals
@@ -222,7 +227,8 @@ class ReplicaManager:
                 continue
             except BatchError as exc:
                 log.info("rejected produce to %s-%d: %s", tp[0], tp[1], exc)
-                results[tp] = ProduceResult(error=ErrorCode(exc.error_code), message=str(exc))
+                results[tp] = ProduceResult(error=ErrorCode(exc.error_code), message=str(exc),
+                                            record_errors=exc.record_errors)
                 continue
             results[tp] = ProduceResult(
                 base_offset=info.first_offset,
@@ -232,6 +238,9 @@ class ReplicaManager:
             )
             if not info.duplicate:
                 self._appended(tp, hw_before, part)
+                stats = self.topic_stats
+                stats.bytes_in[tp[0]] += len(data)
+                stats.messages_in[tp[0]] += info.last_offset - info.first_offset + 1
         return results
 
     def append_and_delay(self, acks: int, entries: dict[TopicPartition, bytes], timeout_ms: int
@@ -429,6 +438,10 @@ class ReplicaManager:
         else:
             log.info("broker %d: %s-%d: isr now %s (partition epoch %d)", self.broker_id, part.topic, part.partition,
                      isr, change.proposed.partition_epoch)
+            if len(change.proposed.isr) < len(change.decided_on.isr):
+                self.topic_stats.isr_shrinks += 1
+            elif len(change.proposed.isr) > len(change.decided_on.isr):
+                self.topic_stats.isr_expands += 1
         if applied or not ok:
             self._wake(tp)  # the high watermark rule's ISR changed (or the maximal ISR shrank back)
 
@@ -467,12 +480,21 @@ class ReplicaManager:
         results, total, errored = self.read_once(requests, max_bytes, committed_only=committed_only,
                                                  replica_id=replica_id, read_committed=read_committed)
         if total >= min_bytes or errored or max_wait_ms <= 0 or not requests:
-            return results
+            return self._count_bytes_out(replica_id, results)
         params = FetchParams(replica_id, min_bytes, max_bytes, committed_only, read_committed)
         op = DelayedFetch(self._deadline(max_wait_ms), requests, params, self.partitions.get, read)
         keys: list[Hashable] = op.keys
         self.fetch_purgatory.try_complete_else_watch(op, keys)
-        return await op.wait()
+        return self._count_bytes_out(replica_id, await op.wait())
+
+    def _count_bytes_out(self, replica_id: int, results: list[FetchResult]) -> list[FetchResult]:
+        """Kafka's BytesOut: what consumers are sent (followers: ReplicationBytesOut)."""
+        if replica_id < 0:
+            bytes_out = self.topic_stats.bytes_out
+            for r in results:
+                if r.records is not None:
+                    bytes_out[r.topic] += r.records.size
+        return results
 
     async def close(self) -> None:
         await self.fetchers.close()

@@ -7,6 +7,11 @@ something we lack (e.g. topic ids in Fetch v13+ / Produce v13).
 from __future__ import annotations
 
 from snakafka.server.dispatch import Api
+from snakafka.server.handlers.acls import (
+    handle_create_acls,
+    handle_delete_acls,
+    handle_describe_acls,
+)
 from snakafka.server.handlers.api_versions import handle_api_versions
 from snakafka.server.handlers.configs import (
     handle_alter_configs,
@@ -35,6 +40,10 @@ from snakafka.server.handlers.list_offsets import (
 from snakafka.server.handlers.metadata import handle_metadata
 from snakafka.server.handlers.produce import handle_produce
 from snakafka.server.handlers.producer import handle_init_producer_id
+from snakafka.server.handlers.reassignments import (
+    handle_alter_partition_reassignments,
+    handle_list_partition_reassignments,
+)
 from snakafka.server.handlers.topics import (
     handle_create_partitions,
     handle_create_topics,
@@ -75,11 +84,16 @@ BROKER_APIS: list[Api] = [
     Api(26, 0, 3, handle_end_txn),
     Api(27, 1, 1, handle_write_txn_markers),
     Api(28, 0, 3, handle_txn_offset_commit),
+    Api(29, 1, 3, handle_describe_acls),  # v0 (literal patterns only) is not in kio
+    Api(30, 1, 3, handle_create_acls),
+    Api(31, 1, 3, handle_delete_acls),
     Api(32, 1, 4, handle_describe_configs),
     Api(33, 0, 2, handle_alter_configs),
     Api(37, 0, 3, handle_create_partitions),
     Api(42, 0, 2, handle_delete_groups),
     Api(44, 0, 1, handle_incremental_alter_configs),
+    Api(45, 0, 0, handle_alter_partition_reassignments),
+    Api(46, 0, 0, handle_list_partition_reassignments),
     Api(47, 0, 0, handle_offset_delete),
     Api(60, 0, 1, handle_describe_cluster),
     Api(63, 0, 2, handle_broker_heartbeat, advertised=False),  # controlled shutdown (wantShutDown), see its module

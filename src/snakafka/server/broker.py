@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
 from kio.schema.errors import ErrorCode as WireErrorCode
@@ -35,7 +35,7 @@ from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo, Endpoint
 from snakafka.cluster.store.base import MetadataStore
 from snakafka.cluster.store.local import LocalMetadataStore
-from snakafka.config.broker import BrokerConfig
+from snakafka.config.broker import BrokerConfig, parse_http_listener
 from snakafka.config.topic import (
     TopicConfigError,
     describe_broker_configs,
@@ -51,11 +51,16 @@ from snakafka.protocol.errors import ErrorCode, KafkaError
 from snakafka.replication.fetcher import FetcherConfig
 from snakafka.replication.replica_manager import ReplicaManager
 from snakafka.scheduler import LoopScheduler
+from snakafka.server.acl_host import AclHost
 from snakafka.server.apis import BROKER_APIS
 from snakafka.server.dispatch import Dispatcher
 from snakafka.server.group_host import GroupHost
 from snakafka.server.network import SocketServer
+from snakafka.server.request_metrics import RequestMetrics
 from snakafka.server.txn_host import TxnHost
+
+if TYPE_CHECKING:
+    from snakafka.server.metrics_http import MetricsHttpServer
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +72,12 @@ class Broker:
     def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self.dispatcher = Dispatcher(BROKER_APIS)
+        # metrics.http.listener: request metrics on the dispatch path, served with the
+        # health endpoints from the first moment of start() (readiness says 503 till ready).
+        self.request_metrics = RequestMetrics() if config.metrics_http_listener else None
+        self.dispatcher = Dispatcher(BROKER_APIS, self.request_metrics)
+        self.metrics_server: MetricsHttpServer | None = None
+        self.started = False  # start() completed: registered, metadata applied, serving
         self._tasks: list[asyncio.Task[None]] = []
         self.servers: list[SocketServer] = []  # one per listener
         # (due time ms, file removal): segments and partition directories already
@@ -108,14 +118,27 @@ class Broker:
             await self._release_failed_start()
             raise
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def _start(self) -> None:
         config = self.config
+        if self.request_metrics is not None and config.metrics_http_listener is not None:
+            # prometheus-client loads only here: a broker without the listener does not pay its import
+            from snakafka.server.metrics_http import MetricsHttpServer
+
+            self.metrics_server = MetricsHttpServer(self, self.request_metrics,
+                                                    *parse_http_listener(config.metrics_http_listener))
+            await self.metrics_server.start()
         for d in config.log_dirs:
             Path(d).mkdir(parents=True, exist_ok=True)
         self.store = self._new_store()
         await self.store.start()
         _write_meta_properties(config.log_dirs, config.broker_id, self.store.cluster_id)
         self.producer_ids = ProducerIdManager(self.store)
+        self.acls = AclHost(config, self.store)
+        await self.acls.start()  # before any listener: no request is answered unauthorized
         self.log_manager = LogManager([Path(d) for d in config.log_dirs], self.clock, config.log_config())
         topics = await self.store.topics()
         self.log_manager.load(lambda topic: self.config_for(topic, topics[topic].configs if topic in topics else {}))
@@ -180,6 +203,7 @@ class Broker:
             self._tasks.append(
                 asyncio.create_task(self._every(config.log_cleaner_backoff_ms, self._clean), name="log-cleaner")
             )
+        self.started = True
         log.info("broker %d started (cluster %s) on %s", config.broker_id, self.store.cluster_id,
                  ", ".join(f"{s.listener} port {s.port}" for s in self.servers))
 
@@ -197,6 +221,8 @@ class Broker:
                     partition_log.close()
             if "store" in opened:
                 await self.store.close()
+            if self.metrics_server is not None:
+                await self.metrics_server.stop()
         except Exception:
             log.exception("broker %d: releasing a failed start", self.config.broker_id)
 
@@ -225,10 +251,13 @@ class Broker:
                 log.exception("background task %s failed while stopping", task.get_name())
         await self.txn_host.close()
         await self.group_host.close()
+        await self.acls.close()
         await self.replica_manager.close()
         self._write_high_watermarks()  # last, as Kafka's ReplicaManager.shutdown: the final values
         self.log_manager.shutdown()
         await self.store.close()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         self._closed.set()
         log.info("broker %d stopped", self.config.broker_id)
 

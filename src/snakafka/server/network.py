@@ -229,7 +229,7 @@ class Connection(asyncio.Protocol):
             return pending.answer
         assert pending.header is not None and pending.deferred.op.completed
         header = pending.header
-        body = pending.deferred.finish(pending.deferred.op.result)
+        body = pending.deferred.body()
         if isinstance(body, Response):
             return body
         return codec.encode_response(header.api_key, header.api_version, header.correlation_id, body)

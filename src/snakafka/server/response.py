@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snakafka.log.partition_log import FileSlice
+from snakafka.protocol.errors import ErrorCode
 from snakafka.replication.purgatory import DelayedOperation
 
 SENDFILE_MIN_BYTES = 64 * 1024
@@ -24,6 +25,9 @@ SENDFILE_MIN_BYTES = 64 * 1024
 @dataclass(slots=True)
 class Response:
     parts: list[bytes | FileSlice] = field(default_factory=list)
+    # The error codes the encoded parts carry (top level, then per partition), for the
+    # request metrics: they cannot read them back from the bytes.
+    error_codes: list[ErrorCode] = field(default_factory=list)
 
     async def write_to(self, transport: asyncio.Transport, drained: asyncio.Event) -> None:
         """Write the parts in order. `drained` is set while the transport's buffer is empty
@@ -68,8 +72,16 @@ def _sendfile(fileno: int, part: FileSlice, transport: asyncio.Transport) -> Non
 class Deferred:
     """A response that waits for a delayed operation (an acks=all produce waiting for the
     ISR). The handler has done its synchronous part (the append); the connection goes on
-    with its next produce requests and sends this answer, in request order, once
-    `op.wait()` returns: `finish` turns the operation's result into the response body."""
+    with its next produce requests and sends this answer, in request order, once `op`
+    completes: `finish` turns the operation's result into the response body (once:
+    `body()` keeps it for the connection and the request metrics alike)."""
 
     op: DelayedOperation[Any]
     finish: Callable[[Any], Any]
+    _body: Any = None
+    _built: bool = False
+
+    def body(self) -> Any:
+        if not self._built:
+            self._body, self._built = self.finish(self.op.result), True
+        return self._body

@@ -21,6 +21,7 @@ from snakafka.coordinator.producer_ids import ProducerIdManager
 from snakafka.coordinator.transaction import TransactionCoordinator
 from snakafka.protocol.errors import ErrorCode
 from snakafka.replication.replica_manager import ReplicaManager
+from snakafka.server.acl_host import AclHost
 
 
 class ApiRange(Protocol):
@@ -50,6 +51,7 @@ class BrokerServices(Protocol):
     groups: GroupCoordinator
     producer_ids: ProducerIdManager
     txn: TransactionCoordinator
+    acls: AclHost  # the authorizer (None without authorizer.class.name) and the ACL store
 
     @property
     def dispatcher(self) -> ApiTable: ...

@@ -93,6 +93,16 @@ class LocalCluster:
         self.wait_registered({broker_id}, timeout, exact=False)
         return process
 
+    def add_broker(self, timeout: float = 30.0) -> int:
+        """A new broker (the next id, a free port, its own data dir) joins the running
+        cluster, as an operator grows one; returns its id once it registered."""
+        broker_id = self.brokers
+        self.brokers += 1
+        self.ports.append(free_port())
+        self.processes.append(self._broker(broker_id))
+        self.start_broker(broker_id, timeout)
+        return broker_id
+
     def registered(self) -> set[int]:
         """The broker ids in /brokers/ids right now."""
         return {int(c) for c in self._children("/brokers/ids")}

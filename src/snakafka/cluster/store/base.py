@@ -23,6 +23,14 @@ class TopicExistsError(Exception):
     pass
 
 
+# ACLs as the stores keep them, in the names of Kafka's ZooKeeper JSON (the security
+# layer converts): a resource (pattern type "LITERAL" | "PREFIXED", resource type "Topic",
+# name) -> its entries (principal "User:alice", permissionType "Allow", operation "Read", host).
+AclResource = tuple[str, str, str]
+AclEntry = tuple[str, str, str, str]
+AclChange = Callable[[frozenset[AclEntry]], frozenset[AclEntry]]
+
+
 class ControllerMovedError(Exception):
     """A controller write under an epoch that is no longer the newest: another controller
     was elected since (Kafka's ControllerMovedException). The writer must resign."""
@@ -84,6 +92,17 @@ class MetadataStore(Protocol):
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call back when another process changed the metadata (ZooKeeper watches)."""
+
+    async def acls(self) -> dict[AclResource, frozenset[AclEntry]]:
+        """Every stored ACL, by resource pattern."""
+
+    async def update_acls(self, resource: AclResource, change: AclChange) -> tuple[frozenset[AclEntry], frozenset[AclEntry]]:
+        """Replace one resource's entries by `change(current)` (a pure function, which may
+        run again if another broker wrote meanwhile); returns (before, after). An empty
+        result removes the resource; every broker is told (on_acl_change)."""
+
+    def on_acl_change(self, callback: Callable[[], None]) -> None:
+        """Call back when ACLs changed in the store (Kafka's ACL change notifications)."""
 
     def on_session_lost(self, callback: Callable[[], None]) -> None:
         """Call back (on the event loop) as soon as the store's session is lost: what this

@@ -1,7 +1,8 @@
 """The embedded metadata store of a single broker: one JSON file, rewritten atomically.
 
 A single broker runs with no ZooKeeper at all; its controller keeps topics, partition
-states and topic configs here, under the first log dir, so they survive restarts.
+states and topic configs here, under the first log dir, so they survive restarts, and its
+authorizer its ACLs (in the JSON of Kafka's /kafka-acl znodes, one object per resource).
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from snakafka.cluster.model import (
     TopicInfo,
     kafka_uuid,
 )
-from snakafka.cluster.store.base import StateConflictError, TopicExistsError
+from snakafka.cluster.store.base import (
+    AclChange,
+    AclEntry,
+    AclResource,
+    StateConflictError,
+    TopicExistsError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,7 @@ class LocalMetadataStore:
         self._brokers: dict[int, BrokerInfo] = {}
         self.cluster_id = ""
         self._next_producer_id = 0
+        self._acls: dict[AclResource, frozenset[AclEntry]] = {}
 
     async def start(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +51,9 @@ class LocalMetadataStore:
             self.cluster_id = data["cluster_id"]
             self._topics = {t["name"]: TopicInfo.from_json(t) for t in data["topics"]}
             self._next_producer_id = int(data.get("next_producer_id", 0))
+            self._acls = {(r["patternType"], r["resourceType"], r["name"]): frozenset(
+                (a["principal"], a["permissionType"], a["operation"], a["host"]) for a in r["acls"])
+                for r in data.get("acls", ())}
             log.info("loaded metadata of %d topics from %s", len(self._topics), self._path)
         else:
             self.cluster_id = _new_cluster_id()
@@ -118,12 +129,32 @@ class LocalMetadataStore:
     def on_change(self, callback: Callable[[], None]) -> None:
         """Nobody else writes this file: there is never an outside change to report."""
 
+    async def acls(self) -> dict[AclResource, frozenset[AclEntry]]:
+        return dict(self._acls)
+
+    async def update_acls(self, resource: AclResource, change: AclChange) -> tuple[frozenset[AclEntry], frozenset[AclEntry]]:
+        before = self._acls.get(resource, frozenset())
+        after = frozenset(change(before))
+        if after != before:
+            if after:
+                self._acls[resource] = after
+            else:
+                del self._acls[resource]
+            self._write()
+        return before, after
+
+    def on_acl_change(self, callback: Callable[[], None]) -> None:
+        """Only this broker changes its ACLs, and it applies its own changes."""
+
     def on_session_lost(self, callback: Callable[[], None]) -> None:
         """No session to lose."""
 
     def _write(self) -> None:
         data = {"version": 1, "cluster_id": self.cluster_id, "topics": [t.to_json() for t in self._topics.values()],
-                "next_producer_id": self._next_producer_id}
+                "next_producer_id": self._next_producer_id,
+                "acls": [{"patternType": p, "resourceType": t, "name": n, "acls": [
+                    {"principal": a[0], "permissionType": a[1], "operation": a[2], "host": a[3]} for a in sorted(entries)]}
+                    for (p, t, n), entries in sorted(self._acls.items())]}
         tmp = self._path.with_suffix(".tmp")
         with open(tmp, "w") as f:
             json.dump(data, f)

@@ -93,15 +93,24 @@ def state_path(topic: str, partition: int) -> str:
     return f"{TOPICS_PATH}/{topic}/partitions/{partition}/state"
 
 
-def topic_json(topic_id: uuid.UUID, assignment: Mapping[int, tuple[int, ...]], previous: bytes | None = None) -> bytes:
-    """TopicZNode.encode, version 3; reassignments in progress (adding/removing replicas
-    written by Kafka tools) are kept when only the assignment changes."""
+def topic_json(topic_id: uuid.UUID, assignment: Mapping[int, tuple[int, ...]], previous: bytes | None = None,
+               reassigning: Mapping[int, tuple[tuple[int, ...], tuple[int, ...]]] | None = None) -> bytes:
+    """TopicZNode.encode, version 3. Reassignments in progress (adding/removing replicas)
+    are kept from `previous` except for the partitions in `reassigning`, which get the
+    given (adding, removing) (empty ones: none in progress)."""
     adding: dict[str, list[int]] = {}
     removing: dict[str, list[int]] = {}
     if previous:
         old = json.loads(previous)
         adding = dict(old.get("adding_replicas") or {})
         removing = dict(old.get("removing_replicas") or {})
+    for p, (add, remove) in (reassigning or {}).items():
+        adding.pop(str(p), None)
+        removing.pop(str(p), None)
+        if add:
+            adding[str(p)] = list(add)
+        if remove:
+            removing[str(p)] = list(remove)
     return encode_json({
         "version": TOPIC_ZNODE_VERSION,
         "partitions": {str(p): list(r) for p, r in sorted(assignment.items())},
@@ -128,6 +137,15 @@ def parse_topic(name: str, data: bytes) -> tuple[uuid.UUID, dict[int, tuple[int,
         topic_id = parse_kafka_uuid(str(raw_id))
     partitions = {int(p): tuple(int(r) for r in replicas) for p, replicas in decoded["partitions"].items()}
     return topic_id, partitions
+
+
+def parse_reassignments(data: bytes) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """The reassignments in progress of a topic znode: partition -> (adding, removing)."""
+    decoded = json.loads(data)
+    adding = decoded.get("adding_replicas") or {}
+    removing = decoded.get("removing_replicas") or {}
+    return {int(p): (tuple(int(r) for r in adding.get(p, ())), tuple(int(r) for r in removing.get(p, ())))
+            for p in {*adding, *removing}}
 
 
 def parse_state(replicas: tuple[int, ...], data: bytes, znode_version: int) -> PartitionState:

@@ -54,11 +54,23 @@ def update_states(client: KazooClient, topic: str, changes: Mapping[int, StateCh
     """The controller's write: all of `changes` or none. ControllerMovedError if a newer
     controller exists, StateConflictError if a state moved since it was decided on,
     KeyError if the topic is gone."""
-    if client.exists(f"{TOPICS_PATH}/{topic}") is None:
-        raise KeyError(topic)
+    topic_path = f"{TOPICS_PATH}/{topic}"
+    try:
+        topic_data, topic_stat = client.get(topic_path)
+    except NoNodeError:
+        raise KeyError(topic) from None
     tx = client.transaction()
     tx.check(CONTROLLER_EPOCH_PATH, controller.zk_version)
-    ops: list[int] = []  # the partition of each op after the check
+    ops: list[int] = []  # the partition of each op after the check (-1: the topic znode)
+    moved = {p: new for p, (decided_on, new) in changes.items()
+             if (new.replicas, new.adding, new.removing) != (decided_on.replicas, decided_on.adding, decided_on.removing)}
+    if moved:  # a reassignment step: the replica sets live in the topic znode
+        topic_id, assignment = parse_topic(topic, topic_data)
+        assignment.update({p: new.replicas for p, new in moved.items()})
+        tx.set_data(topic_path, topic_json(topic_id, assignment, topic_data,
+                                           {p: (new.adding, new.removing) for p, new in moved.items()}),
+                    version=topic_stat.version)
+        ops.append(-1)
     for p, (decided_on, new) in sorted(changes.items()):
         data = state_json(new, controller.epoch)
         if decided_on.partition_epoch == NO_ZNODE:  # assigned, never elected: the first state
@@ -80,7 +92,8 @@ def update_states(client: KazooClient, topic: str, changes: Mapping[int, StateCh
             f"{controller.zk_version})")
     partition = ops[results.index(failure) - 1]
     if isinstance(failure, (BadVersionError, NoNodeError, NodeExistsError)):
-        raise StateConflictError(f"{topic}-{partition}: the state changed since it was decided on ({failure!r})")
+        what = f"topic {topic}'s assignment" if partition < 0 else f"{topic}-{partition}"
+        raise StateConflictError(f"{what} changed since it was decided on ({failure!r})")
     raise failure
 
 

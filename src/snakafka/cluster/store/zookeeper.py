@@ -13,6 +13,7 @@ zookeeper-shell habits) read a snakafka cluster like a Kafka one:
     /latest_producer_id_block                    the last producer id block handed out
     /controller                     (ephemeral)  the active controller (zk_controller.py)
     /controller_epoch                            how many controllers there have been
+    /kafka-acl..., /kafka-acl-extended/...       ACLs and their change queues (zk_acls.py)
 
 kazoo is synchronous and threaded: every ZooKeeper round trip runs in a worker thread
 (asyncio.to_thread) so the event loop never blocks, and watch events, which arrive on
@@ -30,6 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 # kazoo ships no type information.
@@ -53,6 +55,7 @@ from snakafka.cluster.model import (
     kafka_uuid,
 )
 from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.store.zk_acls import ZkAclMixin
 from snakafka.cluster.store.zk_brokers import register_broker
 from snakafka.cluster.store.zk_controller import read_controller_id, register_controller
 from snakafka.cluster.store.zk_data import (
@@ -72,6 +75,7 @@ from snakafka.cluster.store.zk_data import (
     first_failure,
     format_endpoint,
     parse_broker,
+    parse_reassignments,
     parse_state,
     parse_topic,
     split_chroot,
@@ -98,7 +102,7 @@ class ZooKeeperUnreachableError(Exception):
     ZooKeeperClientTimeoutException)."""
 
 
-class ZooKeeperMetadataStore:
+class ZooKeeperMetadataStore(ZkAclMixin):
     """MetadataStore over ZooKeeper, shared by every broker of a cluster.
 
     `connect` is Kafka's zookeeper.connect: "host:port[,host:port...][/chroot]"; a missing
@@ -187,6 +191,7 @@ class ZooKeeperMetadataStore:
                 client.ensure_path(path)
             self.cluster_id = self._get_or_create_cluster_id()
             ClusterWatches(self.client, self._notify).arm()
+            self._arm_acl_watches()
         except BaseException:
             self._client = None
             client.stop()
@@ -280,6 +285,7 @@ class ZooKeeperMetadataStore:
             except Exception:
                 log.exception("could not re-register broker %d after a new zookeeper session", broker.broker_id)
         self._notify()
+        self._notify_acls()  # changes while the session was away may have gone unseen
 
     # -- brokers -------------------------------------------------------------------------
 
@@ -329,12 +335,14 @@ class ZooKeeperMetadataStore:
         assignments = {n: client.get_async(f"{TOPICS_PATH}/{n}") for n in names}
         configs = {n: client.get_async(f"{TOPIC_CONFIGS_PATH}/{n}") for n in names}
         parsed: dict[str, tuple[uuid.UUID, dict[int, tuple[int, ...]]]] = {}
+        reassigning: dict[str, dict[int, tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         for name, request in assignments.items():
             try:
                 data, _ = request.get()
             except NoNodeError:
                 continue
             parsed[name] = parse_topic(name, data)
+            reassigning[name] = parse_reassignments(data)
         states = {
             (name, p): client.get_async(state_path(name, p)) for name, (_, parts) in parsed.items() for p in parts
         }
@@ -348,6 +356,9 @@ class ZooKeeperMetadataStore:
                     partitions[p] = PartitionState(replicas=replicas, leader=NO_LEADER, partition_epoch=NO_ZNODE)
                     continue
                 partitions[p] = parse_state(replicas, data, stat.version)
+                if p in reassigning[name]:
+                    adding, removing = reassigning[name][p]
+                    partitions[p] = replace(partitions[p], adding=adding, removing=removing)
             result[name] = TopicInfo(name, topic_id, partitions, _read_config(configs[name]))
         return result
 

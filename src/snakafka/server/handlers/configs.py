@@ -12,6 +12,7 @@ from kio.schema.errors import ErrorCode
 from kio.static.primitive import i8
 
 from snakafka.protocol.errors import KafkaError
+from snakafka.server import authorization
 from snakafka.server.context import ZERO, RequestContext, build
 
 TOPIC = 2
@@ -27,7 +28,10 @@ async def handle_describe_configs(ctx: RequestContext, request: Any) -> Any:
     results = []
     for res in request.resources:
         error, message, described = ErrorCode.none, None, []
-        if res.resource_type == TOPIC:
+        refusal = authorization.config_refusal(ctx, res.resource_type, res.resource_name, authorization.Op.DESCRIBE_CONFIGS)
+        if refusal is not None:
+            error, message = refusal
+        elif res.resource_type == TOPIC:
             info = broker.cache.topics.get(res.resource_name)
             if info is None:
                 error = ErrorCode.unknown_topic_or_partition
@@ -71,6 +75,9 @@ async def _alter(ctx: RequestContext, request: Any, incremental: bool) -> Any:
     for res in request.resources:
         error, message = ErrorCode.none, None
         try:
+            refusal = authorization.config_refusal(ctx, res.resource_type, res.resource_name, authorization.Op.ALTER_CONFIGS)
+            if refusal is not None:
+                raise KafkaError(*refusal)
             if res.resource_type != TOPIC:
                 raise KafkaError(ErrorCode.invalid_request, "Only topic configs can be altered; broker configs are static")
             info = broker.cache.topics.get(res.resource_name)

@@ -28,6 +28,7 @@ from snakafka.replication.fetch_session import (
     PartitionRequest,
 )
 from snakafka.replication.replica_manager import FetchRequestPartition
+from snakafka.server import authorization
 from snakafka.server.context import RequestContext
 from snakafka.server.response import Response
 
@@ -43,13 +44,17 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
         getattr(request, "session_id", 0), getattr(request, "session_epoch", FINAL_EPOCH), requested, forgotten,
         privileged=request.replica_id >= 0, now_ms=ctx.broker.clock.monotonic_ms())
     if context.error != ErrorCode.none:
-        return Response(_parts(encode_fetch_response(version, correlation_id, [], error_code=context.error.value)))
+        return Response(_parts(encode_fetch_response(version, correlation_id, [], error_code=context.error.value)),
+                        error_codes=[context.error])
     wanted = [FetchRequestPartition(topic=tp[0], partition=tp[1], fetch_offset=r.fetch_offset, max_bytes=r.max_bytes,
                                     current_leader_epoch=r.current_leader_epoch, last_fetched_epoch=r.last_fetched_epoch)
               for tp, r in context.partitions]
+    wanted, refused = authorization.split_fetch(ctx, request.replica_id, wanted)
     max_wait_ms = int(request.max_wait.total_seconds() * 1000)
+    if refused and not wanted:
+        max_wait_ms = 0  # nothing to wait for: answer the refusals at once
     read_committed = getattr(request, "isolation_level", 0) == 1 and request.replica_id < 0
-    results = await ctx.broker.replica_manager.fetch(
+    results = refused + await ctx.broker.replica_manager.fetch(
         wanted,
         max_wait_ms=max_wait_ms,
         min_bytes=request.min_bytes,
@@ -79,7 +84,8 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
             records=r.records,
             diverging_epoch=r.diverging_epoch,
         ))
-    return Response(_parts(encode_fetch_response(version, correlation_id, topics, session_id=context.session_id)))
+    return Response(_parts(encode_fetch_response(version, correlation_id, topics, session_id=context.session_id)),
+                    error_codes=[ErrorCode.none, *(r.error for r in results)])
 
 
 def _parts(parts: list[bytes | Sized]) -> list[bytes | FileSlice]:
