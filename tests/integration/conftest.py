@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from integration.secure_broker import SecureBroker, secure_broker
 from snakafka.testing.process import BrokerProcess
 
 
@@ -29,3 +30,11 @@ def acl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProce
     proc.start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    """An embedded broker with PLAINTEXT, SSL, MTLS, SASL_PLAINTEXT and SASL_SSL listeners
+    (see secure_broker.py), shared by the security tests."""
+    with secure_broker(tmp_path_factory.mktemp("secure")) as broker:
+        yield broker

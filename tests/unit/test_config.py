@@ -170,7 +170,7 @@ def test_listeners_and_advertised_listeners() -> None:
         ({"listeners": "127.0.0.1:9092"}, "configuration listeners: Unable to parse 127.0.0.1:9092 to a broker endpoint"),
         ({"listeners": "PLAINTEXT://h:99999"}, "configuration listeners: Unable to parse"),
         ({"listeners": "PLAINTEXT://0.0.0.0:9092"}, "configuration advertised.listeners: .*nonroutable meta-address 0.0.0.0"),
-        ({"listeners": "SSL://127.0.0.1:9093"}, "configuration listeners: security protocol SSL .* not supported"),
+        ({"listeners": "SSL://127.0.0.1:9093"}, "listener SSL: an SSL listener needs a key store"),
         ({"listeners": "OTHER://127.0.0.1:9093"}, "configuration listeners: No security protocol defined for listener OTHER"),
         ({"listeners": "PLAINTEXT://a:1,PLAINTEXT://b:2"}, "configuration listeners: Each listener must have a different name"),
         ({"listeners": "A://a:1,B://b:1", "listener.security.protocol.map": "A:PLAINTEXT,B:PLAINTEXT"},

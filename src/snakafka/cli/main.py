@@ -78,6 +78,9 @@ async def _serve(config: BrokerConfig) -> int:
     broker = Broker(config)
     try:
         await broker.start()
+    except ConfigError as exc:  # a key store or JAAS config that does not load, checked before anything opens
+        click.echo(f"snakafka: {exc}", err=True)
+        return CONFIG_ERROR_EXIT
     except (OSError, BrokerIdInUseError, ZooKeeperUnreachableError) as exc:
         # e.g. the port is taken, the broker id is in use: one line, as for a config error
         # start() released what it had opened; without the clean-shutdown marker the
@@ -113,12 +116,14 @@ from snakafka.cli.acls import acls
 from snakafka.cli.cluster import local_cluster
 from snakafka.cli.console import console_consumer, console_producer
 from snakafka.cli.groups import groups
+from snakafka.cli.users import users
 
 main.add_command(acls)
 main.add_command(groups)
 main.add_command(local_cluster)
 main.add_command(console_producer)
 main.add_command(console_consumer)
+main.add_command(users)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Self, TypeVar
 
+from snakafka.client.security import PLAINTEXT, ClientSecurity, authenticate
 from snakafka.protocol import codec
 
 _SIZE = struct.Struct(">i")
@@ -26,8 +27,9 @@ class ConnectionClosed(Exception):
 
 
 class BrokerConnection:
-    def __init__(self, host: str, port: int, client_id: str = "snakafka-cli") -> None:
+    def __init__(self, host: str, port: int, client_id: str = "snakafka-cli", security: ClientSecurity = PLAINTEXT) -> None:
         self.host = host
+        self.security = security
         self.port = port
         self.client_id = client_id
         self._reader: asyncio.StreamReader | None = None
@@ -38,9 +40,17 @@ class BrokerConnection:
         self._lost: str | None = None  # why the read loop ended: later sends fail at once
 
     async def connect(self, timeout: float = 10.0) -> Self:
+        context = self.security.ssl_context
         async with asyncio.timeout(timeout):  # unlike wait_for, never turns a cancellation into another error
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        self._task = asyncio.create_task(self._read_loop())
+            self._reader, self._writer = await asyncio.open_connection(
+                self.host, self.port, ssl=context, server_hostname=self.host if context is not None else None)
+            self._task = asyncio.create_task(self._read_loop())
+            if self.security.uses_sasl:
+                try:
+                    await authenticate(self, self.security)
+                except BaseException:
+                    await self.close()
+                    raise
         return self
 
     async def send(self, request: Any, timeout: float = 30.0) -> Any:
@@ -98,7 +108,7 @@ class BrokerConnection:
                     raise ConnectionClosed(f"correlation id {got} does not match {correlation_id}")
                 if not future.done():
                     future.set_result(body)
-        except (asyncio.IncompleteReadError, ConnectionError, ConnectionClosed, ValueError) as exc:
+        except (asyncio.IncompleteReadError, ConnectionError, ConnectionClosed, OSError, ValueError) as exc:
             self._lost = f"connection to {self.host}:{self.port} lost: {exc!r}"
             while self._pending:
                 future = self._pending.popleft()[3]

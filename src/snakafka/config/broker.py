@@ -37,6 +37,7 @@ from snakafka.config.properties import (
     decode_properties,
     parse_properties,
 )
+from snakafka.config.security import SECURITY_CONFIGS, ListenerSecurity, is_listener_key
 from snakafka.log.log_config import LogConfig
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ HOUR_MS = 60 * MINUTE_MS
 COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 AUTHORIZER_CLASSES = ("kafka.security.authorizer.AclAuthorizer", "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
-SUPPORTED_SECURITY_PROTOCOLS = ("PLAINTEXT",)  # extend as the server learns TLS / SASL
+SUPPORTED_SECURITY_PROTOCOLS = SECURITY_PROTOCOLS
 
 B, S, I, SH, L, D, LS = (ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.SHORT,
                          ConfigType.LONG, ConfigType.DOUBLE, ConfigType.LIST)
@@ -64,7 +65,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("listeners", LS, ["PLAINTEXT://127.0.0.1:9092"], None, HIGH, "Listener URIs NAME://host:port to bind (empty host: all interfaces; port 0: any).", DYN),
     ConfigDef("advertised.listeners", LS, None, None, HIGH, "Listeners published to clients in metadata; unset: the listeners.", DYN),
     ConfigDef("listener.security.protocol.map", S, "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", None, LOW,
-              "Listener name to security protocol (snakafka serves PLAINTEXT only so far).", DYN),
+              "Listener name to security protocol.", DYN),
     ConfigDef("socket.request.max.bytes", I, 104857600, at_least(1), HIGH, "Largest request the socket server accepts."),
     ConfigDef("queued.max.requests", I, 500, at_least(1), HIGH, "Requests queued per broker before reading from sockets pauses."),
     ConfigDef("connections.max.idle.ms", L, 600000, None, MEDIUM, "Idle connections are closed after this long."),
@@ -150,7 +151,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("max.incremental.fetch.session.cache.slots", I, 1000, at_least(0), MEDIUM, "Fetch sessions (KIP-227) the broker keeps at most."),
     ConfigDef("replica.fetch.response.max.bytes", I, 10485760, at_least(0), MEDIUM, "Bytes a follower's whole fetch response may hold."),
     ConfigDef("replica.high.watermark.checkpoint.interval.ms", L, 5000, at_least(1), HIGH, "How often the high watermarks are written to each log dir's replication-offset-checkpoint."),
-    ConfigDef("inter.broker.listener.name", S, None, None, MEDIUM, "Listener followers fetch from; unset: the first listener."),
+    ConfigDef("inter.broker.listener.name", S, None, None, MEDIUM, "Listener brokers talk to each other on (followers, markers, controlled shutdown); unset: security.inter.broker.protocol's listener if set or present, else the first listener."),
     ConfigDef("controlled.shutdown.enable", B, True, None, MEDIUM, "On a clean stop, move leadership away before closing."),
     ConfigDef("controlled.shutdown.max.retries", I, 3, None, MEDIUM, "Attempts of a controlled shutdown before stopping anyway."),
     ConfigDef("controlled.shutdown.retry.backoff.ms", L, 5000, None, MEDIUM, "Wait between controlled shutdown attempts."),
@@ -166,6 +167,8 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
               "The ACL authorizer: Kafka's AclAuthorizer or StandardAuthorizer class name (both: the same ACL rules); empty: no authorization."),
     ConfigDef("super.users", S, None, None, LOW, "Principals allowed everything, separated by semicolons (User:admin;User:broker)."),
     ConfigDef("allow.everyone.if.no.acl.found", B, False, None, LOW, "Allow any principal on a resource that no ACL applies to."),
+    # -- security (config/security.py) ------------------------------------------------------
+    *SECURITY_CONFIGS,
     # -- observability (snakafka's own keys: Kafka exposes JMX and configures log4j instead) --
     ConfigDef("metrics.http.listener", S, None, None, MEDIUM,
               "http://HOST:PORT serving /metrics (Prometheus text, the JMX exporter's Kafka names), /healthz and /readyz; unset: off."),
@@ -296,6 +299,28 @@ class BrokerConfig:
     authorizer_class_name: str
     super_users: str | None
     allow_everyone_if_no_acl_found: bool
+    security_inter_broker_protocol: str
+    sasl_mechanism_inter_broker_protocol: str
+    sasl_enabled_mechanisms: list[str]
+    sasl_jaas_config: Any
+    sasl_server_max_receive_size: int
+    connection_failed_authentication_delay_ms: int
+    ssl_keystore_type: str
+    ssl_keystore_location: str | None
+    ssl_keystore_password: Any
+    ssl_key_password: Any
+    ssl_keystore_certificate_chain: Any
+    ssl_keystore_key: Any
+    ssl_truststore_type: str
+    ssl_truststore_location: str | None
+    ssl_truststore_password: Any
+    ssl_truststore_certificates: Any
+    ssl_client_auth: str
+    ssl_principal_mapping_rules: str
+    ssl_enabled_protocols: list[str]
+    ssl_protocol: str
+    ssl_cipher_suites: list[str]
+    ssl_endpoint_identification_algorithm: str
     metrics_http_listener: str | None
     logging_format: str
     originals: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -315,7 +340,7 @@ class BrokerConfig:
                 raise ConfigError(f"Cannot parse config file {properties_file}: {exc}") from None
         originals.update(overrides or {})
         parsed = {name: d.parse(originals[name]) if name in originals else d.default for name, d in BROKER_CONFIGS.items()}
-        for key in sorted(set(originals) - set(BROKER_CONFIGS)):
+        for key in sorted(k for k in set(originals) - set(BROKER_CONFIGS) if not is_listener_key(k)):
             log.warning("The configuration '%s' was supplied but isn't a known config.", key)
         values = {name.replace(".", "_"): value for name, value in parsed.items()}
         values.update(_effective(parsed))
@@ -337,7 +362,22 @@ class BrokerConfig:
     @property
     def unused(self) -> list[str]:
         """Supplied keys snakafka does not know (kept, as Kafka keeps them)."""
-        return sorted(set(self.originals) - set(BROKER_CONFIGS))
+        return sorted(k for k in set(self.originals) - set(BROKER_CONFIGS) if not is_listener_key(k))
+
+    def listener_security(self, listener: str) -> ListenerSecurity:
+        """A listener's security settings, listener.name.<listener>.* overrides applied."""
+        return ListenerSecurity.resolve(listener, self.listener_security_protocol_map[listener], self.originals, self._parsed)
+
+    @property
+    def inter_broker_listener(self) -> str:
+        """Kafka's inter-broker listener: inter.broker.listener.name, else the listener named
+        by security.inter.broker.protocol when set (or present), else the first listener."""
+        if self.inter_broker_listener_name:
+            return self.inter_broker_listener_name
+        names = [x.name for x in self.listeners]
+        if self.is_set("security.inter.broker.protocol") or self.security_inter_broker_protocol in names:
+            return self.security_inter_broker_protocol
+        return names[0]
 
     def describe_value(self, name: str) -> str | None:
         """A key's parsed value as DescribeConfigs text (passwords included: callers hide them)."""
@@ -421,6 +461,13 @@ class BrokerConfig:
             raise ConfigError.invalid("advertised.listeners", ",".join(str(x) for x in self.advertised_listeners),
                                       "advertised.listeners listener names must be equal to or a subset of the "
                                       f"ones defined in listeners (not in listeners: {', '.join(unknown)})")
+        if self.inter_broker_listener_name and self.is_set("security.inter.broker.protocol"):
+            raise ConfigError("Only one of inter.broker.listener.name and security.inter.broker.protocol should be set.")
+        if self.inter_broker_listener not in names:
+            raise ConfigError.invalid("inter.broker.listener.name", self.inter_broker_listener,
+                                      "inter.broker.listener.name must be a listener name defined in listeners")
+        for listener in self.listeners:
+            self.listener_security(listener.name)  # raises on a bad per-listener setting
         if self.metrics_http_listener is not None:
             parse_http_listener(self.metrics_http_listener)
         for listener in self.advertised_listeners:
@@ -511,7 +558,7 @@ def _check_listeners(key: str, listeners: list[Listener], protocols: Mapping[str
         if protocol is None:
             raise ConfigError.invalid(key, text, f"No security protocol defined for listener {listener.name}")
         if protocol not in SUPPORTED_SECURITY_PROTOCOLS:
-            raise ConfigError.invalid(key, text, f"security protocol {protocol} of listener {listener.name} is not supported yet (only PLAINTEXT)")
+            raise ConfigError.invalid(key, text, f"security protocol {protocol} of listener {listener.name} is not supported")
 
 
 def _check_fields_match_table() -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from kio.schema.errors import ErrorCode
 
 from snakafka.client.connection import BrokerConnection
+from snakafka.client.security import PLAINTEXT, ClientSecurity
 from snakafka.cluster.model import BrokerInfo
 from snakafka.log.partition_log import UnexpectedAppendOffsetError
 from snakafka.protocol import replica_fetch
@@ -61,6 +62,7 @@ class FetcherConfig:
     partition_max_bytes: int = 1 << 20  # replica.fetch.max.bytes
     backoff_ms: int = 1000  # replica.fetch.backoff.ms
     num_fetchers: int = 1  # num.replica.fetchers: fetcher tasks (connections) per leader broker
+    security: ClientSecurity = PLAINTEXT  # the inter-broker listener's TLS / SASL client settings
 
 
 def fetcher_id(topic: str, partition: int, num_fetchers: int) -> int:
@@ -233,7 +235,8 @@ class ReplicaFetcherManager:
         endpoint = info.endpoint(self.config.listener) if info is not None else None
         if endpoint is None:
             raise ConnectionError(f"no {self.config.listener} endpoint known for broker {leader}")
-        conn = BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{self.config.broker_id}-fetcher-{fetcher_id}")
+        conn = BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{self.config.broker_id}-fetcher-{fetcher_id}",
+                                security=self.config.security)
         return await conn.connect(timeout=10.0)
 
     def _request(self, fetcher: _Fetcher) -> _Plan | None:

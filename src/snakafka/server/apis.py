@@ -44,6 +44,12 @@ from snakafka.server.handlers.reassignments import (
     handle_alter_partition_reassignments,
     handle_list_partition_reassignments,
 )
+from snakafka.server.handlers.sasl import (
+    handle_alter_user_scram_credentials,
+    handle_describe_user_scram_credentials,
+    handle_sasl_authenticate,
+    handle_sasl_handshake,
+)
 from snakafka.server.handlers.topics import (
     handle_create_partitions,
     handle_create_topics,
@@ -74,6 +80,7 @@ BROKER_APIS: list[Api] = [
     Api(14, 0, 5, handle_sync_group),
     Api(15, 0, 5, handle_describe_groups),
     Api(16, 0, 4, handle_list_groups),
+    Api(17, 0, 1, handle_sasl_handshake),  # during authentication the listener's authenticator answers
     Api(18, 0, 3, handle_api_versions),
     Api(19, 2, 7, handle_create_topics),
     Api(20, 1, 6, handle_delete_topics),
@@ -89,12 +96,15 @@ BROKER_APIS: list[Api] = [
     Api(31, 1, 3, handle_delete_acls),
     Api(32, 1, 4, handle_describe_configs),
     Api(33, 0, 2, handle_alter_configs),
+    Api(36, 0, 2, handle_sasl_authenticate),
     Api(37, 0, 3, handle_create_partitions),
     Api(42, 0, 2, handle_delete_groups),
     Api(44, 0, 1, handle_incremental_alter_configs),
     Api(45, 0, 0, handle_alter_partition_reassignments),
     Api(46, 0, 0, handle_list_partition_reassignments),
     Api(47, 0, 0, handle_offset_delete),
+    Api(50, 0, 0, handle_describe_user_scram_credentials),
+    Api(51, 0, 0, handle_alter_user_scram_credentials),
     Api(60, 0, 1, handle_describe_cluster),
     Api(63, 0, 2, handle_broker_heartbeat, advertised=False),  # controlled shutdown (wantShutDown), see its module
     Api(65, 0, 0, handle_describe_transactions),

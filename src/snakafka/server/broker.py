@@ -27,13 +27,14 @@ from kio.schema.errors import ErrorCode as WireErrorCode
 from kio.schema.types import BrokerId
 from kio.static.primitive import i64
 
-from snakafka.client.connection import BrokerConnection, ConnectionClosed
+from snakafka.client.connection import ConnectionClosed
+from snakafka.client.security import AuthenticationError
 from snakafka.clock import Clock, SystemClock
 from snakafka.cluster.controller import Controller
 from snakafka.cluster.controller_role import NO_CONTROLLER, ControllerRole
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo, Endpoint
-from snakafka.cluster.store.base import MetadataStore
+from snakafka.cluster.store.base import MetadataStore, ScramCredentialStore
 from snakafka.cluster.store.local import LocalMetadataStore
 from snakafka.config.broker import BrokerConfig, parse_http_listener
 from snakafka.config.topic import (
@@ -53,8 +54,10 @@ from snakafka.replication.replica_manager import ReplicaManager
 from snakafka.scheduler import LoopScheduler
 from snakafka.server.acl_host import AclHost
 from snakafka.server.apis import BROKER_APIS
+from snakafka.server.authentication import ListenerAuth
 from snakafka.server.dispatch import Dispatcher
 from snakafka.server.group_host import GroupHost
+from snakafka.server.inter_broker import InterBrokerClient
 from snakafka.server.network import SocketServer
 from snakafka.server.request_metrics import RequestMetrics
 from snakafka.server.txn_host import TxnHost
@@ -133,8 +136,15 @@ class Broker:
             await self.metrics_server.start()
         for d in config.log_dirs:
             Path(d).mkdir(parents=True, exist_ok=True)
+        # TLS and SASL settings (key stores, JAAS) are checked before anything opens
+        self.inter_broker = InterBrokerClient.from_config(config)
+        auths = {listener.name: self._listener_auth(listener.name) for listener in config.listeners}
         self.store = self._new_store()
         await self.store.start()
+        self.users = self._credential_store()
+        for auth in auths.values():
+            if auth is not None:
+                auth.credentials = self.users
         _write_meta_properties(config.log_dirs, config.broker_id, self.store.cluster_id)
         self.producer_ids = ProducerIdManager(self.store)
         self.acls = AclHost(config, self.store)
@@ -167,7 +177,8 @@ class Broker:
         self.txn_host = TxnHost(self)
         self.txn = self.txn_host.coordinator
         self.servers = [SocketServer(self, self.dispatcher, listener.name, listener.host, listener.port,
-                                     config.socket_request_max_bytes) for listener in config.listeners]
+                                     config.socket_request_max_bytes, auths[listener.name])
+                        for listener in config.listeners]
         for server in self.servers:
             await server.start()
         await self.store.register_broker(BrokerInfo(config.broker_id, self._endpoints()))
@@ -284,7 +295,7 @@ class Broker:
                     self.replica_manager.fetchers.update({})
                     log.info("broker %d: controlled shutdown succeeded (attempt %d)", config.broker_id, attempt)
                     return
-            except (OSError, TimeoutError, ConnectionClosed, KafkaError) as exc:
+            except (OSError, TimeoutError, ConnectionClosed, KafkaError, AuthenticationError) as exc:
                 log.warning("broker %d: controlled shutdown attempt %d failed: %r", config.broker_id, attempt, exc)
             if attempt < attempts:
                 log.info("broker %d: retrying controlled shutdown in %d ms", config.broker_id,
@@ -315,14 +326,14 @@ class Broker:
         if controller == broker_id:
             return not await self.controller.controlled_shutdown(broker_id)
         info = self.cache.brokers.get(controller)
-        listener = self.config.inter_broker_listener_name or self.config.listeners[0].name
+        listener = self.inter_broker.listener
         endpoint = info.endpoint(listener) if info is not None else None
         if endpoint is None:
             log.info("broker %d: controlled shutdown: controller %d has no %s endpoint", broker_id, controller, listener)
             return False
         request = BrokerHeartbeatRequest(broker_id=BrokerId(broker_id), broker_epoch=i64(-1), current_metadata_offset=i64(-1),
                                          want_fence=False, want_shut_down=True)
-        async with BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{broker_id}") as connection:
+        async with self.inter_broker.connection(endpoint.host, endpoint.port, client_id=f"broker-{broker_id}") as connection:
             response = await connection.send(request, timeout=30.0)
         if response.error_code != WireErrorCode.none:
             log.info("broker %d: controlled shutdown: controller %d answered %s", broker_id, controller,
@@ -364,14 +375,31 @@ class Broker:
         config = self.config
         return FetcherConfig(
             broker_id=config.broker_id,
-            listener=config.inter_broker_listener_name or config.listeners[0].name,
+            listener=self.inter_broker.listener,
             max_wait_ms=config.replica_fetch_wait_max_ms,
             min_bytes=config.replica_fetch_min_bytes,
             max_bytes=config.replica_fetch_response_max_bytes,
             partition_max_bytes=config.replica_fetch_max_bytes,
             backoff_ms=config.replica_fetch_backoff_ms,
             num_fetchers=max(config.num_replica_fetchers, 1),
+            security=self.inter_broker.security,
         )
+
+    def _listener_auth(self, listener: str) -> ListenerAuth | None:
+        """A listener's authentication (TLS context, SASL), None for PLAINTEXT."""
+        security = self.config.listener_security(listener)
+        if security.protocol == "PLAINTEXT":
+            return None
+        return ListenerAuth.create(security)
+
+    def _credential_store(self) -> ScramCredentialStore:
+        if isinstance(self.store, LocalMetadataStore):
+            return self.store
+        from snakafka.cluster.store.zk_users import ZkScramCredentials
+        from snakafka.cluster.store.zookeeper import ZooKeeperMetadataStore
+
+        assert isinstance(self.store, ZooKeeperMetadataStore)
+        return ZkScramCredentials(self.store)
 
     def _new_store(self) -> MetadataStore:
         config = self.config

@@ -23,6 +23,13 @@ from collections.abc import Callable
 
 from snakafka.protocol import codec
 from snakafka.protocol.framing import Frame, FrameDecoder, FrameError
+from snakafka.security.principal import ANONYMOUS
+from snakafka.security.ssl_principal import MappingRuleError
+from snakafka.server.authentication import (
+    AuthenticationFailed,
+    ListenerAuth,
+    SaslAuthenticator,
+)
 from snakafka.server.context import RequestContext
 from snakafka.server.dispatch import CloseConnection, Dispatcher
 from snakafka.server.handlers.api_versions import unsupported_version_response
@@ -53,8 +60,12 @@ class _Pending:
 
 class Connection(asyncio.Protocol):
     def __init__(self, broker: BrokerServices, dispatcher: Dispatcher, listener: str, max_request_size: int,
-                 on_close: Callable[[Connection], None]) -> None:
+                 on_close: Callable[[Connection], None], auth: ListenerAuth | None = None) -> None:
         self.broker = broker
+        self.auth = auth
+        self.max_request_size = max_request_size
+        self.principal = ANONYMOUS
+        self.authenticator: SaslAuthenticator | None = None
         self.dispatcher = dispatcher
         self.listener = listener
         self.decoder = FrameDecoder(max_request_size)
@@ -82,9 +93,28 @@ class Connection(asyncio.Protocol):
         # resume_writing() once it has all gone, so _can_write means "buffer empty":
         # responses then go out one at a time (as Kafka mutes a channel until its
         # response is sent) and sendfile never overtakes buffered bytes.
-        transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
+        # A TLS transport pauses at size >= high (plain TCP at size > high), so it gets 1:
+        # "drained" there means every byte was encrypted and handed to the socket transport.
+        tls = transport.get_extra_info("sslcontext") is not None
+        transport.set_write_buffer_limits(high=1 if tls else 0, low=0)  # type: ignore[attr-defined]
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if self.auth is not None:
+            self._start_authentication(self.auth, transport)
+
+    def _start_authentication(self, auth: ListenerAuth, transport: asyncio.BaseTransport) -> None:
+        """TLS has completed its handshake by now: take the client certificate's principal;
+        a SASL listener then bounds frames until the SASL exchange completes."""
+        if auth.ssl_context is not None:
+            try:
+                self.principal = auth.ssl_principal(transport.get_extra_info("ssl_object")) or ANONYMOUS
+            except MappingRuleError as exc:
+                log.info("Failed authentication with %s (%s): %s", self.peer, self.listener, exc)
+                self.close()
+                return
+        self.authenticator = auth.authenticator(self.peer)
+        if self.authenticator is not None:
+            self.decoder.set_limit(auth.max_receive_size, "sasl.server.max.receive.size")
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -134,8 +164,15 @@ class Connection(asyncio.Protocol):
                 await self._idle.wait()
                 if self._closing:
                     return
+            authenticator = self.authenticator
             try:
-                response = await self._handle(frame)
+                if authenticator is not None and not authenticator.complete:
+                    response = await self._authenticate(authenticator, frame)
+                else:
+                    response = await self._handle(frame)
+            except AuthenticationFailed as exc:
+                await self._fail_authentication(authenticator, exc)
+                return
             except CloseConnection as exc:
                 log.warning("closing %s from %s: %s", self.id, self.peer, exc)
                 self.close()
@@ -234,6 +271,29 @@ class Connection(asyncio.Protocol):
             return body
         return codec.encode_response(header.api_key, header.api_version, header.correlation_id, body)
 
+    async def _authenticate(self, authenticator: SaslAuthenticator, frame: Frame) -> Answer | _Pending:
+        outcome = await authenticator.handle(frame)
+        if outcome.forward:  # ApiVersions
+            return await self._handle(frame)
+        if authenticator.complete:
+            assert authenticator.principal is not None
+            self.principal = authenticator.principal
+            self.decoder.set_limit(self.max_request_size, "socket.request.max.bytes")
+        return outcome.respond
+
+    async def _fail_authentication(self, authenticator: SaslAuthenticator | None, exc: AuthenticationFailed) -> None:
+        """Kafka's way: the error response, one log line, then the connection closed after
+        connection.failed.authentication.delay.ms."""
+        mechanism = authenticator.mechanism if authenticator is not None else None
+        log.info("Failed authentication with %s (listener %s, mechanism %s, user %s): %s", self.peer, self.listener,
+                 mechanism, exc.user, exc)
+        if exc.response is not None:
+            await self._write(exc.response)
+        delay_ms = int(self.broker.config.connection_failed_authentication_delay_ms)
+        if delay_ms > 0 and exc.response is not None:
+            await asyncio.sleep(delay_ms / 1000)
+        self.close()
+
     async def _handle(self, frame: Frame) -> Answer | _Pending:
         api = self.dispatcher.lookup(frame)
         if api is None:
@@ -245,7 +305,7 @@ class Connection(asyncio.Protocol):
         except codec.RequestDecodeError as exc:
             raise CloseConnection(str(exc)) from exc
         ctx = RequestContext(header=header, broker=self.broker, client_host=self.peer.rsplit(":", 1)[0],
-                             connection_id=self.id, listener=self.listener)
+                             connection_id=self.id, listener=self.listener, principal=self.principal)
         body = await api.handler(ctx, request)
         if body is None:
             return None  # acks=0 produce: no response at all
@@ -277,8 +337,9 @@ class SocketServer:
     """Accepts the connections of one listener."""
 
     def __init__(self, broker: BrokerServices, dispatcher: Dispatcher, listener: str, host: str, port: int,
-                 max_request_size: int) -> None:
+                 max_request_size: int, auth: ListenerAuth | None = None) -> None:
         self.broker = broker
+        self.auth = auth  # None: PLAINTEXT, no authentication
         self.dispatcher = dispatcher
         self.listener = listener
         self.host = host
@@ -289,13 +350,19 @@ class SocketServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(self._new_connection, self.host, self.port, reuse_address=True, backlog=1024)
+        # TLS by the server itself, not loop.start_tls per connection (which would let us log a
+        # failed handshake): under uvloop a ClientHello could reach the Connection before
+        # start_tls took the transport over, in about one connection out of twenty.
+        ssl_context = self.auth.ssl_context if self.auth is not None else None
+        self.server = await loop.create_server(self._new_connection, self.host, self.port, reuse_address=True, backlog=1024,
+                                               ssl=ssl_context, ssl_handshake_timeout=10.0 if ssl_context else None)
         sock = self.server.sockets[0]
         self.port = sock.getsockname()[1]
         log.info("listener %s on %s:%d", self.listener, self.host, self.port)
 
     def _new_connection(self) -> Connection:
-        conn = Connection(self.broker, self.dispatcher, self.listener, self.max_request_size, self.connections.discard)
+        conn = Connection(self.broker, self.dispatcher, self.listener, self.max_request_size, self.connections.discard,
+                          self.auth)
         self.connections.add(conn)
         return conn
 

@@ -32,7 +32,8 @@ class Response:
     async def write_to(self, transport: asyncio.Transport, drained: asyncio.Event) -> None:
         """Write the parts in order. `drained` is set while the transport's buffer is empty
         (the connection sets its write high-water mark to 0)."""
-        sock: Any = transport.get_extra_info("socket")
+        # sendfile only on plain TCP: on TLS the bytes must go through the transport's encryption
+        sock: Any = None if transport.get_extra_info("sslcontext") is not None else transport.get_extra_info("socket")
         pending: list[bytes] = []
         for part in self.parts:
             if isinstance(part, bytes):

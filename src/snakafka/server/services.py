@@ -15,6 +15,7 @@ from snakafka.clock import Clock
 from snakafka.cluster.controller import Controller
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo
+from snakafka.cluster.store.base import ScramCredentialStore
 from snakafka.config.broker import BrokerConfig
 from snakafka.coordinator.group.coordinator import GroupCoordinator
 from snakafka.coordinator.producer_ids import ProducerIdManager
@@ -22,6 +23,7 @@ from snakafka.coordinator.transaction import TransactionCoordinator
 from snakafka.protocol.errors import ErrorCode
 from snakafka.replication.replica_manager import ReplicaManager
 from snakafka.server.acl_host import AclHost
+from snakafka.server.inter_broker import InterBrokerClient
 
 
 class ApiRange(Protocol):
@@ -52,6 +54,8 @@ class BrokerServices(Protocol):
     producer_ids: ProducerIdManager
     txn: TransactionCoordinator
     acls: AclHost  # the authorizer (None without authorizer.class.name) and the ACL store
+    inter_broker: InterBrokerClient  # how to reach other brokers (their listener, TLS / SASL)
+    users: ScramCredentialStore  # SCRAM credentials (ZooKeeper /config/users or the local store)
 
     @property
     def dispatcher(self) -> ApiTable: ...

@@ -107,3 +107,18 @@ class MetadataStore(Protocol):
     def on_session_lost(self, callback: Callable[[], None]) -> None:
         """Call back (on the event loop) as soon as the store's session is lost: what this
         broker held through it (the controller role, its registration) is gone."""
+
+
+class ScramCredentialStore(Protocol):
+    """SCRAM credentials per user, as Kafka keeps them: the user's config entity holds one
+    "SCRAM-SHA-256" / "SCRAM-SHA-512" key each, valued "salt=...,stored_key=...,server_key=...,
+    iterations=N" (ZooKeeper's /config/users/<user>; the local store's users section)."""
+
+    async def user_credentials(self, user: str) -> dict[str, str]:
+        """The user's credentials by mechanism name ({} for an unknown user)."""
+
+    async def all_user_credentials(self) -> dict[str, dict[str, str]]:
+        """Every user that has a credential."""
+
+    async def alter_user_credentials(self, user: str, upsert: dict[str, str], delete: list[str]) -> None:
+        """Set `upsert` (mechanism -> credential text) and remove `delete` mechanisms, at once."""

@@ -43,6 +43,7 @@ class LocalMetadataStore:
         self.cluster_id = ""
         self._next_producer_id = 0
         self._acls: dict[AclResource, frozenset[AclEntry]] = {}
+        self._users: dict[str, dict[str, str]] = {}  # SCRAM credentials: user -> mechanism -> text
 
     async def start(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,6 +55,7 @@ class LocalMetadataStore:
             self._acls = {(r["patternType"], r["resourceType"], r["name"]): frozenset(
                 (a["principal"], a["permissionType"], a["operation"], a["host"]) for a in r["acls"])
                 for r in data.get("acls", ())}
+            self._users = {str(u): dict(c) for u, c in data.get("users", {}).items()}
             log.info("loaded metadata of %d topics from %s", len(self._topics), self._path)
         else:
             self.cluster_id = _new_cluster_id()
@@ -126,6 +128,21 @@ class LocalMetadataStore:
         self._write()
         return first
 
+    async def user_credentials(self, user: str) -> dict[str, str]:
+        return dict(self._users.get(user, {}))
+
+    async def all_user_credentials(self) -> dict[str, dict[str, str]]:
+        return {user: dict(creds) for user, creds in self._users.items() if creds}
+
+    async def alter_user_credentials(self, user: str, upsert: dict[str, str], delete: list[str]) -> None:
+        creds = self._users.setdefault(user, {})
+        for mechanism in delete:
+            creds.pop(mechanism, None)
+        creds.update(upsert)
+        if not creds:
+            del self._users[user]
+        self._write()
+
     def on_change(self, callback: Callable[[], None]) -> None:
         """Nobody else writes this file: there is never an outside change to report."""
 
@@ -151,7 +168,7 @@ class LocalMetadataStore:
 
     def _write(self) -> None:
         data = {"version": 1, "cluster_id": self.cluster_id, "topics": [t.to_json() for t in self._topics.values()],
-                "next_producer_id": self._next_producer_id,
+                "next_producer_id": self._next_producer_id, "users": self._users,
                 "acls": [{"patternType": p, "resourceType": t, "name": n, "acls": [
                     {"principal": a[0], "permissionType": a[1], "operation": a[2], "host": a[3]} for a in sorted(entries)]}
                     for (p, t, n), entries in sorted(self._acls.items())]}

@@ -110,7 +110,7 @@ class ZooKeeperMetadataStore(ZkAclMixin):
     state znodes (the controller that owns them sets it once elected). Listener names map
     to security protocols through `listener_security_protocols` (Kafka's
     listener.security.protocol.map); by default a listener named after a protocol is that
-    protocol, any other name PLAINTEXT (the only protocol snakafka serves so far).
+    protocol, any other name PLAINTEXT.
     """
 
     def __init__(
