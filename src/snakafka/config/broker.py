@@ -148,6 +148,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("replica.fetch.min.bytes", I, 1, None, HIGH, "Bytes a follower's fetch waits for."),
     ConfigDef("replica.fetch.backoff.ms", I, 1000, at_least(0), MEDIUM, "Sleep of a follower after a fetch error."),
     ConfigDef("num.replica.fetchers", I, 1, None, HIGH, "Fetcher tasks per source broker.", DYN),
+    ConfigDef("max.incremental.fetch.session.cache.slots", I, 1000, at_least(0), MEDIUM, "Fetch sessions (KIP-227) the broker keeps at most."),
     ConfigDef("replica.fetch.response.max.bytes", I, 10485760, at_least(0), MEDIUM, "Bytes a follower's whole fetch response may hold."),
     ConfigDef("replica.high.watermark.checkpoint.interval.ms", L, 5000, at_least(1), HIGH, "How often the high watermarks are written to each log dir's replication-offset-checkpoint."),
     ConfigDef("inter.broker.listener.name", S, None, None, MEDIUM, "Listener brokers talk to each other on (followers, markers, controlled shutdown); unset: security.inter.broker.protocol's listener if set or present, else the first listener."),
@@ -286,6 +287,7 @@ class BrokerConfig:
     replica_fetch_min_bytes: int
     replica_fetch_backoff_ms: int
     num_replica_fetchers: int
+    max_incremental_fetch_session_cache_slots: int
     replica_fetch_response_max_bytes: int
     replica_high_watermark_checkpoint_interval_ms: int
     inter_broker_listener_name: str | None

@@ -13,12 +13,12 @@ REQUEST_TIMED_OUT after the request's timeout.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from snakafka.protocol.errors import ErrorCode, KafkaError
-from snakafka.replication.purgatory import wait_until
+from snakafka.replication.delayed import log_start_key
+from snakafka.replication.purgatory import DelayedOperation
 from snakafka.replication.replica_manager import ReplicaManager, TopicPartition
 
 HIGH_WATERMARK = -1  # DeleteRecords' offset -1: delete up to the high watermark
@@ -57,6 +57,33 @@ def _delete_on_leader(rm: ReplicaManager, tp: TopicPartition, offset: int) -> De
     return DeleteRecordsResult(low_watermark=target, removed=removed)
 
 
+class DelayedDeleteRecords(DelayedOperation[dict[TopicPartition, int]]):
+    """Kafka's DelayedDeleteRecords: complete once each partition's low watermark reached
+    its offset or the partition is no longer led here; answers each partition's low
+    watermark (-1: leadership moved). Watches the partitions' log-start keys, which the
+    replica manager checks when a follower reports a new log start offset or leadership
+    changes."""
+
+    def __init__(self, deadline_ms: int, rm: ReplicaManager, required: dict[TopicPartition, int]) -> None:
+        super().__init__(deadline_ms)
+        self.rm = rm
+        self.required = required
+
+    def _status(self, tp: TopicPartition) -> int | None:
+        """The low watermark once done, -1 if no longer leader, None while waiting."""
+        part = self.rm.partitions.get(tp)
+        if part is None or not part.is_leader:
+            return -1
+        low = low_watermark(self.rm, tp)
+        return low if low >= self.required[tp] else None
+
+    def try_complete(self) -> bool:
+        return all(self._status(tp) is not None for tp in self.required)
+
+    def on_complete(self, expired: bool) -> dict[TopicPartition, int]:
+        return {tp: status for tp in self.required if (status := self._status(tp)) is not None}
+
+
 async def delete_records(rm: ReplicaManager, offsets: dict[TopicPartition, int], timeout_ms: int
                          ) -> dict[TopicPartition, DeleteRecordsResult]:
     """Delete the records below each partition's offset (-1: its high watermark) on this
@@ -69,28 +96,18 @@ async def delete_records(rm: ReplicaManager, offsets: dict[TopicPartition, int],
             required[tp] = results[tp].low_watermark
         except KafkaError as exc:
             results[tp] = DeleteRecordsResult(exc.code, message=exc.message)
-    deadline = time.monotonic() + max(timeout_ms, 0) / 1000
-    while required:
-        for tp in list(required):
-            part = rm.partitions.get(tp)
-            if part is None or not part.is_leader:
-                results[tp].error = ErrorCode.not_leader_or_follower
-                del required[tp]
-                continue
-            results[tp].low_watermark = low_watermark(rm, tp)
-            if results[tp].low_watermark >= required[tp]:
-                del required[tp]
-        remaining = deadline - time.monotonic()
-        if not required:
-            break
-        if remaining <= 0:
-            for tp in required:
-                results[tp].error = ErrorCode.request_timed_out
-            break
-        keys = list(required)
-        waiter = rm.ack_watchers.watch(keys)
-        try:
-            await wait_until(waiter, remaining)
-        finally:
-            rm.ack_watchers.unwatch(keys, waiter)
+    if not required:
+        return results
+    op = DelayedDeleteRecords(rm.deadline(timeout_ms), rm, required)
+    rm.delete_records_purgatory.try_complete_else_watch(op, [log_start_key(tp) for tp in required])
+    done = await op.wait()
+    for tp in required:
+        status = done.get(tp)
+        if status is None:
+            results[tp].error = ErrorCode.request_timed_out
+            results[tp].low_watermark = low_watermark(rm, tp) if tp in rm.partitions else -1
+        elif status < 0:
+            results[tp].error = ErrorCode.not_leader_or_follower
+        else:
+            results[tp].low_watermark = status
     return results

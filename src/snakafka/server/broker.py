@@ -54,6 +54,7 @@ from snakafka.protocol.errors import ErrorCode, KafkaError
 from snakafka.replication.fetcher import FetcherConfig
 from snakafka.replication.replica_manager import ReplicaManager
 from snakafka.replication.throttle import ReplicationQuota, is_throttled
+from snakafka.scheduler import LoopScheduler
 from snakafka.server.acl_host import AclHost
 from snakafka.server.apis import BROKER_APIS
 from snakafka.server.authentication import ListenerAuth
@@ -173,7 +174,8 @@ class Broker:
         self.replica_manager = ReplicaManager(
             config.broker_id, self.log_manager, self.cache, self.log_config_for_topic,
             store=self.store, fetcher_config=self._fetcher_config(), lag_time_max_ms=config.replica_lag_time_max_ms,
-            time_ms=self.clock.time_ms,
+            time_ms=self.clock.time_ms, scheduler=LoopScheduler(self.clock),
+            fetch_session_slots=config.max_incremental_fetch_session_cache_slots,
         )
         self._set_replication_throttles()
         self.cleaner = LogCleaner(self.clock, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
@@ -387,6 +389,7 @@ class Broker:
             max_bytes=config.replica_fetch_response_max_bytes,
             partition_max_bytes=config.replica_fetch_max_bytes,
             backoff_ms=config.replica_fetch_backoff_ms,
+            num_fetchers=max(config.num_replica_fetchers, 1),
             security=self.inter_broker.security,
         )
 
@@ -604,13 +607,22 @@ class Broker:
         return part.high_watermark if part is not None else None
 
     async def _flush(self) -> None:
-        self.log_manager.flush_dirty(self.clock.time_ms())
+        """flush.ms and segment rolls: the fsyncs run in a thread, off the event loop."""
+        started = self.log_manager.begin_due_flushes(self.clock.time_ms())
+        if started:
+            def run_all() -> None:
+                for _, task in started:
+                    task.run()
+
+            await asyncio.to_thread(run_all)
+            for partition_log, task in started:
+                partition_log.complete_flush(task)
 
     async def _checkpoint(self) -> None:
-        self.log_manager.checkpoint()
+        await asyncio.to_thread(self.log_manager.checkpoint_writer())
 
     async def _checkpoint_high_watermarks(self) -> None:
-        self.replica_manager.checkpoint_high_watermarks()
+        await asyncio.to_thread(self.log_manager.high_watermarks_writer(self.replica_manager.high_watermarks()))
 
     def _write_high_watermarks(self) -> None:
         """The clean shutdown's high watermark checkpoint; a failure (a full disk) is logged

@@ -1,8 +1,16 @@
 """The socket server: accepts connections and runs each one's requests in order.
 
 One asyncio Protocol per connection. Frames come out of the sans-I/O FrameDecoder; a
-per-connection worker task handles them one at a time (like Kafka, which mutes a channel
-while its request is in flight), so pipelined requests are answered in request order.
+per-connection worker task handles them in order, and responses go back in request order.
+
+Produce requests are pipelined: the worker runs a produce's synchronous part (the append)
+at once, in request order, so per-partition order and the idempotent producer's sequence
+checks are as if one at a time; an acks=all answer that must wait for the ISR (a
+Deferred) joins a FIFO of pending answers that a writer task sends in order as they
+complete, while the worker goes on appending the next produce requests. Kafka mutes the
+connection instead, so a producer with several requests in flight waits one ISR round
+trip per request. Every other request keeps the one-at-a-time rule: it is handled only
+after every earlier answer has been sent.
 """
 
 from __future__ import annotations
@@ -25,13 +33,29 @@ from snakafka.server.authentication import (
 from snakafka.server.context import RequestContext
 from snakafka.server.dispatch import CloseConnection, Dispatcher
 from snakafka.server.handlers.api_versions import unsupported_version_response
-from snakafka.server.response import Response
+from snakafka.server.response import Deferred, Response
 from snakafka.server.services import BrokerServices
 
 log = logging.getLogger(__name__)
 
 _MAX_QUEUED = 64
+_MAX_PENDING = 64  # answers waiting for the ISR before the worker stops appending more
+_PRODUCE_KEY = 0
 _ids = itertools.count(1)
+
+Answer = Response | bytes | None
+
+
+class _Pending:
+    """One answer in the connection's FIFO: ready (`answer`), or waiting for `deferred`."""
+
+    __slots__ = ("answer", "deferred", "header")
+
+    def __init__(self, answer: Answer = None, deferred: Deferred | None = None,
+                 header: codec.RequestHeader | None = None) -> None:
+        self.answer = answer
+        self.deferred = deferred
+        self.header = header
 
 
 class Connection(asyncio.Protocol):
@@ -55,6 +79,11 @@ class Connection(asyncio.Protocol):
         self._can_write = asyncio.Event()
         self._can_write.set()
         self._closing = False
+        self.pending: deque[_Pending] = deque()  # answers not yet sent, in request order
+        self._writer: asyncio.Task[None] | None = None
+        self._writing = False  # the writer task is sending a Response (file slices): nothing else may write
+        self._idle = asyncio.Event()  # set while `pending` is empty and the writer idle
+        self._idle.set()
 
     # -- asyncio.Protocol -----------------------------------------------------------
 
@@ -108,6 +137,8 @@ class Connection(asyncio.Protocol):
         self._can_write.set()
         if self.worker is not None and not self.worker.done():
             self.worker.cancel()
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
         self._on_close(self)
 
     def pause_writing(self) -> None:
@@ -126,6 +157,13 @@ class Connection(asyncio.Protocol):
             if self._paused_reading and len(self.queue) < _MAX_QUEUED // 2:
                 transport.resume_reading()
                 self._paused_reading = False
+            # Only produce requests overtake earlier answers; anything else waits until
+            # they are all sent (as one request at a time would).
+            if self.pending and (len(frame) < 2 or frame[0] != 0 or frame[1] != _PRODUCE_KEY
+                                 or len(self.pending) >= _MAX_PENDING):
+                await self._idle.wait()
+                if self._closing:
+                    return
             authenticator = self.authenticator
             try:
                 if authenticator is not None and not authenticator.complete:
@@ -145,10 +183,95 @@ class Connection(asyncio.Protocol):
                 log.exception("unexpected error handling a request on %s from %s; closing it", self.id, self.peer)
                 self.close()
                 return
-            if response is not None:
+            if isinstance(response, _Pending):
+                self._enqueue(response)
+            elif self.pending:
+                if response is not None:
+                    self._enqueue(_Pending(response))
+            elif response is not None:
                 await self._write(response)
 
-    async def _authenticate(self, authenticator: SaslAuthenticator, frame: Frame) -> Response | bytes | None:
+    def _enqueue(self, pending: _Pending) -> None:
+        self.pending.append(pending)
+        self._idle.clear()
+        if pending.deferred is not None:
+            pending.deferred.op.add_done_callback(self._pump)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send the answers ready at the head of the FIFO now, synchronously (from the
+        completion of a delayed op, e.g. inside the follower fetch that moved the high
+        watermark): consecutive ready answers go out in one write. What cannot go now (an
+        incomplete head, a full socket, file slices to sendfile) is left to the writer task."""
+        transport = self.transport
+        if self._writing or self._closing or transport is None:
+            return
+        ready: list[bytes] = []
+        while self.pending and self._can_write.is_set():
+            head = self.pending[0]
+            if head.deferred is not None and not head.deferred.op.completed:
+                break
+            answer = self._answer_of(head)
+            if answer is None:
+                self.pending.popleft()
+                continue
+            if not isinstance(answer, bytes):
+                head.answer, head.deferred = answer, None  # built: the writer task sends it
+                break
+            ready.append(answer)
+            self.pending.popleft()
+        if ready and not transport.is_closing():
+            transport.write(b"".join(ready) if len(ready) > 1 else ready[0])
+        if not self.pending:
+            self._idle.set()
+        elif self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._send_pending())
+
+    async def _send_pending(self) -> None:
+        """The FIFO's slow path: wait for the head's op, for the socket to drain, or send
+        a Response of file slices; everything ready is sent by _pump."""
+        try:
+            while self.pending and not self._closing:
+                head = self.pending[0]
+                if head.deferred is not None and not head.deferred.op.completed:
+                    await head.deferred.op.wait()  # its completion pumps
+                    continue
+                if not self._can_write.is_set():
+                    await self._can_write.wait()
+                self._pump()
+                if not self.pending or self.pending[0] is not head:
+                    continue
+                if isinstance(head.answer, Response) and head.deferred is None:
+                    self._writing = True
+                    try:
+                        await self._write(head.answer)
+                    finally:
+                        self._writing = False
+                    self.pending.popleft()
+                    self._pump()
+                else:
+                    await asyncio.sleep(0)  # the socket is full: wait for it above
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("unexpected error answering a request on %s from %s; closing it", self.id, self.peer)
+            self.close()
+        finally:
+            if not self.pending or self._closing:
+                self._idle.set()
+
+    @staticmethod
+    def _answer_of(pending: _Pending) -> Answer:
+        if pending.deferred is None:
+            return pending.answer
+        assert pending.header is not None and pending.deferred.op.completed
+        header = pending.header
+        body = pending.deferred.body()
+        if isinstance(body, Response):
+            return body
+        return codec.encode_response(header.api_key, header.api_version, header.correlation_id, body)
+
+    async def _authenticate(self, authenticator: SaslAuthenticator, frame: Frame) -> Answer | _Pending:
         outcome = await authenticator.handle(frame)
         if outcome.forward:  # ApiVersions
             return await self._handle(frame)
@@ -171,7 +294,7 @@ class Connection(asyncio.Protocol):
             await asyncio.sleep(delay_ms / 1000)
         self.close()
 
-    async def _handle(self, frame: Frame) -> Response | bytes | None:
+    async def _handle(self, frame: Frame) -> Answer | _Pending:
         api = self.dispatcher.lookup(frame)
         if api is None:
             correlation_id = codec.peek_correlation_id(frame)
@@ -188,6 +311,8 @@ class Connection(asyncio.Protocol):
             return None  # acks=0 produce: no response at all
         if isinstance(body, Response):
             return body
+        if isinstance(body, Deferred):
+            return _Pending(deferred=body, header=header)
         return codec.encode_response(header.api_key, header.api_version, header.correlation_id, body)
 
     async def _write(self, response: Response | bytes) -> None:
@@ -203,6 +328,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self._closing = True
+        self._idle.set()
         if self.transport is not None:
             self.transport.close()
 

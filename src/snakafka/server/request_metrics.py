@@ -26,7 +26,7 @@ from typing import Any
 from kio.index import api_key_map
 
 from snakafka.server.context import RequestContext
-from snakafka.server.response import Response
+from snakafka.server.response import Deferred, Response
 
 Handler = Callable[[RequestContext, Any], Awaitable[Any]]
 
@@ -79,6 +79,15 @@ class RequestMetrics:
         if key == FETCH_KEY:
             consumer, follower = self._stats("FetchConsumer"), self._stats("FetchFollower")
 
+        def observe(ctx: RequestContext, request: Any, start: float, body: Any) -> None:
+            elapsed = (perf_counter() - start) * 1000
+            version = ctx.header.api_version
+            main.observe(version, elapsed)
+            if consumer is not None and follower is not None:
+                (follower if request.replica_id >= 0 else consumer).observe(version, elapsed)
+            if body is not None:
+                count_errors(body, main.errors)
+
         async def metered(ctx: RequestContext, request: Any) -> Any:
             start = perf_counter()
             body = None
@@ -86,13 +95,11 @@ class RequestMetrics:
                 body = await handler(ctx, request)
                 return body
             finally:
-                elapsed = (perf_counter() - start) * 1000
-                version = ctx.header.api_version
-                main.observe(version, elapsed)
-                if consumer is not None and follower is not None:
-                    (follower if request.replica_id >= 0 else consumer).observe(version, elapsed)
-                if body is not None:
-                    count_errors(body, main.errors)
+                if isinstance(body, Deferred):  # an acks=all produce: timed until it is answered
+                    deferred = body
+                    deferred.op.add_done_callback(lambda: observe(ctx, request, start, deferred.body()))
+                else:
+                    observe(ctx, request, start, body)
 
         return metered
 

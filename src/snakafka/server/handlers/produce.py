@@ -16,8 +16,10 @@ from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32, i64
 
 from snakafka.cluster.model import INTERNAL_TOPICS
+from snakafka.replication.replica_manager import ProduceResult
 from snakafka.server import authorization
 from snakafka.server.context import ZERO, RequestContext, build
+from snakafka.server.response import Deferred
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,23 @@ async def handle_produce(ctx: RequestContext, request: Any) -> Any:
                     early[tp] = ErrorCode.invalid_topic_exception
                 else:
                     entries[tp] = p.records
-    # acks=-1 waits (up to the request's timeout) for the ISR to have the records.
+    # acks=-1 waits (up to the request's timeout) for the ISR to have the records: the
+    # append happens now, the answer is Deferred until the DelayedProduce completes, and
+    # the connection goes on with its next produce requests meanwhile.
     timeout_ms = int(request.timeout.total_seconds() * 1000)
-    results = await broker.replica_manager.append_and_wait(acks, entries, timeout_ms) if entries else {}
+    manager = broker.replica_manager
+    results, op = manager.append_and_delay(acks, entries, timeout_ms) if entries else ({}, None)
     if acks == 0:
         return None
+    if op is not None and not op.completed:
+        return Deferred(op, lambda errors: _response(ctx, request, early, manager.finish_produce(results, errors)))
+    if op is not None:
+        results = manager.finish_produce(results, op.result or {})
+    return _response(ctx, request, early, results)
+
+
+def _response(ctx: RequestContext, request: Any, early: dict[tuple[str, int], ErrorCode],
+              results: dict[tuple[str, int], ProduceResult]) -> Any:
     schema = ctx.schema
     topics: dict[str, list[Any]] = {}
     for t in request.topic_data:
