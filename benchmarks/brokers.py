@@ -107,7 +107,9 @@ def _version(cmd: list[str]) -> str:
 def start_snakafka(scratch: Path, timeout: float = 60.0) -> Broker:
     data = scratch / "snakafka" / "data"
     log_file = scratch / "snakafka" / "broker.log"
-    proc = BrokerProcess(data, log_file=log_file)
+    # With its metrics endpoint on (port 0: any), as a monitored production broker runs: the
+    # request metrics are then on every request's path.
+    proc = BrokerProcess(data, log_file=log_file, overrides={"metrics.http.listener": "http://127.0.0.1:0"})
     try:
         proc.start(timeout)
         wait_until_serving(proc.bootstrap, timeout, alive=lambda: proc.proc is not None and proc.proc.poll() is None)
@@ -115,7 +117,7 @@ def start_snakafka(scratch: Path, timeout: float = 60.0) -> Broker:
         proc.kill()
         raise BrokerUnavailable(f"snakafka: {exc}") from exc
     version = importlib.metadata.version("snakafka")
-    return Broker("snakafka", proc.bootstrap, proc.pid, f"snakafka {version} (Python), log on disk in {data}",
+    return Broker("snakafka", proc.bootstrap, proc.pid, f"snakafka {version} (Python, metrics.http.listener on), log on disk in {data}",
                   log_file=log_file, stop=lambda: _ignore(proc.stop()))
 
 

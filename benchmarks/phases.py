@@ -153,15 +153,18 @@ def high_watermarks(bootstrap: str, topic: str) -> int:
 # -- produce ------------------------------------------------------------------------------
 
 
-def produce(bootstrap: str, topic: str, acks: str, records: int, meter: CpuMeter, timeout: float = 300.0) -> PhaseResult:
-    """produce() in a tight loop with poll(0), then flush(); errors are reported only on failure."""
+def produce(bootstrap: str, topic: str, acks: str, records: int, meter: CpuMeter, timeout: float = 300.0,
+            settings: dict[str, Any] | None = None) -> PhaseResult:
+    """produce() in a tight loop with poll(0), then flush(); errors are reported only on failure.
+    `settings`: the producer's settings instead of PRODUCER_SETTINGS ({}: librdkafka's defaults)."""
     failures: list[str] = []
 
     def on_delivery(err: KafkaError | None, _msg: Message) -> None:
         if err is not None and len(failures) < 5:
             failures.append(err.str())
 
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, **PRODUCER_SETTINGS,
+    chosen = PRODUCER_SETTINGS if settings is None else settings
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, **chosen,
                          "delivery.report.only.error": True, "on_delivery": on_delivery})
     producer.list_topics(topic, timeout=10)  # connect and learn the leaders before the clock starts
     values = [payload(i) for i in range(1024)]
@@ -299,7 +302,8 @@ def consume_kcat(kcat: Kcat, bootstrap: str, topic: str, records: int, meter: Cp
 # -- end-to-end latency -------------------------------------------------------------------
 
 
-def latency(bootstrap: str, topic: str, meter: CpuMeter, rate: int = 1000, duration: float = 5.0) -> PhaseResult:
+def latency(bootstrap: str, topic: str, meter: CpuMeter, rate: int = 1000, duration: float = 5.0,
+            acks: str = LATENCY_ACKS) -> PhaseResult:
     """Paced produce at `rate` records/s; a consumer thread (default fetch.wait.max.ms) measures
     receive time minus the send time stamped in the value. extra: p50_ms, p99_ms, max_ms."""
     got: list[float] = []
@@ -336,7 +340,7 @@ def latency(bootstrap: str, topic: str, meter: CpuMeter, rate: int = 1000, durat
     thread.start()
     # linger.ms=0: each record leaves at once, so the figure is the broker's delivery
     # path (produce, wake the waiting fetch, answer) and not the producer's batching delay.
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": LATENCY_ACKS, **PRODUCER_SETTINGS, "linger.ms": LATENCY_LINGER_MS})
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, **PRODUCER_SETTINGS, "linger.ms": LATENCY_LINGER_MS})
     result = PhaseResult()
     try:
         warm_deadline = time.monotonic() + 30

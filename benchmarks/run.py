@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.brokers import LAUNCHERS, Broker, BrokerUnavailable, external
+from benchmarks.embedded_start import EmbeddedStart, measure_embedded_start
 from benchmarks.phases import Kcat, wheel_librdkafka_dir
 from benchmarks.report import render, settings_lines, to_json
 from benchmarks.suite import PHASE_GROUPS, BrokerRun, SuiteOptions, run_suite
@@ -43,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-seconds", type=float, default=5.0, help="length of the latency phase")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write all results as JSON")
     parser.add_argument("--keep-data", action="store_true", help="keep the scratch directory (broker logs, data)")
+    parser.add_argument("--embedded-starts", type=int, default=5, metavar="N",
+                        help="fresh processes timing EmbeddedBroker's start-to-ready (default 5; 0: skip)")
     args = parser.parse_args(argv)
     groups = {g.strip() for g in args.phases.split(",") if g.strip()}
     if not groups <= PHASE_GROUPS:
@@ -102,9 +105,18 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run_suite(external(args.name, args.bootstrap, args.broker_pid), opts))
             except BrokerUnavailable as exc:
                 unavailable[args.name] = str(exc).splitlines()[0]
+        embedded: EmbeddedStart | None = None
+        if not args.no_snakafka and args.embedded_starts > 0:
+            log.info("snakafka: EmbeddedBroker start-to-ready, %d fresh processes", args.embedded_starts)
+            embedded = measure_embedded_start(args.embedded_starts)
         print(render(runs, settings, unavailable))
+        if embedded is not None:
+            print(embedded.line())
         if args.json:
-            args.json.write_text(json.dumps(to_json(runs, settings, unavailable), indent=2))
+            results = to_json(runs, settings, unavailable)
+            if embedded is not None:
+                results["embedded_start"] = embedded.to_json()
+            args.json.write_text(json.dumps(results, indent=2))
             log.info("results written to %s", args.json)
     finally:
         if args.keep_data:

@@ -92,8 +92,9 @@ class BackgroundProducer:
     until stop(): what brokers must survive while it runs. `acked` maps (partition, offset)
     to value, `errors` holds failed deliveries, `client_errors` what error_cb reported."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, partitions: int, conf: dict[str, str] | None = None) -> None:
         self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.conf = conf or {}  # more client settings (security)
         self.acked: dict[tuple[int, int], bytes] = {}
         self.errors: list[str] = []
         self.client_errors: list[KafkaError] = []
@@ -101,7 +102,7 @@ class BackgroundProducer:
         self._thread = threading.Thread(target=self._send, daemon=True)
 
     def _send(self) -> None:
-        producer = Producer({"bootstrap.servers": self.bootstrap, "acks": "all", "enable.idempotence": True,
+        producer = Producer({**self.conf, "bootstrap.servers": self.bootstrap, "acks": "all", "enable.idempotence": True,
                              "linger.ms": 5, "message.timeout.ms": 60000, "error_cb": self.client_errors.append})
         delivered = delivery_recorder(self.acked, self.errors)
         i = 0

@@ -280,7 +280,9 @@ class Leader:
 
     async def follower_fetch(self, replica: int, offset: int) -> None:
         request = FetchRequestPartition(TOPIC, 0, offset, 1 << 20, current_leader_epoch=0)
-        self.rm.read_once([request], 1 << 20, committed_only=False, replica_id=replica)
+        # The fetch path records the follower's position once, on arrival (not the read).
+        await self.rm.fetch([request], max_wait_ms=0, min_bytes=1, max_bytes=1 << 20, committed_only=False,
+                            replica_id=replica)
 
     async def close(self) -> None:
         await self.rm.close()

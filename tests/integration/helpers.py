@@ -461,19 +461,15 @@ def parse_api_versions_v0(frame_body: bytes) -> ApiVersionsV0:
     return ApiVersionsV0(correlation_id, error_code, keys)
 
 
-def raw_fetch(bootstrap: str, topic: str, partition: int, offset: int = 0, max_bytes: int = 10 << 20,
-              max_wait_ms: int = 0) -> tuple[int, int, list[tuple[Any, list[Any]]]]:
-    """One Fetch v12 over a raw connection: (error code, high watermark, [(batch header,
-    records)]) with the batches exactly as the broker stores and sends them (so their
-    codec and timestamp type can be checked). A trailing partial batch is dropped."""
+def raw_fetch_bytes(bootstrap: str, topic: str, partition: int, offset: int = 0, max_bytes: int = 10 << 20,
+                    max_wait_ms: int = 0) -> tuple[int, int, bytes]:
+    """One Fetch v12 over a raw connection: (error code, high watermark, the records
+    field's bytes exactly as the broker stores and sends them)."""
     import datetime
 
     from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
     from kio.schema.types import TopicName
     from kio.static.primitive import i32, i32Timedelta, i64
-
-    from snakafka.protocol.batch import LOG_OVERHEAD
-    from snakafka.protocol.records import decode_batch
 
     request = FetchRequest(max_wait=i32Timedelta.parse(datetime.timedelta(milliseconds=max_wait_ms)), min_bytes=i32(1),
                            max_bytes=i32(max_bytes), topics=(FetchTopic(topic=TopicName(topic), partitions=(FetchPartition(
@@ -483,7 +479,18 @@ def raw_fetch(bootstrap: str, topic: str, partition: int, offset: int = 0, max_b
         resp = conn.request(request)
     [t] = resp.responses
     [p] = t.partitions
-    data = bytes(p.records or b"")
+    return int(p.error_code.value), int(p.high_watermark), bytes(p.records or b"")
+
+
+def raw_fetch(bootstrap: str, topic: str, partition: int, offset: int = 0, max_bytes: int = 10 << 20,
+              max_wait_ms: int = 0) -> tuple[int, int, list[tuple[Any, list[Any]]]]:
+    """raw_fetch_bytes, decoded: (error code, high watermark, [(batch header, records)])
+    with the batches as stored (so their codec and timestamp type can be checked). A
+    trailing partial batch is dropped."""
+    from snakafka.protocol.batch import LOG_OVERHEAD
+    from snakafka.protocol.records import decode_batch
+
+    error, high_watermark, data = raw_fetch_bytes(bootstrap, topic, partition, offset, max_bytes, max_wait_ms)
     batches = []
     pos = 0
     while pos + LOG_OVERHEAD <= len(data):
@@ -492,7 +499,7 @@ def raw_fetch(bootstrap: str, topic: str, partition: int, offset: int = 0, max_b
             break
         batches.append(decode_batch(data[pos:pos + size]))
         pos += size
-    return int(p.error_code.value), int(p.high_watermark), batches
+    return error, high_watermark, batches
 
 
 CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}

@@ -22,36 +22,36 @@ log = logging.getLogger("snakafka.broken")
 def acks_early() -> None:
     """acks=all answers as soon as the leader has appended, before the ISR has the records."""
     from snakafka.protocol.errors import ErrorCode
-    from snakafka.replication.replica_manager import ReplicaManager
+    from snakafka.replication import delayed
+    from snakafka.replication.partition import Partition
 
-    def acks_error(self: ReplicaManager, tp: tuple[str, int], required_offset: int) -> ErrorCode | None:
-        part = self.partitions.get(tp)
+    def acks_status(part: Partition | None, required_offset: int) -> ErrorCode | None:
         if part is None or not part.is_leader:
             return ErrorCode.not_leader_or_follower
         return ErrorCode.none
 
-    ReplicaManager._acks_error = acks_error  # type: ignore[method-assign]
+    delayed.acks_status = acks_status
 
 
 def min_isr_ignored() -> None:
     """acks=all is accepted and answered however small the ISR (min.insync.replicas ignored)."""
     from snakafka.protocol.errors import ErrorCode
+    from snakafka.replication import delayed
     from snakafka.replication.partition import Partition
-    from snakafka.replication.replica_manager import ReplicaManager
 
     append = Partition.append_as_leader
 
     def append_as_leader(self: Partition, data: bytes, required_acks: int, *, allow_control: bool = False) -> Any:
         return append(self, data, 1 if required_acks == -1 else required_acks, allow_control=allow_control)
 
-    acks_error = ReplicaManager._acks_error
+    status = delayed.acks_status
 
-    def lenient_acks_error(self: ReplicaManager, tp: tuple[str, int], required_offset: int) -> ErrorCode | None:
-        error = acks_error(self, tp, required_offset)
+    def lenient_acks_status(part: Partition | None, required_offset: int) -> ErrorCode | None:
+        error = status(part, required_offset)
         return ErrorCode.none if error == ErrorCode.not_enough_replicas_after_append else error
 
     Partition.append_as_leader = append_as_leader  # type: ignore[method-assign]
-    ReplicaManager._acks_error = lenient_acks_error  # type: ignore[method-assign]
+    delayed.acks_status = lenient_acks_status
 
 
 def no_truncation() -> None:

@@ -29,6 +29,7 @@ from snakafka.cli.options import (
 
 if TYPE_CHECKING:
     from snakafka.testing.cluster import LocalCluster
+    from snakafka.testing.secure import SecureSetup
 
 log = logging.getLogger("snakafka.cli")
 
@@ -46,10 +47,13 @@ log = logging.getLogger("snakafka.cli")
               help="ZooKeeper's data and each broker's log dir and log file go here (kept between runs).")
 @click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
               help="A broker config key for every broker (repeatable).")
+@click.option("--secure", is_flag=True,
+              help="SASL_SSL only: make a CA, broker and client certificates, an admin user (SCRAM-SHA-512/256, "
+                   "PLAIN) and the configs under DATA_DIR/security, and print the client settings.")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def local_cluster(brokers: int, first_port: int, zookeepers: int, zookeeper_port: int, data_dir: Path,
-                  overrides: tuple[str, ...], log_level: str) -> None:
+                  overrides: tuple[str, ...], secure: bool, log_level: str) -> None:
     """Run a local cluster: ZOOKEEPERS ZooKeeper servers and BROKERS brokers (ids 0..n-1)."""
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     from snakafka.testing.cluster import LocalCluster
@@ -64,8 +68,14 @@ def local_cluster(brokers: int, first_port: int, zookeepers: int, zookeeper_port
         click.echo(f"snakafka: {missing}", err=True)
         raise SystemExit(START_ERROR_EXIT)
     data_dir = data_dir.resolve()
+    security = None
+    if secure:
+        from snakafka.testing.secure import SecureSetup
+
+        security = SecureSetup(data_dir / "security").create()
     cluster = LocalCluster(data_dir, brokers=brokers, zookeeper_port=zookeeper_port or None, zookeepers=zookeepers,
-                           ports=[first_port + i for i in range(brokers)], overrides=parse_overrides(overrides))
+                           ports=[first_port + i for i in range(brokers)], overrides=parse_overrides(overrides),
+                           security=security)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -87,12 +97,25 @@ def local_cluster(brokers: int, first_port: int, zookeepers: int, zookeeper_port
         for i, process in enumerate(cluster.processes):
             click.echo(f"broker {i} {process.bootstrap} pid {process.pid} (log {process.log_path})")
         click.echo(f"bootstrap.servers={cluster.bootstrap}")
+        if security is not None:
+            _print_client_settings(security)
         _watch(cluster, stop)
     finally:
         cluster.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     log.info("cluster stopped")
+
+
+def _print_client_settings(security: SecureSetup) -> None:
+    directory = security.directory
+    click.echo(f"SASL_SSL, user {security.admin_user} password {security.admin_password}; certificates in {directory}")
+    click.echo(f"Kafka clients (--command-config, --producer.config): {directory / 'client.properties'}")
+    for key, value in security.client_properties().items():
+        click.echo(f"  {key}={value}")
+    click.echo(f"librdkafka (confluent-kafka; kcat -F {directory / 'librdkafka.config'}):")
+    for key, value in security.librdkafka_config().items():
+        click.echo(f"  {key}={value}")
 
 
 def _watch(cluster: LocalCluster, stop: threading.Event) -> None:

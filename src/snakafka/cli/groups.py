@@ -17,11 +17,15 @@ import click
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i8, i32, i64
 
-from snakafka.client.connection import BrokerConnection
-from snakafka.client.requests import build
+from snakafka.cli.admin_common import fail, output_option, print_json
+from snakafka.client.connection import BrokerConnection, ConnectionClosed
+from snakafka.client.requests import build, parse_bootstrap
 from snakafka.client.requests import request as _req
 from snakafka.client.requests import schema as _schema
 from snakafka.protocol.consumer_protocol import parse_assignment
+
+bootstrap_option = click.option("--bootstrap-server", "bootstrap", default="127.0.0.1:9092", show_default=True)
+# after bootstrap_option: the admin modules import it from here
 
 LATEST, EARLIEST = -1, -2
 
@@ -56,7 +60,7 @@ class GroupAdmin:
     async def committed(self, group: str) -> dict[tuple[str, int], int]:
         resp = await self.conn.send(_req(9, 7, group_id=group, topics=None, require_stable=False))
         if resp.error_code != ErrorCode.none:
-            raise click.ClickException(f"OffsetFetch failed: {resp.error_code.name}")
+            raise click.ClickException(f"OffsetFetch failed: {resp.error_code.name.upper()}")
         return {(t.name, p.partition_index): p.committed_offset for t in resp.topics for p in t.partitions}
 
     async def list_offsets(self, partitions: list[tuple[str, int]], timestamp: int) -> dict[tuple[str, int], int]:
@@ -126,13 +130,23 @@ async def _with_admin(bootstrap: str, job: Any) -> Any:
         return await job(GroupAdmin(conn))
 
 
+def _run(bootstrap: str, job: Any) -> Any:
+    """Run a job on a connection to `bootstrap`; an unreachable broker or a lost connection
+    is one line on stderr and exit status 1, a malformed address a usage error (2)."""
+    try:
+        parse_bootstrap(bootstrap)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--bootstrap-server") from None
+    try:
+        return asyncio.run(_with_admin(bootstrap, job))
+    except (OSError, TimeoutError, ConnectionClosed) as exc:
+        fail("groups", f"cannot reach {bootstrap}: {exc or type(exc).__name__}")
+
+
 def _table(rows: list[list[str]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
-bootstrap_option = click.option("--bootstrap-server", "bootstrap", default="127.0.0.1:9092", show_default=True)
 
 
 @click.group("groups")
@@ -142,9 +156,13 @@ def groups() -> None:
 
 @groups.command("list")
 @bootstrap_option
-def list_cmd(bootstrap: str) -> None:
+@output_option
+def list_cmd(bootstrap: str, output: str) -> None:
     """List the groups with their state."""
-    found = asyncio.run(_with_admin(bootstrap, lambda a: a.list_groups()))
+    found = _run(bootstrap, lambda a: a.list_groups())
+    if output == "json":
+        print_json([{"group": g, "state": s, "protocol_type": t} for g, t, s in sorted(found)])
+        return
     rows = [["GROUP", "STATE", "PROTOCOL-TYPE"]] + [[g, s, t] for g, t, s in sorted(found)]
     _table(rows)
 
@@ -152,11 +170,19 @@ def list_cmd(bootstrap: str) -> None:
 @groups.command("describe")
 @click.argument("group")
 @bootstrap_option
-def describe_cmd(group: str, bootstrap: str) -> None:
+@output_option
+def describe_cmd(group: str, bootstrap: str, output: str) -> None:
     """Members, assignment, committed offset, log end offset and lag per partition."""
-    described, rows = asyncio.run(_with_admin(bootstrap, lambda a: a.lag(group)))
+    described, rows = _run(bootstrap, lambda a: a.lag(group))
     if described.error_code != ErrorCode.none:
-        raise click.ClickException(f"group {group}: {described.error_code.name}")
+        fail("groups", f"group {group}: {described.error_code.name.upper()}")
+    if output == "json":
+        print_json({"group": group, "state": described.group_state, "members": len(described.members), "partitions": [
+            {"topic": r.topic, "partition": r.partition, "current_offset": None if r.committed < 0 else r.committed,
+             "log_end_offset": r.log_end, "lag": r.lag, "consumer_id": None if r.member_id == "-" else r.member_id,
+             "host": None if r.host == "-" else r.host, "client_id": None if r.client_id == "-" else r.client_id}
+            for r in rows]})
+        return
     click.echo(f"Consumer group '{group}' is {described.group_state} ({len(described.members)} members)")
     table = [["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"]]
     for r in rows:
@@ -207,7 +233,7 @@ def reset_cmd(group: str, topics: tuple[str, ...], mode: str | None, to_offset: 
             await admin.commit(group, plan)
         return plan
 
-    plan = asyncio.run(_with_admin(bootstrap, job))
+    plan = _run(bootstrap, job)
     _table([["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"]] + [[group, t, str(p), str(o)] for (t, p), o in sorted(plan.items())])
     if not execute:
         click.echo("(dry run: add --execute to apply)", err=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,9 +17,10 @@ import click
 
 from snakafka.cli.options import (
     CONFIG_ERROR_EXIT,
-    LOG_FORMAT,
     START_ERROR_EXIT,
+    buffer_logging,
     parse_overrides,
+    use_log_format,
 )
 from snakafka.config.broker import BrokerConfig, ConfigError
 
@@ -52,13 +52,15 @@ def serve(config_file: Path | None, overrides: tuple[str, ...], log_level: str) 
 
     Defaults: listens on 127.0.0.1:9092, data in ./snakafka-data.
     """
-    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    buffer = buffer_logging(log_level)
     try:
         config = BrokerConfig.load(config_file, parse_overrides(overrides))
         config.require_broker_id()
     except ConfigError as exc:
+        use_log_format(buffer, "text")
         click.echo(f"snakafka: {exc}", err=True)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
+    use_log_format(buffer, config.logging_format, config.broker_id)
     config.log_all()
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         status = runner.run(_serve(config))
@@ -76,6 +78,9 @@ async def _serve(config: BrokerConfig) -> int:
     broker = Broker(config)
     try:
         await broker.start()
+    except ConfigError as exc:  # a key store or JAAS config that does not load, checked before anything opens
+        click.echo(f"snakafka: {exc}", err=True)
+        return CONFIG_ERROR_EXIT
     except (OSError, BrokerIdInUseError, ZooKeeperUnreachableError) as exc:
         # e.g. the port is taken, the broker id is in use: one line, as for a config error
         # start() released what it had opened; without the clean-shutdown marker the
@@ -107,14 +112,29 @@ async def _serve(config: BrokerConfig) -> int:
     return 0
 
 
+from snakafka.cli.acls import acls
 from snakafka.cli.cluster import local_cluster
 from snakafka.cli.console import console_consumer, console_producer
 from snakafka.cli.groups import groups
+from snakafka.cli.users import users
 
+main.add_command(acls)
 main.add_command(groups)
 main.add_command(local_cluster)
 main.add_command(console_producer)
 main.add_command(console_consumer)
+main.add_command(users)
+
+# Admin commands (kafka-topics.sh, kafka-configs.sh, kafka-leader-election.sh, ...)
+from snakafka.cli.cluster_admin import cluster, log_dirs
+from snakafka.cli.configs import configs
+from snakafka.cli.partitions import delete_records, describe_producers, leader_election
+from snakafka.cli.reassign import reassign_partitions
+from snakafka.cli.topics import topics
+
+for _command in (topics, configs, cluster, leader_election, delete_records, log_dirs, describe_producers,
+                 reassign_partitions):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,14 @@ from dataclasses import dataclass, field
 
 from snakafka.cluster.assignment import AssignmentError, assign_replicas
 from snakafka.cluster.controller_role import ControllerRole
+from snakafka.cluster.election import election_failure_message, requested_election
 from snakafka.cluster.metadata_cache import MetadataCache
-from snakafka.cluster.model import PartitionState, TopicInfo, topic_name_error
+from snakafka.cluster.model import (
+    PartitionState,
+    StateChange,
+    TopicInfo,
+    topic_name_error,
+)
 from snakafka.cluster.store.base import (
     MetadataStore,
     StateConflictError,
@@ -95,6 +101,69 @@ class Controller:
     def list_reassignments(self) -> dict[tuple[str, int], PartitionState]:
         """ListPartitionReassignments on the active controller."""
         return self._active_role().reassignments()
+    async def elect_leaders(
+        self, election_type: int, partitions: list[tuple[str, int]] | None,
+    ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
+        """ElectLeaders (KIP-460): run the requested election (election.requested_election)
+        on each partition, all of them for None, and write the moves, fenced like every
+        controller write (decided again on a fresh view if a state moved meanwhile); per
+        partition NONE or Kafka's error and message. In a cluster only the active controller
+        elects (NOT_CONTROLLER elsewhere, as Kafka's ZooKeeper-mode controller answers); a
+        single broker is its own controller. For None, partitions needing no election are
+        left out of the answer, as Kafka's controller does for "all partitions"."""
+        role = self.role
+        wanted = partitions if partitions is not None else [
+            (name, p) for name, topic in sorted(self.cache.topics.items()) for p in sorted(topic.partitions)]
+        not_controller: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {tp: (ErrorCode.not_controller, "This is not the correct controller for this cluster.")
+                          for tp in wanted}
+        results: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {}
+        for _attempt in range(5):
+            if role is not None and (not role.is_active or self.cache.controller_id != role.broker_id):
+                return not_controller
+            results, by_topic = self._decide_elections(election_type, wanted, partitions is None)
+            if not by_topic:
+                return results
+            if role is not None:
+                outcome = await role.write_requested_elections(by_topic)
+            else:  # a single broker: the only controller there is
+                lease = await self.store.try_become_controller(-1)
+                assert lease is not None
+                try:
+                    for name, changes in by_topic.items():
+                        await self.store.update_partition_states(name, changes, lease)
+                    outcome = "written"
+                except StateConflictError:
+                    outcome = "conflict"
+            await self._on_change()
+            if outcome == "not-controller":
+                return not_controller
+            if outcome == "written":
+                log.info("leader election (type %d) moved %s", election_type, sorted(
+                    f"{n}-{p}->{new.leader}" for n, changes in by_topic.items() for p, (_, new) in changes.items()))
+                return results
+        return {tp: (ErrorCode.request_timed_out, "The partition states kept changing; try again.") if e == ErrorCode.none
+                else (e, m) for tp, (e, m) in results.items()}
+
+    def _decide_elections(self, election_type: int, wanted: list[tuple[str, int]], all_partitions: bool
+                          ) -> tuple[dict[tuple[str, int], tuple[ErrorCode, str | None]], dict[str, dict[int, StateChange]]]:
+        live = frozenset(self.cache.brokers)
+        shutting_down = frozenset(self.role.shutting_down) if self.role is not None else frozenset()
+        results: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {}
+        by_topic: dict[str, dict[int, StateChange]] = {}
+        for name, p in wanted:
+            state = self.cache.partition(name, p)
+            if state is None:
+                results[(name, p)] = (ErrorCode.unknown_topic_or_partition, "The partition does not exist.")
+                continue
+            new, error = requested_election(state, live, election_type, shutting_down=shutting_down)
+            if new is not None:
+                by_topic.setdefault(name, {})[p] = (state, new)
+            elif error == ErrorCode.election_not_needed and all_partitions:
+                continue
+            message = None if error in (ErrorCode.none, ErrorCode.election_not_needed) else \
+                election_failure_message(f"{name}-{p}", election_type)
+            results[(name, p)] = (error, message)
+        return results, by_topic
 
     async def create_topic(self, spec: NewTopic, *, validate_only: bool = False) -> TopicInfo:
         """Raises KafkaError with Kafka's CreateTopics error codes."""
@@ -205,4 +274,10 @@ class Controller:
         if validate_only:
             return
         await self.store.set_topic_configs(name, configs)
+        await self._on_change()
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Store one entity's dynamic broker configs (a broker id, or "<default>"); every
+        broker applies them on its next refresh, this one at once."""
+        await self.store.set_broker_configs(entity, configs)
         await self._on_change()

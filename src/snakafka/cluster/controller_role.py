@@ -133,6 +133,29 @@ class ControllerRole:
             by_topic.setdefault(name, {})[p] = (partitions[(name, p)], new)
         return await self._write("preferred replica election", by_topic)
 
+    async def write_requested_elections(self, by_topic: dict[str, dict[int, StateChange]]) -> str:
+        """Write the outcome of an ElectLeaders request (Controller.elect_leaders decides
+        it), fenced like every controller write: "written", "conflict" (a state moved since
+        it was decided on: decide again on a fresh view) or "not-controller"."""
+        for name, changes in sorted(by_topic.items()):
+            lease = self.lease
+            if lease is None or self.cache.controller_id != self.broker_id:
+                return "not-controller"
+            try:
+                await self.store.update_partition_states(name, changes, lease)
+            except KeyError:
+                continue  # deleted meanwhile
+            except ControllerMovedError as exc:
+                self.resign(str(exc))
+                return "not-controller"
+            except StateConflictError:
+                return "conflict"
+            for p, (old, new) in sorted(changes.items()):
+                log.info("broker %d (controller, leader election requested): %s-%d leader %d -> %d, isr %s, "
+                         "leader epoch %d", self.broker_id, name, p, old.leader, new.leader, list(new.isr),
+                         new.leader_epoch)
+        return "written"
+
     async def _update_leadership(self) -> bool:
         """Write the partition states that the live broker set (and the brokers in
         controlled shutdown) change."""

@@ -38,6 +38,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from snakafka.cluster.model import NO_LEADER, PartitionState
+from snakafka.protocol.errors import ErrorCode
 
 K = TypeVar("K")
 
@@ -147,3 +148,45 @@ def _changed(state: PartitionState, leader: int, isr: tuple[int, ...]) -> Partit
     """A leader or ISR change (a reassignment in progress is kept)."""
     return replace(state, leader=leader, leader_epoch=state.leader_epoch + 1, isr=isr,
                    partition_epoch=state.partition_epoch + 1)
+
+
+# -- elections an admin asks for (ElectLeaders, kafka-leader-election.sh) -----------------
+
+PREFERRED_ELECTION = 0
+UNCLEAN_ELECTION = 1
+
+
+def requested_election(
+    state: PartitionState, live: AbstractSet[int], election_type: int,
+    *, shutting_down: AbstractSet[int] = frozenset(),
+) -> tuple[PartitionState | None, ErrorCode]:
+    """Kafka's controller answer to ElectLeaders for one partition: the new state and NONE,
+    or no state and why not. PREFERRED moves leadership to the first replica of the
+    assignment if it is alive, not shutting down and in the ISR (ELECTION_NOT_NEEDED when
+    it leads already, PREFERRED_LEADER_NOT_AVAILABLE otherwise). UNCLEAN elects a leader
+    for a partition without a live one, from the live ISR first and else from any live
+    replica whatever unclean.leader.election.enable says (ELECTION_NOT_NEEDED when the
+    leader lives, ELIGIBLE_LEADERS_NOT_AVAILABLE when no replica lives); an out-of-sync
+    leader starts an ISR of its own."""
+    eligible = live - shutting_down
+    if election_type == PREFERRED_ELECTION:
+        preferred = state.replicas[0] if state.replicas else NO_LEADER
+        if state.leader == preferred and preferred in live:
+            return None, ErrorCode.election_not_needed
+        if preferred not in eligible or preferred not in state.isr:
+            return None, ErrorCode.preferred_leader_not_available
+        return _changed(state, preferred, state.isr), ErrorCode.none
+    if state.leader != NO_LEADER and state.leader in live:
+        return None, ErrorCode.election_not_needed
+    leader = elect_leader(state, eligible, unclean=True)
+    if leader is None:
+        return None, ErrorCode.eligible_leaders_not_available
+    in_sync = tuple(r for r in state.isr if r in eligible)
+    return _changed(state, leader, in_sync if leader in in_sync else (leader,)), ErrorCode.none
+
+
+def election_failure_message(tp: str, election_type: int) -> str:
+    """Kafka's message for a partition whose requested election found no leader."""
+    strategy = ("PreferredReplicaPartitionLeaderElectionStrategy" if election_type == PREFERRED_ELECTION
+                else "OfflinePartitionLeaderElectionStrategy(true)")
+    return f"Failed to elect leader for partition {tp} under strategy {strategy}"

@@ -20,6 +20,7 @@ class MetadataCache:
     topics: dict[str, TopicInfo] = field(default_factory=dict)
     topic_ids: dict[uuid.UUID, str] = field(default_factory=dict)
     controller_id: int = -1
+    broker_configs: dict[str, dict[str, str]] = field(default_factory=dict)  # dynamic, by entity
 
     @property
     def cluster_id(self) -> str:
@@ -30,6 +31,7 @@ class MetadataCache:
         self.topics = await self.store.topics()
         self.topic_ids = {t.topic_id: name for name, t in self.topics.items()}
         self.controller_id = await self.store.controller_id()
+        self.broker_configs = await self.store.broker_configs()
 
     def partition(self, topic: str, partition: int) -> PartitionState | None:
         info = self.topics.get(topic)

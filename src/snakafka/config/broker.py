@@ -37,17 +37,19 @@ from snakafka.config.properties import (
     decode_properties,
     parse_properties,
 )
+from snakafka.config.security import SECURITY_CONFIGS, ListenerSecurity, is_listener_key
 from snakafka.log.log_config import LogConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BROKER_CONFIGS", "SUPPORTED_SECURITY_PROTOCOLS", "BrokerConfig", "ConfigError", "Listener"]
+__all__ = ["BROKER_CONFIGS", "SUPPORTED_SECURITY_PROTOCOLS", "BrokerConfig", "ConfigError", "Listener", "parse_http_listener"]
 
 MINUTE_MS = 60 * 1000
 HOUR_MS = 60 * MINUTE_MS
 COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SUPPORTED_SECURITY_PROTOCOLS = ("PLAINTEXT",)  # extend as the server learns TLS / SASL
+AUTHORIZER_CLASSES = ("kafka.security.authorizer.AclAuthorizer", "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
+SUPPORTED_SECURITY_PROTOCOLS = SECURITY_PROTOCOLS
 
 B, S, I, SH, L, D, LS = (ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.SHORT,
                          ConfigType.LONG, ConfigType.DOUBLE, ConfigType.LIST)
@@ -63,7 +65,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("listeners", LS, ["PLAINTEXT://127.0.0.1:9092"], None, HIGH, "Listener URIs NAME://host:port to bind (empty host: all interfaces; port 0: any).", DYN),
     ConfigDef("advertised.listeners", LS, None, None, HIGH, "Listeners published to clients in metadata; unset: the listeners.", DYN),
     ConfigDef("listener.security.protocol.map", S, "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", None, LOW,
-              "Listener name to security protocol (snakafka serves PLAINTEXT only so far).", DYN),
+              "Listener name to security protocol.", DYN),
     ConfigDef("socket.request.max.bytes", I, 104857600, at_least(1), HIGH, "Largest request the socket server accepts."),
     ConfigDef("queued.max.requests", I, 500, at_least(1), HIGH, "Requests queued per broker before reading from sockets pauses."),
     ConfigDef("connections.max.idle.ms", L, 600000, None, MEDIUM, "Idle connections are closed after this long."),
@@ -99,6 +101,12 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("log.index.size.max.bytes", I, 10485760, at_least(4), MEDIUM, "Largest size of an offset or time index.", DYN),
     ConfigDef("log.message.timestamp.type", S, "CreateTime", one_of("CreateTime", "LogAppendTime"), MEDIUM,
               "Timestamps stored: the producer's (CreateTime) or the broker's (LogAppendTime).", DYN),
+    ConfigDef("log.message.timestamp.before.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Largest age (now - timestamp) of a CreateTime record a produce may carry; older: INVALID_TIMESTAMP.", DYN),
+    ConfigDef("log.message.timestamp.after.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Largest lead (timestamp - now) of a CreateTime record a produce may carry; later: INVALID_TIMESTAMP.", DYN),
+    ConfigDef("log.message.timestamp.difference.max.ms", L, LONG_MAX, at_least(0), MEDIUM,
+              "Deprecated (KIP-937): both bounds at once, used for whichever of before/after.max.ms is left at its default.", DYN),
     ConfigDef("log.preallocate", B, False, None, MEDIUM, "Accepted; snakafka does not preallocate segment files.", DYN),
     ConfigDef("log.cleanup.policy", LS, ["delete"], each_of("compact", "delete"), MEDIUM, "Default cleanup of old segments: delete, compact or both.", DYN),
     ConfigDef("log.cleaner.enable", B, True, None, MEDIUM, "Run the log cleaner, which compacts topics with cleanup.policy compact."),
@@ -140,23 +148,40 @@ BROKER_CONFIGS: dict[str, ConfigDef] = defs_by_name([
     ConfigDef("replica.fetch.min.bytes", I, 1, None, HIGH, "Bytes a follower's fetch waits for."),
     ConfigDef("replica.fetch.backoff.ms", I, 1000, at_least(0), MEDIUM, "Sleep of a follower after a fetch error."),
     ConfigDef("num.replica.fetchers", I, 1, None, HIGH, "Fetcher tasks per source broker.", DYN),
+    ConfigDef("max.incremental.fetch.session.cache.slots", I, 1000, at_least(0), MEDIUM, "Fetch sessions (KIP-227) the broker keeps at most."),
     ConfigDef("replica.fetch.response.max.bytes", I, 10485760, at_least(0), MEDIUM, "Bytes a follower's whole fetch response may hold."),
     ConfigDef("replica.high.watermark.checkpoint.interval.ms", L, 5000, at_least(1), HIGH, "How often the high watermarks are written to each log dir's replication-offset-checkpoint."),
-    ConfigDef("inter.broker.listener.name", S, None, None, MEDIUM, "Listener followers fetch from; unset: the first listener."),
+    ConfigDef("inter.broker.listener.name", S, None, None, MEDIUM, "Listener brokers talk to each other on (followers, markers, controlled shutdown); unset: security.inter.broker.protocol's listener if set or present, else the first listener."),
     ConfigDef("controlled.shutdown.enable", B, True, None, MEDIUM, "On a clean stop, move leadership away before closing."),
     ConfigDef("controlled.shutdown.max.retries", I, 3, None, MEDIUM, "Attempts of a controlled shutdown before stopping anyway."),
     ConfigDef("controlled.shutdown.retry.backoff.ms", L, 5000, None, MEDIUM, "Wait between controlled shutdown attempts."),
     ConfigDef("auto.leader.rebalance.enable", B, True, None, HIGH, "The controller moves leadership back to preferred replicas when a broker's imbalance is too high."),
     ConfigDef("leader.imbalance.check.interval.seconds", L, 300, at_least(1), HIGH, "How often the controller checks the leader imbalance."),
     ConfigDef("leader.imbalance.per.broker.percentage", I, 10, None, HIGH, "Share of a broker's preferred partitions led elsewhere (percent) above which leadership moves back."),
+    # Kafka's DynamicConfig.Broker throttles: set at run time with kafka-configs.sh / IncrementalAlterConfigs.
+    ConfigDef("leader.replication.throttled.rate", L, LONG_MAX, at_least(0), MEDIUM, "Bytes/s a leader sends to out-of-sync followers of throttled replicas (leader.replication.throttled.replicas).", DYN),
+    ConfigDef("follower.replication.throttled.rate", L, LONG_MAX, at_least(0), MEDIUM, "Bytes/s a follower fetches for its out-of-sync throttled replicas (follower.replication.throttled.replicas).", DYN),
+    ConfigDef("replica.alter.log.dirs.io.max.bytes.per.second", L, LONG_MAX, at_least(0), MEDIUM, "Accepted; snakafka does not move replicas between log dirs.", DYN),
     # -- cluster mode -----------------------------------------------------------------------
     ConfigDef("zookeeper.connect", S, None, None, HIGH, "ZooKeeper host:port[,...][/chroot]: brokers sharing it form a cluster; unset: a single broker with the embedded metadata store."),
     ConfigDef("zookeeper.session.timeout.ms", I, 18000, None, HIGH, "ZooKeeper session timeout."),
     ConfigDef("zookeeper.connection.timeout.ms", I, None, None, HIGH, "Longest wait to connect to ZooKeeper; unset: zookeeper.session.timeout.ms."),
+    # -- authorization ----------------------------------------------------------------------
+    ConfigDef("authorizer.class.name", S, "", one_of("", *AUTHORIZER_CLASSES), LOW,
+              "The ACL authorizer: Kafka's AclAuthorizer or StandardAuthorizer class name (both: the same ACL rules); empty: no authorization."),
+    ConfigDef("super.users", S, None, None, LOW, "Principals allowed everything, separated by semicolons (User:admin;User:broker)."),
+    ConfigDef("allow.everyone.if.no.acl.found", B, False, None, LOW, "Allow any principal on a resource that no ACL applies to."),
+    # -- security (config/security.py) ------------------------------------------------------
+    *SECURITY_CONFIGS,
+    # -- observability (snakafka's own keys: Kafka exposes JMX and configures log4j instead) --
+    ConfigDef("metrics.http.listener", S, None, None, MEDIUM,
+              "http://HOST:PORT serving /metrics (Prometheus text, the JMX exporter's Kafka names), /healthz and /readyz; unset: off."),
+    ConfigDef("logging.format", S, "text", one_of("text", "json"), LOW, "Log lines of `snakafka serve`: text, or json (one JSON object per line)."),
 ])
 # fmt: on
 
 # Kafka: ^(.*)://\[?([0-9a-zA-Z\-%._:]*)\]?:(-?[0-9]+)
+_HTTP_LISTENER = re.compile(r"http://\[?(?P<host>[0-9a-zA-Z\-%._:]*)\]?:(?P<port>[0-9]+)/?", re.IGNORECASE)
 _LISTENER = re.compile(r"(?P<name>[^:/]*)://\[?(?P<host>[0-9a-zA-Z\-%._:]*)\]?:(?P<port>-?[0-9]+)")
 
 
@@ -223,6 +248,9 @@ class BrokerConfig:
     log_index_interval_bytes: int
     log_index_size_max_bytes: int
     log_message_timestamp_type: str
+    log_message_timestamp_before_max_ms: int
+    log_message_timestamp_after_max_ms: int
+    log_message_timestamp_difference_max_ms: int
     log_preallocate: bool
     log_cleanup_policy: list[str]
     log_cleaner_enable: bool
@@ -259,6 +287,7 @@ class BrokerConfig:
     replica_fetch_min_bytes: int
     replica_fetch_backoff_ms: int
     num_replica_fetchers: int
+    max_incremental_fetch_session_cache_slots: int
     replica_fetch_response_max_bytes: int
     replica_high_watermark_checkpoint_interval_ms: int
     inter_broker_listener_name: str | None
@@ -268,11 +297,46 @@ class BrokerConfig:
     auto_leader_rebalance_enable: bool
     leader_imbalance_check_interval_seconds: int
     leader_imbalance_per_broker_percentage: int
+    leader_replication_throttled_rate: int
+    follower_replication_throttled_rate: int
+    replica_alter_log_dirs_io_max_bytes_per_second: int
     zookeeper_connect: str | None
     zookeeper_session_timeout_ms: int
     zookeeper_connection_timeout_ms: int
+    authorizer_class_name: str
+    super_users: str | None
+    allow_everyone_if_no_acl_found: bool
+    security_inter_broker_protocol: str
+    sasl_mechanism_inter_broker_protocol: str
+    sasl_enabled_mechanisms: list[str]
+    sasl_jaas_config: Any
+    sasl_server_max_receive_size: int
+    connection_failed_authentication_delay_ms: int
+    ssl_keystore_type: str
+    ssl_keystore_location: str | None
+    ssl_keystore_password: Any
+    ssl_key_password: Any
+    ssl_keystore_certificate_chain: Any
+    ssl_keystore_key: Any
+    ssl_truststore_type: str
+    ssl_truststore_location: str | None
+    ssl_truststore_password: Any
+    ssl_truststore_certificates: Any
+    ssl_client_auth: str
+    ssl_principal_mapping_rules: str
+    ssl_enabled_protocols: list[str]
+    ssl_protocol: str
+    ssl_cipher_suites: list[str]
+    ssl_endpoint_identification_algorithm: str
+    metrics_http_listener: str | None
+    logging_format: str
     originals: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     _parsed: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Dynamic broker configs in force (config/dynamic.py): this broker's own
+    # (/config/brokers/<id>) and the cluster-wide defaults (/config/brokers/<default>).
+    # `originals` keeps the static ones (file and --override) only.
+    dynamic_broker: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    dynamic_default: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, properties_file: Path | None = None, overrides: Mapping[str, str] | None = None) -> BrokerConfig:
@@ -288,7 +352,7 @@ class BrokerConfig:
                 raise ConfigError(f"Cannot parse config file {properties_file}: {exc}") from None
         originals.update(overrides or {})
         parsed = {name: d.parse(originals[name]) if name in originals else d.default for name, d in BROKER_CONFIGS.items()}
-        for key in sorted(set(originals) - set(BROKER_CONFIGS)):
+        for key in sorted(k for k in set(originals) - set(BROKER_CONFIGS) if not is_listener_key(k)):
             log.warning("The configuration '%s' was supplied but isn't a known config.", key)
         values = {name.replace(".", "_"): value for name, value in parsed.items()}
         values.update(_effective(parsed))
@@ -310,7 +374,22 @@ class BrokerConfig:
     @property
     def unused(self) -> list[str]:
         """Supplied keys snakafka does not know (kept, as Kafka keeps them)."""
-        return sorted(set(self.originals) - set(BROKER_CONFIGS))
+        return sorted(k for k in set(self.originals) - set(BROKER_CONFIGS) if not is_listener_key(k))
+
+    def listener_security(self, listener: str) -> ListenerSecurity:
+        """A listener's security settings, listener.name.<listener>.* overrides applied."""
+        return ListenerSecurity.resolve(listener, self.listener_security_protocol_map[listener], self.originals, self._parsed)
+
+    @property
+    def inter_broker_listener(self) -> str:
+        """Kafka's inter-broker listener: inter.broker.listener.name, else the listener named
+        by security.inter.broker.protocol when set (or present), else the first listener."""
+        if self.inter_broker_listener_name:
+            return self.inter_broker_listener_name
+        names = [x.name for x in self.listeners]
+        if self.is_set("security.inter.broker.protocol") or self.security_inter_broker_protocol in names:
+            return self.security_inter_broker_protocol
+        return names[0]
 
     def describe_value(self, name: str) -> str | None:
         """A key's parsed value as DescribeConfigs text (passwords included: callers hide them)."""
@@ -352,6 +431,9 @@ class BrokerConfig:
             retention_bytes=self.log_retention_bytes,
             max_message_bytes=self.message_max_bytes,
             message_timestamp_type=self.log_message_timestamp_type,
+            message_timestamp_before_max_ms=self.log_message_timestamp_before_max_ms,
+            message_timestamp_after_max_ms=self.log_message_timestamp_after_max_ms,
+            message_timestamp_difference_max_ms=self.log_message_timestamp_difference_max_ms,
             cleanup_policy=tuple(self.log_cleanup_policy),
             flush_messages=self.log_flush_interval_messages,
             flush_ms=self.log_flush_interval_ms,
@@ -372,6 +454,10 @@ class BrokerConfig:
         if self.log_retention_ms != -1 and self.log_retention_ms < 1:
             raise ConfigError.invalid(_retention_key(self.originals), self.log_retention_ms,
                                       "log.retention.ms must be unlimited (-1) or, equal or greater than 1")
+        for principal in (self.super_users or "").split(";"):
+            if principal.strip() and not re.fullmatch(r"[^:]+:.+", principal.strip()):
+                raise ConfigError.invalid("super.users", self.super_users,
+                                          f"expected a string in format principalType:principalName but got {principal.strip()}")
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:
             raise ConfigError.invalid("group.min.session.timeout.ms", self.group_min_session_timeout_ms,
                                       "must not exceed group.max.session.timeout.ms")
@@ -387,6 +473,15 @@ class BrokerConfig:
             raise ConfigError.invalid("advertised.listeners", ",".join(str(x) for x in self.advertised_listeners),
                                       "advertised.listeners listener names must be equal to or a subset of the "
                                       f"ones defined in listeners (not in listeners: {', '.join(unknown)})")
+        if self.inter_broker_listener_name and self.is_set("security.inter.broker.protocol"):
+            raise ConfigError("Only one of inter.broker.listener.name and security.inter.broker.protocol should be set.")
+        if self.inter_broker_listener not in names:
+            raise ConfigError.invalid("inter.broker.listener.name", self.inter_broker_listener,
+                                      "inter.broker.listener.name must be a listener name defined in listeners")
+        for listener in self.listeners:
+            self.listener_security(listener.name)  # raises on a bad per-listener setting
+        if self.metrics_http_listener is not None:
+            parse_http_listener(self.metrics_http_listener)
         for listener in self.advertised_listeners:
             if listener.host == "0.0.0.0":
                 raise ConfigError.invalid("advertised.listeners", listener,
@@ -419,6 +514,15 @@ def _effective(parsed: Mapping[str, Any]) -> dict[str, Any]:
         "log_flush_interval_ms": flush_ms if flush_ms is not None else parsed["log.flush.scheduler.interval.ms"],
         "zookeeper_connection_timeout_ms": zk_connection if zk_connection is not None else parsed["zookeeper.session.timeout.ms"],
     }
+
+
+def parse_http_listener(value: str) -> tuple[str, int]:
+    """metrics.http.listener's http://HOST:PORT as (host, port): an empty host binds every
+    interface, port 0 any free one. Anything else is a ConfigError naming the key."""
+    m = _HTTP_LISTENER.fullmatch(value.strip())
+    if m is None or not 0 <= int(m["port"]) <= 65535:
+        raise ConfigError.invalid("metrics.http.listener", value, "expected http://HOST:PORT")
+    return m["host"], int(m["port"])
 
 
 def _retention_key(originals: Mapping[str, str]) -> str:
@@ -466,12 +570,12 @@ def _check_listeners(key: str, listeners: list[Listener], protocols: Mapping[str
         if protocol is None:
             raise ConfigError.invalid(key, text, f"No security protocol defined for listener {listener.name}")
         if protocol not in SUPPORTED_SECURITY_PROTOCOLS:
-            raise ConfigError.invalid(key, text, f"security protocol {protocol} of listener {listener.name} is not supported yet (only PLAINTEXT)")
+            raise ConfigError.invalid(key, text, f"security protocol {protocol} of listener {listener.name} is not supported")
 
 
 def _check_fields_match_table() -> None:
     """Every key in the table has its attribute and vice versa: a typo fails at import."""
-    attributes = {f.name for f in fields(BrokerConfig)} - {"originals", "_parsed"}
+    attributes = {f.name for f in fields(BrokerConfig)} - {"originals", "_parsed", "dynamic_broker", "dynamic_default"}
     keys = {name.replace(".", "_") for name in BROKER_CONFIGS}
     if attributes != keys:
         raise AssertionError(f"BrokerConfig attributes and BROKER_CONFIGS differ: {sorted(attributes ^ keys)}")

@@ -27,24 +27,24 @@ from snakafka.config.definitions import (
     each_of,
     one_of,
 )
+from snakafka.config.dynamic import (
+    BROKER_SYNONYMS,
+    DYNAMIC_BROKER_CONFIG,
+    DYNAMIC_DEFAULT_BROKER_CONFIG,
+    is_reconfigurable,
+)
 from snakafka.log.log_config import LogConfig
 
 __all__ = [
     "DEFAULT_CONFIG", "DYNAMIC_TOPIC_CONFIG", "STATIC_BROKER_CONFIG", "TOPIC_CONFIGS", "DescribedConfig", "TopicConfig",
-    "TopicConfigError", "describe_broker_configs", "describe_topic_configs", "log_config_for", "validate_topic_configs",
+    "TopicConfigError", "describe_broker_configs", "describe_default_broker_configs", "describe_topic_configs",
+    "log_config_for", "validate_topic_configs",
 ]
 
-# Kafka's DescribeConfigs ConfigSource ids (2 and 3 are dynamic broker configs, which snakafka has not)
+# Kafka's DescribeConfigs ConfigSource ids (2 and 3, the dynamic broker levels, are in dynamic.py)
 DYNAMIC_TOPIC_CONFIG = 1
 STATIC_BROKER_CONFIG = 4
 DEFAULT_CONFIG = 5
-
-# Kafka's broker synonym groups: describing one of these keys lists the whole group.
-_BROKER_SYNONYMS: dict[str, tuple[str, ...]] = {}
-for _group in (("log.roll.ms", "log.roll.hours"), ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
-               ("log.retention.ms", "log.retention.minutes", "log.retention.hours")):
-    for _name in _group:
-        _BROKER_SYNONYMS[_name] = _group
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,21 @@ def _topic(name: str, type_: ConfigType, default: Any, validator: Any, doc: str,
     return TopicConfig(ConfigDef(name, type_, default, validator, importance, doc, dynamic=True), synonyms, log_field)
 
 
+@dataclass(frozen=True, slots=True)
+class ThrottledReplicas:
+    """Kafka's ThrottledReplicaListValidator: "*" or PARTITION:BROKER entries."""
+
+    def __call__(self, value: Any) -> str | None:
+        items = [str(v).strip() for v in value]
+        if items == ["*"] or all(len(parts := item.split(":")) == 2 and all(x.strip().isdigit() for x in parts)
+                                 for item in items):
+            return None
+        return "must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],..."
+
+    def __str__(self) -> str:
+        return "[partitionId]:[brokerId],[partitionId]:[brokerId],..."
+
+
 B, S, I, L, D, LS = ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.LONG, ConfigType.DOUBLE, ConfigType.LIST
 
 # fmt: off
@@ -80,6 +95,9 @@ TOPIC_CONFIGS: dict[str, TopicConfig] = {t.name: t for t in [
     _topic("max.compaction.lag.ms", L, LONG_MAX, at_least(1), "Oldest age a record may reach uncompacted.", ("log.cleaner.max.compaction.lag.ms",), None),
     _topic("max.message.bytes", I, 1048588, at_least(0), "Largest record batch the topic accepts.", ("message.max.bytes",), "max_message_bytes"),
     _topic("message.downconversion.enable", B, True, None, "Accepted; snakafka never down-converts record batches.", (), None, Importance.LOW),
+    _topic("message.timestamp.after.max.ms", L, LONG_MAX, at_least(0), "Largest lead (timestamp - now) of a CreateTime record; later: INVALID_TIMESTAMP.", ("log.message.timestamp.after.max.ms",), "message_timestamp_after_max_ms"),
+    _topic("message.timestamp.before.max.ms", L, LONG_MAX, at_least(0), "Largest age (now - timestamp) of a CreateTime record; older: INVALID_TIMESTAMP.", ("log.message.timestamp.before.max.ms",), "message_timestamp_before_max_ms"),
+    _topic("message.timestamp.difference.max.ms", L, LONG_MAX, at_least(0), "Deprecated (KIP-937): the bound for whichever of before/after.max.ms is at its default.", ("log.message.timestamp.difference.max.ms",), "message_timestamp_difference_max_ms"),
     _topic("message.timestamp.type", S, "CreateTime", one_of("CreateTime", "LogAppendTime"), "CreateTime (the producer's) or LogAppendTime (the broker's).", ("log.message.timestamp.type",), "message_timestamp_type"),
     _topic("min.cleanable.dirty.ratio", D, 0.5, between(0, 1), "Dirty ratio that makes the log eligible for cleaning.", ("log.cleaner.min.cleanable.ratio",), "min_cleanable_dirty_ratio"),
     _topic("min.compaction.lag.ms", L, 0, at_least(0), "Youngest age at which a record may be compacted.", ("log.cleaner.min.compaction.lag.ms",), "min_compaction_lag_ms"),
@@ -90,6 +108,8 @@ TOPIC_CONFIGS: dict[str, TopicConfig] = {t.name: t for t in [
     _topic("segment.bytes", I, 1073741824, at_least(14), "Largest size of one segment file.", ("log.segment.bytes",), "segment_bytes"),
     _topic("segment.index.bytes", I, 10485760, at_least(4), "Largest size of an offset or time index.", ("log.index.size.max.bytes",), "segment_index_bytes"),
     _topic("segment.ms", L, 604800000, at_least(1), "Longest time before a new segment is rolled.", ("log.roll.ms", "log.roll.hours"), "segment_ms"),
+    _topic("leader.replication.throttled.replicas", LS, [], ThrottledReplicas(), "Replicas whose leader-side replication is throttled (at most leader.replication.throttled.rate for out-of-sync followers).", (), None),
+    _topic("follower.replication.throttled.replicas", LS, [], ThrottledReplicas(), "Replicas whose follower-side replication is throttled (at most follower.replication.throttled.rate while out of sync).", (), None),
     _topic("unclean.leader.election.enable", B, False, None, "Allow an out-of-sync replica to become leader (losing data).", ("unclean.leader.election.enable",), None),
 ]}
 # fmt: on
@@ -182,28 +202,59 @@ def describe_topic_configs(topic_overrides: Mapping[str, str], broker: BrokerCon
 
 
 def describe_broker_configs(broker: BrokerConfig) -> list[DescribedConfig]:
-    """DescribeConfigs for a BROKER resource: each key's own parsed value (log.retention.ms
-    is null when unset, as in Kafka). All read-only: snakafka's broker configs are static
-    (AlterConfigs on a broker is refused), whatever Kafka's update mode for the key."""
+    """DescribeConfigs for a BROKER resource named by its id: each key's own parsed value
+    in force (log.retention.ms is null when unset, as in Kafka), with its synonym chain
+    (this broker's dynamic value, the cluster default's, the static one, the default).
+    Read-only unless snakafka changes the key at run time (config/dynamic.py)."""
     described = []
     for name, d in sorted(BROKER_CONFIGS.items()):
-        synonyms = _broker_synonyms(_BROKER_SYNONYMS.get(name, (name,)), broker)
+        synonyms = _broker_synonyms(BROKER_SYNONYMS.get(name, (name,)), broker)
         source = synonyms[0][2] if synonyms else DEFAULT_CONFIG
         value = None if d.is_sensitive else broker.describe_value(name)
-        described.append(DescribedConfig(name, value, read_only=True, source=source, is_sensitive=d.is_sensitive,
-                                         synonyms=synonyms, config_type=d.type.id, documentation=d.doc))
+        described.append(DescribedConfig(name, value, read_only=not is_reconfigurable(name), source=source,
+                                         is_sensitive=d.is_sensitive, synonyms=synonyms, config_type=d.type.id,
+                                         documentation=d.doc))
     return described
 
 
+def describe_default_broker_configs(broker: BrokerConfig) -> list[DescribedConfig]:
+    """DescribeConfigs for the BROKER resource with an empty name: the cluster-wide dynamic
+    defaults only, as Kafka answers it (keys it does not know are shown as strings)."""
+    described = []
+    for name, raw in sorted(broker.dynamic_default.items()):
+        d = BROKER_CONFIGS.get(name)
+        hidden = d is not None and d.is_sensitive
+        value = None if hidden else (_text(name, raw) if d is not None else raw)
+        described.append(DescribedConfig(name, value, read_only=False, source=DYNAMIC_DEFAULT_BROKER_CONFIG,
+                                         is_sensitive=hidden, synonyms=[(name, value, DYNAMIC_DEFAULT_BROKER_CONFIG)],
+                                         config_type=d.type.id if d is not None else ConfigType.STRING.id,
+                                         documentation=d.doc if d is not None else None))
+    return described
+
+
+def _text(name: str, raw: str) -> str | None:
+    """A stored dynamic value as DescribeConfigs shows it (normalised, e.g. list spacing)."""
+    d = BROKER_CONFIGS[name]
+    try:
+        return d.to_text(d.parse(raw))
+    except ConfigError:
+        return raw
+
+
 def _broker_synonyms(names: tuple[str, ...], broker: BrokerConfig) -> list[tuple[str, str | None, int]]:
-    """Kafka's synonym chain: for each broker key in order, its static value if the file
-    or an override set it, then its default if Kafka's default is not null."""
+    """Kafka's synonym chain: for each broker key in order, its dynamic value for this
+    broker, its cluster-wide dynamic default, its static value if the file or an override
+    set it, then its default if Kafka's default is not null."""
     chain: list[tuple[str, str | None, int]] = []
     for name in names:
         d = BROKER_CONFIGS[name]
         hidden = d.is_sensitive
+        for layer, source in ((broker.dynamic_broker, DYNAMIC_BROKER_CONFIG),
+                              (broker.dynamic_default, DYNAMIC_DEFAULT_BROKER_CONFIG)):
+            if name in layer:
+                chain.append((name, None if hidden else _text(name, layer[name]), source))
         if broker.is_set(name):
-            chain.append((name, None if hidden else broker.describe_value(name), STATIC_BROKER_CONFIG))
+            chain.append((name, None if hidden else _text(name, broker.originals[name]), STATIC_BROKER_CONFIG))
         if d.default is not None:
             chain.append((name, None if hidden else d.to_text(d.default), DEFAULT_CONFIG))
     return chain

@@ -23,6 +23,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+# Re-exported (their home is protocol.partitioner, where the replica fetchers use them too).
+from snakafka.protocol.partitioner import java_string_hash, kafka_abs
+
 Buffer = bytes | bytearray | memoryview
 
 OFFSET_KEY_VERSION = 1
@@ -291,22 +294,6 @@ def _group_value(r: _Reader, version: int) -> GroupMetadataValue:
 
 
 # -- partitioning ------------------------------------------------------------------------
-
-
-def java_string_hash(s: str) -> int:
-    """Java's String.hashCode: h = 31*h + c over UTF-16 code units, as a signed int32."""
-    units = s.encode("utf-16-be")
-    h = 0
-    for c in struct.unpack(f">{len(units) // 2}H", units):
-        h = (31 * h + c) & 0xFFFFFFFF
-    return h - (1 << 32) if h & 0x80000000 else h
-
-
-def kafka_abs(n: int) -> int:
-    """Kafka's Utils.abs: Math.abs, except Integer.MIN_VALUE (which has no positive
-    int32) maps to 0. Not the `n & 0x7fffffff` of Utils.toPositive, which gives a
-    different answer for every other negative number."""
-    return 0 if n == -(1 << 31) else abs(n)
 
 
 def partition_for_group(group_id: str, num_partitions: int) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ from snakafka.log.files import (
     parse_partition_dir,
     partition_dir_name,
 )
+from snakafka.log.flush import FlushTask
 from snakafka.log.log_config import LogConfig
 from snakafka.log.partition_log import PartitionLog
 from snakafka.log.segment import LogSegment
@@ -122,6 +124,10 @@ class LogManager:
         log.info("created log for %s-%d in %s", topic, partition, log_dir)
         return partition_log
 
+    def log_dir_of(self, topic: str, partition: int) -> Path | None:
+        """The log dir holding a partition's log (DescribeLogDirs), None if there is none."""
+        return self._dir_of.get((topic, partition))
+
     def all_logs(self) -> list[PartitionLog]:
         return list(self.logs.values())
 
@@ -149,10 +155,17 @@ class LogManager:
 
     def checkpoint(self) -> None:
         """Write each log dir's recovery points and log start offsets."""
+        self.checkpoint_writer()()
+
+    def checkpoint_writer(self) -> Callable[[], None]:
+        """checkpoint() in two steps: the offsets are taken now (on the loop), the
+        returned callable writes and fsyncs the files (in a thread, off the loop)."""
+        files: list[tuple[Path, dict[TopicPartition, int]]] = []
         for log_dir in self.log_dirs:
             logs = {tp: lg for tp, lg in self.logs.items() if self._dir_of.get(tp) == log_dir}
-            write_offsets(log_dir / RECOVERY_POINT_CHECKPOINT, {tp: lg.recovery_point for tp, lg in logs.items()})
-            write_offsets(log_dir / LOG_START_OFFSET_CHECKPOINT, {tp: lg.log_start_offset for tp, lg in logs.items()})
+            files.append((log_dir / RECOVERY_POINT_CHECKPOINT, {tp: lg.recovery_point for tp, lg in logs.items()}))
+            files.append((log_dir / LOG_START_OFFSET_CHECKPOINT, {tp: lg.log_start_offset for tp, lg in logs.items()}))
+        return lambda: _write_all(files)
 
     def checkpointed_high_watermark(self, topic: str, partition: int) -> int | None:
         """The partition's high watermark in its log dir's replication-offset-checkpoint
@@ -166,6 +179,12 @@ class LogManager:
         that dir; a log without one (its partition not created since the restart) keeps
         the value read at load. Logs no longer here (deleted topics) are left out, and
         every log dir is written, so their entries disappear even from an emptied dir."""
+        self.high_watermarks_writer(high_watermarks)()
+
+    def high_watermarks_writer(self, high_watermarks: Mapping[TopicPartition, int]) -> Callable[[], None]:
+        """checkpoint_high_watermarks() in two steps: entries taken now, files written
+        (and fsynced) by the returned callable, in a thread."""
+        files: list[tuple[Path, dict[TopicPartition, int]]] = []
         for log_dir in self.log_dirs:
             entries: dict[TopicPartition, int] = {}
             for tp in self.logs:
@@ -174,12 +193,25 @@ class LogManager:
                 hw = high_watermarks.get(tp, self._loaded_high_watermarks.get(tp))
                 if hw is not None:
                     entries[tp] = hw
-            write_offsets(log_dir / REPLICATION_OFFSET_CHECKPOINT, entries)
+            files.append((log_dir / REPLICATION_OFFSET_CHECKPOINT, entries))
+        return lambda: _write_all(files)
 
     def flush_dirty(self, now_ms: int) -> None:
         """Apply flush.ms, and flush segments rolled since the last flush."""
         for partition_log in self.logs.values():
             partition_log.maybe_flush_by_time(now_ms)
+
+    def begin_due_flushes(self, now_ms: int) -> list[tuple[PartitionLog, FlushTask]]:
+        """flush_dirty's first step for every log that is due (flush.ms passed, or a
+        segment rolled): the fsyncs are the returned tasks' `run()`, for a thread, and
+        each log's `complete_flush(task)` finishes it back on the loop."""
+        started = []
+        for partition_log in list(self.logs.values()):
+            up_to = partition_log.flush_due(now_ms)
+            task = partition_log.begin_flush(up_to) if up_to is not None else None
+            if task is not None:
+                started.append((partition_log, task))
+        return started
 
     def cleanup(self, now_ms: int,
                 high_watermarks: Callable[[TopicPartition], int | None] | None = None) -> list[LogSegment]:
@@ -203,3 +235,12 @@ class LogManager:
             (log_dir / CLEAN_SHUTDOWN_FILE).touch()
             fsync_dir(log_dir)
         log.info("logs flushed and closed; clean shutdown marked")
+
+
+_CHECKPOINT_WRITES = threading.Lock()  # a writer thread and the shutdown's own write share temp files
+
+
+def _write_all(files: list[tuple[Path, dict[TopicPartition, int]]]) -> None:
+    with _CHECKPOINT_WRITES:
+        for path, offsets in files:
+            write_offsets(path, offsets)

@@ -45,11 +45,16 @@ from snakafka.protocol.batch import (
     BatchError,
     BatchHeader,
     set_base_offset,
+    set_create_time_max_timestamp,
     set_log_append_time,
     set_partition_leader_epoch,
     validate_batch,
 )
-from snakafka.protocol.records import decode_batch
+from snakafka.protocol.validation import (
+    ValidationPolicy,
+    check_client_header,
+    validate_records,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +62,6 @@ __all__ = [
     "AppendInfo",
     "FileSlice",
     "FlushTask",
-    "MissingKeyError",
     "OffsetOutOfRangeError",
     "PartitionLog",
     "ReadResult",
@@ -70,11 +74,6 @@ class RecordTooLargeError(BatchError):
     """A batch larger than max.message.bytes."""
 
     error_code = 10  # MESSAGE_TOO_LARGE
-
-
-class MissingKeyError(BatchError):
-    """A record without a key sent to a compacted topic (Kafka's LogValidator refuses it:
-    compaction keeps the latest record per key, so a keyless one has nothing to keep)."""
 
 
 class OffsetOutOfRangeError(Exception):
@@ -126,6 +125,7 @@ class PartitionLog:
         self._dir_dirty = False  # files created or renamed since the last directory fsync
         self.producer_state = ProducerStateManager()
         self._states_at_roll = txn_state.StatesAtRoll()  # so a truncation replays only the log's tail
+        self._policy: tuple[LogConfig, ValidationPolicy] | None = None  # produce validation's view of a config
 
     def __repr__(self) -> str:
         return f"PartitionLog({self.name}, start={self.log_start_offset}, end={self.log_end_offset})"
@@ -223,7 +223,8 @@ class PartitionLog:
     # -- appends --------------------------------------------------------------------
 
     def _validate(self, data: bytes | bytearray | memoryview, *, from_client: bool) -> list[tuple[int, BatchHeader]]:
-        """Check every batch before anything is written (appends are all-or-nothing)."""
+        """Check every batch's header and CRC before anything is written (appends are
+        all-or-nothing); a client's batches also get LogValidator's header checks."""
         if len(data) == 0:
             raise BatchError(f"{self.name}: append with no record batches")
         batches: list[tuple[int, BatchHeader]] = []
@@ -233,23 +234,21 @@ class PartitionLog:
             header = validate_batch(data, pos, end)
             if header.size > limit:
                 raise RecordTooLargeError(f"{self.name}: batch of {header.size} bytes exceeds max.message.bytes={limit}")
-            if from_client and header.records_count != header.last_offset_delta + 1:
-                raise BatchError(f"{self.name}: batch has {header.records_count} records but an offset range of "
-                                 f"{header.last_offset_delta + 1}")
+            if from_client and (header.records_count != header.last_offset_delta + 1 or header.records_count <= 0):
+                check_client_header(header, self.name)
             batches.append((pos, header))
             pos += header.size
         return batches
 
-    def _check_keys(self, data: bytes | bytearray | memoryview, batches: list[tuple[int, BatchHeader]]) -> None:
-        """Every record of a compacted topic needs a key. The one check on the leader's
-        append path that decodes records, and only for compacted topics."""
-        for pos, header in batches:
-            if header.is_control:
-                continue
-            for record in decode_batch(data, pos, verify_crc=False)[1]:  # _validate checked it
-                if record.key is None:
-                    raise MissingKeyError(f"Compacted topic cannot accept message without key in topic partition "
-                                          f"{self.name}.")
+    def _validate_records(self, data: bytes | bytearray | memoryview, batches: list[tuple[int, BatchHeader]],
+                          now_ms: int) -> list[int]:
+        """LogValidator's record checks (snakafka.protocol.validation) on every batch: the
+        records' framing, timestamps, keys of compacted topics. Returns each batch's true
+        max timestamp, which the stored header must carry under CreateTime."""
+        if self._policy is None or self._policy[0] is not self.config:
+            self._policy = (self.config, self.config.validation_policy(self.name))
+        policy = self._policy[1]
+        return [validate_records(data, pos, header, policy, now_ms) for pos, header in batches]
 
     def append(self, data: bytes | bytearray | memoryview, *, leader_epoch: int = 0) -> AppendInfo:
         """Append as leader: validate, assign offsets from the log end offset, stamp the
@@ -257,28 +256,30 @@ class PartitionLog:
         checked against the producer state first (ProducerStateError if fenced); whether
         the caller may write control batches at all is the caller's rule."""
         batches = self._validate(data, from_client=True)
-        if self.config.compact:
-            self._check_keys(data, batches)
+        now = self.clock.time_ms()
+        max_timestamps = self._validate_records(data, batches, now)
         txn_state.check_markers(self.producer_state, data, batches)
         codec = target_codec(self.config.compression_type)
         if codec is not None:
             recompressed = recompress(data, codec)
-            if recompressed is not data:
+            if recompressed is not data:  # re-encoded batches carry their records' max timestamps
                 data = recompressed
                 batches = self._validate(data, from_client=True)
+                max_timestamps = [header.max_timestamp for _, header in batches]
         buf = bytearray(data)
         first = offset = self.log_end_offset
-        append_time = self.clock.time_ms() if self.config.message_timestamp_type == "LogAppendTime" else -1
+        append_time = now if self.config.message_timestamp_type == "LogAppendTime" else -1
         max_ts, offset_of_max, records = -1, first, 0
         offsets: list[int] = []
-        for pos, header in batches:
+        for (pos, header), ts in zip(batches, max_timestamps, strict=True):
             offsets.append(offset)
             set_base_offset(buf, pos, offset)
             set_partition_leader_epoch(buf, pos, leader_epoch)
-            ts = header.max_timestamp
             if append_time >= 0:
                 set_log_append_time(buf, pos, header.size, append_time)
                 ts = append_time
+            elif ts != header.max_timestamp or header.is_log_append_time:
+                set_create_time_max_timestamp(buf, pos, header.size, ts)
             if ts > max_ts:
                 max_ts, offset_of_max = ts, offset
             offset += header.last_offset_delta + 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 INT32_MAX = 2**31 - 1
 _PREFIX = struct.Struct(">qi")  # baseOffset, batchLength
 _I64 = struct.Struct(">q")
+_RECENT_APPENDS = 32  # appends remembered for tail reads
 _READ_AHEAD = 16 * 1024  # header scans read this much at once: ~a few index intervals
 _RECOVERY_CHUNK = 1 << 20  # recovery validates batches from 1 MiB reads
 
@@ -98,6 +100,9 @@ class LogSegment:
         self._indexes_loaded = create
         self.dirty = False  # changed since the last fsync (appends, truncation)
         self.closed = False
+        # (first offset, position) of the latest appends: readers at the log's tail (followers,
+        # caught-up consumers) find their batch here instead of scanning from an index entry.
+        self._recent: deque[tuple[int, int]] = deque(maxlen=_RECENT_APPENDS)
 
     @classmethod
     def create(
@@ -151,6 +156,7 @@ class LogSegment:
         self.size = position + len(data)
         self.next_offset = last_offset + 1
         self.dirty = True
+        self._recent.append((first_offset, position))
 
     def _track_batch(self, position: int, base_offset: int, max_ts: int, size: int) -> None:
         """Kafka's per-batch index rule: after more than index.interval.bytes since the
@@ -221,11 +227,23 @@ class LogSegment:
         """The batch holding `offset`, or the first one after it if `offset` falls in a
         gap: (position, header); None if no batch ends at or after `offset`."""
         if start_position is None:
+            start_position = self._recent_position(offset)
+        if start_position is None:
             self._ensure_indexes()
             _, start_position = self.index.lookup(offset)
         for position, header in self.headers(start_position):
             if header.last_offset >= offset:
                 return position, header
+        return None
+
+    def _recent_position(self, offset: int) -> int | None:
+        """Where the latest append at or below `offset` starts, if it is a recent one."""
+        recent = self._recent
+        if not recent or offset < recent[0][0]:
+            return None
+        for first, position in reversed(recent):
+            if first <= offset:
+                return position
         return None
 
     def read(self, offset: int, max_bytes: int, max_position: int | None = None,
@@ -378,6 +396,7 @@ class LogSegment:
             os.ftruncate(self.fd, position)
             self.dirty = True
         self.size = position
+        self._recent.clear()
         self.index.flush()  # the rebuilt indexes replace the files now, not at close
         self.time_index.flush()
         return truncated
@@ -390,6 +409,7 @@ class LogSegment:
             return 0
         position = found[0]
         removed = self.size - position
+        self._recent.clear()
         os.ftruncate(self.fd, position)
         self.dirty = True
         self.size = position

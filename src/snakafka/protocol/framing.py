@@ -27,13 +27,19 @@ Frame = bytes | memoryview
 class FrameDecoder:
     """Buffers incoming bytes and yields complete frames (without the size prefix)."""
 
-    __slots__ = ("_chunks", "_len", "_max_size", "_need")
+    __slots__ = ("_chunks", "_len", "_limit_name", "_max_size", "_need")
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, limit_name: str = "socket.request.max.bytes") -> None:
         self._chunks: list[bytes] = []
         self._len = 0
         self._need = 4  # bytes needed before the next frame can be cut
         self._max_size = max_size
+        self._limit_name = limit_name  # the config the limit comes from, for the error message
+
+    def set_limit(self, max_size: int, limit_name: str) -> None:
+        """Change the frame size bound (a SASL connection's is small until it authenticates)."""
+        self._max_size = max_size
+        self._limit_name = limit_name
 
     @property
     def buffered(self) -> int:
@@ -59,7 +65,7 @@ class FrameDecoder:
             if size < 0:
                 raise FrameError(f"invalid negative frame size {size}")
             if size > self._max_size:
-                raise FrameTooLarge(f"frame of {size} bytes exceeds socket.request.max.bytes={self._max_size}")
+                raise FrameTooLarge(f"frame of {size} bytes exceeds {self._limit_name}={self._max_size}")
             if end - pos - 4 < size:
                 need = size + 4
                 break

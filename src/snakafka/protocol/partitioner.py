@@ -8,6 +8,8 @@ console producer share a keyed topic. Pure functions, no I/O.
 
 from __future__ import annotations
 
+import struct
+
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -49,3 +51,19 @@ def partition_for_key(key: bytes, partitions: int) -> int:
     if partitions <= 0:
         raise ValueError(f"a topic has at least one partition, not {partitions}")
     return to_positive(murmur2(key)) % partitions
+
+
+def java_string_hash(s: str) -> int:
+    """Java's String.hashCode: h = 31*h + c over UTF-16 code units, as a signed int32."""
+    units = s.encode("utf-16-be")
+    h = 0
+    for c in struct.unpack(f">{len(units) // 2}H", units):
+        h = (31 * h + c) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def kafka_abs(n: int) -> int:
+    """Kafka's Utils.abs: Math.abs, except Integer.MIN_VALUE (which has no positive
+    int32) maps to 0. Not the `n & 0x7fffffff` of Utils.toPositive, which gives a
+    different answer for every other negative number."""
+    return 0 if n == -(1 << 31) else abs(n)

@@ -1,7 +1,7 @@
 """The records inside a record batch (magic 2): build batches and read them back.
 
-The produce and fetch paths never come here (batch.py's header view is enough for
-them). The log cleaner, the coordinators (__consumer_offsets, transaction markers) and
+The produce and fetch paths never come here (batch.py's header view, and on produce the
+in-place record scan of validation.py, are enough for them). The log cleaner, the coordinators (__consumer_offsets, transaction markers) and
 tests do: they need real records, so this module encodes and decodes the records
 section, compressing it with the batch's codec (compression.py).
 

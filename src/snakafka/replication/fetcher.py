@@ -1,7 +1,7 @@
 """The follower side of replication: fetch from partition leaders, append what they have.
 
 As Kafka's ReplicaFetcherManager, one fetcher task per leader broker serves every
-partition this broker follows under that leader. Each loops on Fetch v12 with this
+partition this broker follows under that leader. Each loops on Fetch v12 (hand-written codec: protocol/replica_fetch.py) with this
 broker's id as replica_id from the local log end offset, and appends the leader's batches
 verbatim (offsets and leader epochs kept). Logs that diverged from the leader's (this
 broker led once and wrote records nobody else got) are truncated where the leader's
@@ -15,7 +15,7 @@ current assignment before it is applied, since leadership may have moved during 
 from __future__ import annotations
 
 import asyncio
-import datetime
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -23,14 +23,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
-from kio.schema.fetch.v12 import request as fetch_v12
-from kio.static.primitive import i32, i32Timedelta, i64
 
 from snakafka.client.connection import BrokerConnection
+from snakafka.client.security import PLAINTEXT, ClientSecurity
 from snakafka.cluster.model import BrokerInfo
 from snakafka.log.partition_log import UnexpectedAppendOffsetError
+from snakafka.protocol import replica_fetch
 from snakafka.protocol.batch import BatchError, whole_batches_size
+from snakafka.protocol.partitioner import java_string_hash, kafka_abs
+from snakafka.protocol.replica_fetch import (
+    PartitionData,
+    PartitionFetch,
+    ReplicaFetchRequest,
+)
+from snakafka.replication.fetch_session import INITIAL_EPOCH, next_epoch
 from snakafka.replication.isr import truncation_after_divergence
+from snakafka.replication.throttle import ReplicationQuota
 
 if TYPE_CHECKING:
     from snakafka.replication.partition import Partition
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TopicPartition = tuple[str, int]
+_SESSION_ERRORS = frozenset({ErrorCode.fetch_session_id_not_found.value, ErrorCode.invalid_fetch_session_epoch.value})
 _RETRIABLE = frozenset({ErrorCode.not_leader_or_follower, ErrorCode.fenced_leader_epoch,
                         ErrorCode.unknown_leader_epoch, ErrorCode.unknown_topic_or_partition})
 
@@ -53,18 +62,50 @@ class FetcherConfig:
     max_bytes: int = 10 << 20  # replica.fetch.response.max.bytes
     partition_max_bytes: int = 1 << 20  # replica.fetch.max.bytes
     backoff_ms: int = 1000  # replica.fetch.backoff.ms
+    num_fetchers: int = 1  # num.replica.fetchers: fetcher tasks (connections) per leader broker
+    security: ClientSecurity = PLAINTEXT  # the inter-broker listener's TLS / SASL client settings
+
+
+def fetcher_id(topic: str, partition: int, num_fetchers: int) -> int:
+    """Kafka's AbstractFetcherManager.getFetcherId: Utils.abs(31 * topic.hashCode + partition)
+    % num.replica.fetchers, in Java's 32-bit int arithmetic (Utils.abs(MIN_VALUE) is 0)."""
+    h = (31 * java_string_hash(topic) + partition) & 0xFFFFFFFF
+    return kafka_abs(h - (1 << 32) if h >= 1 << 31 else h) % max(num_fetchers, 1)
 
 
 @dataclass(slots=True)
 class _Fetcher:
-    """One leader broker and the partitions fetched from it (tp -> leader epoch)."""
+    """One fetcher task of one leader broker and the partitions it fetches from that
+    leader (tp -> leader epoch); a leader has up to num.replica.fetchers of them."""
 
     leader: int
+    fetcher_id: int = 0
     partitions: dict[TopicPartition, int] = field(default_factory=dict)
     delayed_until: dict[TopicPartition, float] = field(default_factory=dict)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     rotation: int = 0  # where the next request starts in `partitions`
     task: asyncio.Task[None] | None = None
+    # The fetch session (KIP-227) held with the leader: its id (0: none yet), the epoch of
+    # the next request, and what the leader's session holds of each partition.
+    session_id: int = 0
+    session_epoch: int = INITIAL_EPOCH
+    session_partitions: dict[TopicPartition, PartitionFetch] = field(default_factory=dict)
+
+    def reset_session(self) -> None:
+        self.session_id, self.session_epoch, self.session_partitions = 0, INITIAL_EPOCH, {}
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One fetch to send: the request, the leader epoch of every partition the answer may
+    hold, and the partitions the leader's session holds once it is answered."""
+
+    request: ReplicaFetchRequest
+    sent: dict[TopicPartition, int]
+    partitions: dict[TopicPartition, PartitionFetch]
+
+
+THROTTLE_RECHECK_S = 0.1  # how soon a partition held back by the replication throttle is retried
 
 
 class ReplicaFetcherManager:
@@ -73,7 +114,8 @@ class ReplicaFetcherManager:
         self.config = config
         self._partition = partitions
         self._broker = broker
-        self._fetchers: dict[int, _Fetcher] = {}
+        self._fetchers: dict[tuple[int, int], _Fetcher] = {}  # (leader, fetcher id) -> its task
+        self.quota: ReplicationQuota | None = None  # follower-side replication throttle
 
     @property
     def assignments(self) -> dict[TopicPartition, int]:
@@ -83,14 +125,17 @@ class ReplicaFetcherManager:
     def update(self, wanted: dict[TopicPartition, tuple[int, int]]) -> None:
         """Make the fetchers match `wanted` (tp -> (leader, leader epoch)): start, stop,
         move partitions. Called after every metadata change."""
-        for leader_id, fetcher in list(self._fetchers.items()):
+        for key, fetcher in list(self._fetchers.items()):
             for tp in list(fetcher.partitions):
                 target = wanted.get(tp)
-                if target is None or target[0] != leader_id:
+                if target is None or (target[0], self._fetcher_id(tp)) != key:
                     del fetcher.partitions[tp]
                     fetcher.delayed_until.pop(tp, None)
         for tp, (leader_id, epoch) in wanted.items():
-            fetcher = self._fetchers.setdefault(leader_id, _Fetcher(leader_id))
+            key = (leader_id, self._fetcher_id(tp))
+            if key not in self._fetchers:
+                self._fetchers[key] = _Fetcher(leader_id, key[1])
+            fetcher = self._fetchers[key]
             if fetcher.partitions.get(tp) != epoch:
                 if tp not in fetcher.partitions:
                     log.info("broker %d: following %s-%d, leader %d (epoch %d)", self.config.broker_id, tp[0], tp[1],
@@ -98,14 +143,23 @@ class ReplicaFetcherManager:
                 fetcher.partitions[tp] = epoch
                 fetcher.delayed_until.pop(tp, None)  # new metadata: retry at once
             fetcher.wakeup.set()
-        for leader_id, fetcher in list(self._fetchers.items()):
+        for key, fetcher in list(self._fetchers.items()):
             if not fetcher.partitions:
-                del self._fetchers[leader_id]
+                del self._fetchers[key]
                 if fetcher.task is not None:
                     fetcher.task.cancel()
             elif fetcher.task is None or fetcher.task.done():  # a fetcher that died is restarted
-                fetcher.task = asyncio.create_task(self._run(fetcher), name=f"replica-fetcher-{leader_id}")
+                fetcher.task = asyncio.create_task(self._run(fetcher),
+                                                   name=f"replica-fetcher-{fetcher.fetcher_id}-{fetcher.leader}")
                 fetcher.task.add_done_callback(self._report_death)
+
+    def _fetcher_id(self, tp: TopicPartition) -> int:
+        return fetcher_id(tp[0], tp[1], self.config.num_fetchers)
+
+    @property
+    def fetcher_ids(self) -> dict[TopicPartition, tuple[int, int]]:
+        """tp -> (leader, fetcher id) of the task fetching it (for tests and logging)."""
+        return {tp: key for key, f in self._fetchers.items() for tp in f.partitions}
 
     def _report_death(self, task: asyncio.Task[None]) -> None:
         """Never let a fetcher die silently: its followers would fall out of the ISR with
@@ -133,8 +187,8 @@ class ReplicaFetcherManager:
         backoff = self.config.backoff_ms / 1000
         try:
             while True:
-                request, sent = self._request(fetcher)
-                if request is None:
+                plan = self._request(fetcher)
+                if plan is None:
                     fetcher.wakeup.clear()
                     delays = [t for tp, t in fetcher.delayed_until.items() if tp in fetcher.partitions]
                     timeout = max(min(delays) - time.monotonic(), 0.01) if delays else None
@@ -145,8 +199,9 @@ class ReplicaFetcherManager:
                     continue
                 try:
                     if conn is None:
-                        conn = await self._connect(fetcher.leader)
-                    response = await conn.send(request, timeout=self.config.max_wait_ms / 1000 + 30)
+                        conn = await self._connect(fetcher.leader, fetcher.fetcher_id)
+                    response = await conn.send_encoded(functools.partial(_encode, plan.request), _decode,
+                                                       timeout=self.config.max_wait_ms / 1000 + 30)
                 except Exception as exc:  # connection refused, reset, timed out: all retried
                     task = asyncio.current_task()
                     if task is not None and task.cancelling():
@@ -155,41 +210,52 @@ class ReplicaFetcherManager:
                         raise asyncio.CancelledError from exc
                     log.info("broker %d: fetch from leader %d failed (%s); retrying in %d ms", self.config.broker_id,
                              fetcher.leader, exc or type(exc).__name__, self.config.backoff_ms)
+                    fetcher.reset_session()
                     if conn is not None:
                         await conn.close()
                         conn = None
                     await asyncio.sleep(backoff)
                     continue
-                if response.error_code != ErrorCode.none:
+                if response.error_code in _SESSION_ERRORS:
+                    log.info("broker %d: fetch session %d with leader %d: %s; starting a new one",
+                             self.config.broker_id, fetcher.session_id, fetcher.leader,
+                             ErrorCode(response.error_code).name)
+                    fetcher.reset_session()
+                    continue
+                if response.error_code != ErrorCode.none.value:
                     log.info("broker %d: fetch from leader %d: %s", self.config.broker_id, fetcher.leader,
-                             response.error_code.name)
+                             ErrorCode(response.error_code).name)
                     await asyncio.sleep(backoff)
                     continue
-                removals = self._apply(fetcher, sent, response)
+                self._session_answered(fetcher, plan, response.session_id)
+                removals = self._apply(fetcher, plan.sent, response)
                 for segment in removals:
                     await asyncio.to_thread(segment.delete)
         finally:
             if conn is not None:
                 await conn.close()
 
-    async def _connect(self, leader: int) -> BrokerConnection:
+    async def _connect(self, leader: int, fetcher_id: int = 0) -> BrokerConnection:
         info = self._broker(leader)
         endpoint = info.endpoint(self.config.listener) if info is not None else None
         if endpoint is None:
             raise ConnectionError(f"no {self.config.listener} endpoint known for broker {leader}")
-        conn = BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{self.config.broker_id}-fetcher")
+        conn = BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{self.config.broker_id}-fetcher-{fetcher_id}",
+                                security=self.config.security)
         return await conn.connect(timeout=10.0)
 
-    def _request(self, fetcher: _Fetcher) -> tuple[Any, dict[TopicPartition, int]]:
-        """The next Fetch of this fetcher (None if every partition waits out a backoff),
-        and the leader epoch each partition was fetched under."""
+    def _request(self, fetcher: _Fetcher) -> _Plan | None:
+        """The next Fetch of this fetcher (None if every partition waits out a backoff).
+        Within a fetch session it is incremental: only partitions whose fetch position
+        (or leader epoch, log start) changed since the leader's session last saw them,
+        plus those to forget; the first request of a session lists them all."""
         now = time.monotonic()
-        by_topic: dict[str, list[Any]] = {}
+        current: dict[TopicPartition, PartitionFetch] = {}
         sent: dict[TopicPartition, int] = {}
-        # Start one partition further each time (as fetch sessions rotate): the response's
-        # byte limit then never keeps starving the same partitions at the end.
+        # Start one partition further each full request (as fetch sessions rotate): the
+        # response's byte limit then never keeps starving the same partitions at the end.
         order = list(fetcher.partitions.items())
-        if order:
+        if order and fetcher.session_id == 0:
             start = fetcher.rotation % len(order)
             order = order[start:] + order[:start]
             fetcher.rotation += 1
@@ -199,36 +265,52 @@ class ReplicaFetcherManager:
             part = self._partition(tp)
             if part is None or part.is_leader:
                 continue
+            if self.quota is not None and self.quota.holds_back(tp[0], tp[1], self.config.broker_id in part.state.isr,
+                                                                now):
+                fetcher.delayed_until[tp] = now + THROTTLE_RECHECK_S  # asked for again once under the limit
+                continue
             log_ = part.log
             latest = log_.leader_epoch_cache.latest_epoch
-            by_topic.setdefault(tp[0], []).append(fetch_v12.FetchPartition(
-                partition=i32(tp[1]),
-                current_leader_epoch=i32(epoch),
-                fetch_offset=i64(log_.log_end_offset),
-                last_fetched_epoch=i32(-1 if latest is None else latest),
-                log_start_offset=i64(log_.log_start_offset),
-                partition_max_bytes=i32(self.config.partition_max_bytes),
-            ))
+            current[tp] = PartitionFetch(tp[1], epoch, log_.log_end_offset, -1 if latest is None else latest,
+                                         log_.log_start_offset, self.config.partition_max_bytes)
             sent[tp] = epoch
         if not sent:
-            return None, sent
-        request = fetch_v12.FetchRequest(
-            replica_id=i32(self.config.broker_id),  # type: ignore[arg-type]
-            max_wait=i32Timedelta.parse(datetime.timedelta(milliseconds=self.config.max_wait_ms)),
-            min_bytes=i32(self.config.min_bytes),
-            max_bytes=i32(self.config.max_bytes),
-            topics=tuple(fetch_v12.FetchTopic(topic=name, partitions=tuple(parts))  # type: ignore[arg-type]
-                         for name, parts in by_topic.items()),
-            forgotten_topics_data=(),
-        )
-        return request, sent
+            return None
+        config = self.config
+        if fetcher.session_id == 0:
+            listed, forgotten = current, []
+        else:
+            known = fetcher.session_partitions
+            listed = {tp: pf for tp, pf in current.items() if known.get(tp) != pf}
+            forgotten = [tp for tp in known if tp not in current]
+        by_topic: dict[str, list[PartitionFetch]] = {}
+        for tp, pf in listed.items():
+            by_topic.setdefault(tp[0], []).append(pf)
+        gone: dict[str, list[int]] = {}
+        for topic, partition in forgotten:
+            gone.setdefault(topic, []).append(partition)
+        request = ReplicaFetchRequest(config.broker_id, config.max_wait_ms, config.min_bytes, config.max_bytes,
+                                      list(by_topic.items()), session_id=fetcher.session_id,
+                                      session_epoch=fetcher.session_epoch, forgotten=list(gone.items()))
+        return _Plan(request, sent, current)
 
-    def _apply(self, fetcher: _Fetcher, sent: dict[TopicPartition, int], response: Any) -> list[Any]:
+    @staticmethod
+    def _session_answered(fetcher: _Fetcher, plan: _Plan, session_id: int) -> None:
+        """The leader answered: its session (if it gave one) now holds the plan's partitions."""
+        if session_id == 0:
+            fetcher.reset_session()  # none given (cache full): the next request asks again
+            return
+        fetcher.session_id = session_id
+        fetcher.session_epoch = next_epoch(plan.request.session_epoch)
+        fetcher.session_partitions = plan.partitions
+
+    def _apply(self, fetcher: _Fetcher, sent: dict[TopicPartition, int],
+               response: replica_fetch.FetchResponse) -> list[Any]:
         """Apply a fetch response; returns segments detached by truncation (to delete)."""
         removals: list[Any] = []
-        for topic in response.responses:
-            for p in topic.partitions:
-                tp = (str(topic.topic), int(p.partition_index))
+        for topic, partitions in response.responses:
+            for p in partitions:
+                tp = (topic, p.partition_index)
                 epoch = sent.get(tp)
                 part = self._partition(tp)
                 # Leadership may have moved while the fetch was in flight: drop stale answers.
@@ -247,17 +329,17 @@ class ReplicaFetcherManager:
                     fetcher.delayed_until[tp] = time.monotonic() + self.config.backoff_ms / 1000
         return removals
 
-    def _apply_partition(self, fetcher: _Fetcher, tp: TopicPartition, part: Partition, p: Any) -> list[Any]:
+    def _apply_partition(self, fetcher: _Fetcher, tp: TopicPartition, part: Partition, p: PartitionData) -> list[Any]:
         broker_id = self.config.broker_id
         log_ = part.log
-        error = p.error_code
+        error = ErrorCode(p.error_code)
         if error in _RETRIABLE:
             log.info("broker %d: %s-%d: leader %d answered %s; waiting %d ms for new metadata", broker_id, tp[0], tp[1],
                      fetcher.leader, error.name, self.config.backoff_ms)
             fetcher.delayed_until[tp] = time.monotonic() + self.config.backoff_ms / 1000
             return []
         if error == ErrorCode.offset_out_of_range:
-            leader_start = int(p.log_start_offset)
+            leader_start = p.log_start_offset
             if leader_start > log_.log_end_offset:
                 log.info("broker %d: %s-%d: leader's log starts at %d, beyond ours (%d): starting over there",
                          broker_id, tp[0], tp[1], leader_start, log_.log_end_offset)
@@ -275,12 +357,12 @@ class ReplicaFetcherManager:
             fetcher.delayed_until[tp] = time.monotonic() + self.config.backoff_ms / 1000
             return []
         diverging = p.diverging_epoch
-        if diverging is not None and int(diverging.epoch) >= 0:  # Kafka's FetchResponse.isDivergingEpoch
+        if diverging is not None and diverging[0] >= 0:  # Kafka's FetchResponse.isDivergingEpoch
+            epoch, end_offset = diverging
             truncation = truncation_after_divergence(
-                int(diverging.epoch), int(diverging.end_offset), log_.end_offset_for_epoch(int(diverging.epoch)),
-                log_.log_end_offset, part.high_watermark)
+                epoch, end_offset, log_.end_offset_for_epoch(epoch), log_.log_end_offset, part.high_watermark)
             log.info("broker %d: %s-%d diverges from leader %d after epoch %d offset %d: truncating from %d to %d%s",
-                     broker_id, tp[0], tp[1], fetcher.leader, diverging.epoch, diverging.end_offset,
+                     broker_id, tp[0], tp[1], fetcher.leader, epoch, end_offset,
                      log_.log_end_offset, truncation.offset, "" if truncation.complete else " (then asking again)")
             removed = log_.truncate_to(max(truncation.offset, 0))
             part.follower_high_watermark(part.high_watermark)
@@ -289,7 +371,23 @@ class ReplicaFetcherManager:
         if records:
             data = bytes(records)
             whole = whole_batches_size(data)  # drop a trailing partial batch: fetched again next time
+            if self.quota is not None and self.quota.throttled(*tp):
+                self.quota.record(whole, time.monotonic())
             if whole:
                 part.append_as_follower(data if whole == len(data) else data[:whole])
-        part.follower_high_watermark(int(p.high_watermark))
+        part.follower_high_watermark(p.high_watermark)
+        # The leader's log start offset moved (DeleteRecords, retention): follow it up to our
+        # high watermark, as Kafka's follower does (maybeIncrementLogStartOffset).
+        target = min(p.log_start_offset, part.high_watermark, log_.log_end_offset)
+        if target > log_.log_start_offset:
+            return log_.delete_records_before(target)
         return []
+
+
+def _encode(request: ReplicaFetchRequest, correlation_id: int, client_id: str) -> bytes:
+    return replica_fetch.encode_request(correlation_id, client_id, request)
+
+
+def _decode(frame: bytes) -> tuple[int, replica_fetch.FetchResponse]:
+    response = replica_fetch.decode_response(frame)
+    return response.correlation_id, response

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from snakafka.cluster.metadata_cache import MetadataCache
@@ -27,9 +27,21 @@ from snakafka.log.partition_log import FileSlice, OffsetOutOfRangeError
 from snakafka.protocol.batch import BatchError
 from snakafka.protocol.control import TxnMarker, encode_marker_batch
 from snakafka.protocol.errors import ErrorCode, KafkaError
+from snakafka.replication.delayed import (
+    DelayedFetch,
+    DelayedProduce,
+    FetchParams,
+    data_key,
+    hw_key,
+    log_start_key,
+)
+from snakafka.replication.fetch_session import DEFAULT_SLOTS, FetchSessionCache
 from snakafka.replication.fetcher import FetcherConfig, ReplicaFetcherManager
 from snakafka.replication.partition import LeaderAppend, Partition, PendingIsrChange
-from snakafka.replication.purgatory import Watchers, wait_until
+from snakafka.replication.purgatory import DelayedOperationPurgatory
+from snakafka.replication.stats import BrokerTopicStats
+from snakafka.replication.throttle import ReplicationQuota
+from snakafka.scheduler import LoopScheduler, Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +56,7 @@ class ProduceResult:
     log_start_offset: int = -1
     message: str | None = None
     last_offset: int = -1
+    record_errors: tuple[tuple[int, str], ...] = ()  # (batch index, message): Produce v8+ record_errors
 
 
 @dataclass(slots=True)
@@ -54,6 +67,7 @@ class FetchRequestPartition:
     max_bytes: int
     current_leader_epoch: int = -1
     last_fetched_epoch: int = -1  # a follower's (Fetch v12+): checked for divergence
+    log_start_offset: int = -1  # a follower's own (Fetch v5+): DeleteRecords waits on it
 
 
 @dataclass(slots=True)
@@ -85,6 +99,8 @@ class ReplicaManager:
         fetcher_config: FetcherConfig | None = None,
         lag_time_max_ms: int = 30000,
         time_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        scheduler: Scheduler | None = None,
+        fetch_session_slots: int = DEFAULT_SLOTS,
     ) -> None:
         self.broker_id = broker_id
         self.log_manager = log_manager
@@ -95,12 +111,25 @@ class ReplicaManager:
         self.time_ms = time_ms
         self.partitions: dict[TopicPartition, Partition] = {}
         self._topic_ids: dict[str, uuid.UUID] = {}  # as of the last apply: a recreated topic starts afresh
-        self.fetch_watchers = Watchers()
-        self.ack_watchers = Watchers()  # acks=all produces, woken when the high watermark or ISR moves
+        # Waiting requests expire on the scheduler's clock (a ManualScheduler in tests).
+        self.scheduler: Scheduler = scheduler or LoopScheduler()
+        self.produce_purgatory: DelayedOperationPurgatory[dict[TopicPartition, ErrorCode]] = \
+            DelayedOperationPurgatory("Produce", self.scheduler)
+        self.fetch_purgatory: DelayedOperationPurgatory[list[FetchResult]] = \
+            DelayedOperationPurgatory("Fetch", self.scheduler)
+        # DeleteRecords waiting for the followers' log start offsets (delete_records.py).
+        self.delete_records_purgatory: DelayedOperationPurgatory[dict[TopicPartition, int]] = \
+            DelayedOperationPurgatory("DeleteRecords", self.scheduler)
+        self.fetch_sessions = FetchSessionCache(fetch_session_slots)  # KIP-227, for followers and consumers
+        # Each follower's log start offset as its last fetch reported it, per partition led
+        # here: DeleteRecords completes once every live replica's is past its offset.
+        self.follower_log_starts: dict[TopicPartition, dict[int, int]] = {}
+        self.leader_quota: ReplicationQuota | None = None  # replication throttle of what followers fetch here
         self.fetchers = ReplicaFetcherManager(
             fetcher_config or FetcherConfig(broker_id, "PLAINTEXT"), self.partitions.get,
             lambda broker: self.cache.brokers.get(broker))  # the cache replaces its dicts on refresh
         self._background: set[asyncio.Task[None]] = set()
+        self.topic_stats = BrokerTopicStats()  # read by the metrics collector at scrape time
 
     # -- metadata -------------------------------------------------------------------
 
@@ -142,6 +171,8 @@ class ReplicaManager:
         removals = []
         for tp in [tp for tp in self.partitions if tp not in wanted]:
             del self.partitions[tp]
+            if tp[0] not in self.cache.topics:
+                self.topic_stats.forget_topic(tp[0])
             removals.append(self.log_manager.detach_log(*tp))
             self._wake(tp)
         return removals
@@ -157,8 +188,27 @@ class ReplicaManager:
         self.log_manager.checkpoint_high_watermarks(self.high_watermarks())
 
     def _wake(self, tp: TopicPartition) -> None:
-        self.fetch_watchers.wake(tp)
-        self.ack_watchers.wake(tp)
+        """Leadership, the ISR or the partition itself changed: every waiting request on
+        it re-checks (acks=all answers first, then fetches)."""
+        self._hw_moved(tp)
+        self.fetch_purgatory.check_and_complete(data_key(tp))
+        self.delete_records_purgatory.check_and_complete(log_start_key(tp))
+
+    def _hw_moved(self, tp: TopicPartition) -> None:
+        key = hw_key(tp)
+        self.produce_purgatory.check_and_complete(key)
+        self.fetch_purgatory.check_and_complete(key)
+
+    def _appended(self, tp: TopicPartition, hw_before: int, part: Partition) -> None:
+        """After an append on the leader: followers' fetches see new data; with an ISR
+        of one the high watermark moved too."""
+        self.fetch_purgatory.check_and_complete(data_key(tp))
+        if part.high_watermark != hw_before:
+            self._hw_moved(tp)
+
+    def deadline(self, timeout_ms: int) -> int:
+        """The scheduler-clock deadline of a request waiting `timeout_ms`."""
+        return self.scheduler.clock.monotonic_ms() + max(timeout_ms, 0)
 
     def get_partition(self, topic: str, partition: int) -> Partition:
         part = self.partitions.get((topic, partition))
@@ -182,13 +232,15 @@ class ReplicaManager:
         for tp, data in entries.items():
             try:
                 part = self.leader_partition(*tp)
+                hw_before = part.high_watermark
                 info: LeaderAppend = part.append_as_leader(data, acks)
             except KafkaError as exc:
                 results[tp] = ProduceResult(error=exc.code, message=exc.message)
                 continue
             except BatchError as exc:
                 log.info("rejected produce to %s-%d: %s", tp[0], tp[1], exc)
-                results[tp] = ProduceResult(error=ErrorCode(exc.error_code), message=str(exc))
+                results[tp] = ProduceResult(error=ErrorCode(exc.error_code), message=str(exc),
+                                            record_errors=exc.record_errors)
                 continue
             results[tp] = ProduceResult(
                 base_offset=info.first_offset,
@@ -197,7 +249,35 @@ class ReplicaManager:
                 last_offset=info.last_offset,
             )
             if not info.duplicate:
-                self.fetch_watchers.wake(tp)
+                self._appended(tp, hw_before, part)
+                stats = self.topic_stats
+                stats.bytes_in[tp[0]] += len(data)
+                stats.messages_in[tp[0]] += info.last_offset - info.first_offset + 1
+        return results
+
+    def append_and_delay(self, acks: int, entries: dict[TopicPartition, bytes], timeout_ms: int
+                         ) -> tuple[dict[TopicPartition, ProduceResult], DelayedProduce | None]:
+        """Append now (synchronously, in the caller's order); for acks=-1 also the
+        DelayedProduce that completes once every appended partition's high watermark
+        passes its records (None if nothing waits). `finish_produce` merges its answer."""
+        results = self.append_records(acks, entries)
+        if acks != -1:
+            return results, None
+        required = {tp: r.last_offset + 1 for tp, r in results.items() if r.error == ErrorCode.none}
+        if not required:
+            return results, None
+        op = DelayedProduce(self.deadline(timeout_ms), required, self.partitions.get)
+        self.produce_purgatory.try_complete_else_watch(op, op.keys)
+        return results, op
+
+    def finish_produce(self, results: dict[TopicPartition, ProduceResult], errors: dict[TopicPartition, ErrorCode]
+                       ) -> dict[TopicPartition, ProduceResult]:
+        for tp, error in errors.items():
+            if error == ErrorCode.request_timed_out:
+                log.info("broker %d: %s-%d: acks=all write timed out waiting for the ISR (hw %s)", self.broker_id,
+                         tp[0], tp[1], getattr(self.partitions.get(tp), "high_watermark", None))
+            if error != ErrorCode.none:
+                results[tp] = ProduceResult(error=error)
         return results
 
     async def append_and_wait(
@@ -205,14 +285,10 @@ class ReplicaManager:
     ) -> dict[TopicPartition, ProduceResult]:
         """Append, then for acks=-1 wait (up to timeout_ms) until every appended
         partition's high watermark passes its last offset (Kafka's DelayedProduce)."""
-        results = self.append_records(acks, entries)
-        if acks != -1:
+        results, op = self.append_and_delay(acks, entries, timeout_ms)
+        if op is None:
             return results
-        required = {tp: r.last_offset + 1 for tp, r in results.items() if r.error == ErrorCode.none}
-        for tp, error in (await self._await_high_watermarks(required, timeout_ms)).items():
-            if error != ErrorCode.none:
-                results[tp] = ProduceResult(error=error)
-        return results
+        return self.finish_produce(results, await op.wait())
 
     async def write_txn_markers(self, marker: TxnMarker, partitions: list[tuple[str, int]], timeout_ms: int
                                 ) -> dict[tuple[str, int], ErrorCode]:
@@ -230,6 +306,7 @@ class ReplicaManager:
         for tp in dict.fromkeys(partitions):
             try:
                 part = self.leader_partition(*tp)
+                hw_before = part.high_watermark
                 info = part.append_as_leader(data, -1, allow_control=True)
             except KafkaError as exc:
                 log.info("broker %d: %s-%d: %s marker for producer %d epoch %d refused: %s", self.broker_id, tp[0],
@@ -241,51 +318,13 @@ class ReplicaManager:
                 continue
             log.debug("broker %d: %s-%d: %s marker for producer %d at offset %d", self.broker_id, tp[0], tp[1], kind,
                       marker.producer_id, info.first_offset)
-            self.fetch_watchers.wake(tp)
+            self._appended(tp, hw_before, part)
             required[tp] = info.last_offset + 1
-        errors.update(await self._await_high_watermarks(required, timeout_ms))
+        if required:
+            op = DelayedProduce(self.deadline(timeout_ms), required, self.partitions.get)
+            self.produce_purgatory.try_complete_else_watch(op, op.keys)
+            errors.update(await op.wait())
         return errors
-
-    async def _await_high_watermarks(self, required: dict[TopicPartition, int], timeout_ms: int
-                                     ) -> dict[TopicPartition, ErrorCode]:
-        """Wait until each partition's high watermark reaches its required offset (Kafka's
-        DelayedProduce completion rule, _acks_error) or timeout_ms passes."""
-        results: dict[TopicPartition, ErrorCode] = {}
-        waiting = dict(required)
-        deadline = time.monotonic() + max(timeout_ms, 0) / 1000
-        while waiting:
-            for tp in list(waiting):
-                error = self._acks_error(tp, waiting[tp])
-                if error is not None:
-                    results[tp] = error
-                    del waiting[tp]
-            remaining = deadline - time.monotonic()
-            if not waiting:
-                break
-            if remaining <= 0:
-                for tp in waiting:
-                    log.info("broker %d: %s-%d: acks=all write timed out waiting for the ISR (hw %s)", self.broker_id,
-                             tp[0], tp[1], getattr(self.partitions.get(tp), "high_watermark", None))
-                    results[tp] = ErrorCode.request_timed_out
-                break
-            keys = list(waiting)
-            waiter = self.ack_watchers.watch(keys)
-            try:
-                await wait_until(waiter, remaining)
-            finally:
-                self.ack_watchers.unwatch(keys, waiter)
-        return results
-
-    def _acks_error(self, tp: TopicPartition, required_offset: int) -> ErrorCode | None:
-        """Kafka's checkEnoughReplicasReachOffset: None while still waiting."""
-        part = self.partitions.get(tp)
-        if part is None or not part.is_leader:
-            return ErrorCode.not_leader_or_follower
-        if part.high_watermark < required_offset:
-            return None
-        if len(part.state.isr) < part.log.config.min_insync_replicas:
-            return ErrorCode.not_enough_replicas_after_append
-        return ErrorCode.none
 
     # -- fetch ----------------------------------------------------------------------
 
@@ -294,10 +333,11 @@ class ReplicaManager:
         read_committed: bool = False,
     ) -> tuple[list[FetchResult], int, bool]:
         """One pass over the partitions: (results, bytes, any error or divergence).
-        A follower's read (replica_id >= 0) goes up to the log end and records where the
-        follower is, which may move the high watermark and grow the ISR. A
-        READ_COMMITTED read stops at the last stable offset and lists the aborted
-        transactions overlapping the data returned."""
+        A follower's read (replica_id >= 0) goes up to the log end; where the follower
+        is was recorded when its fetch arrived (`record_follower_fetch`), not here, so
+        reading again (a long poll's answer) changes nothing. A READ_COMMITTED read stops
+        at the last stable offset and lists the aborted transactions overlapping the
+        data returned."""
         results: list[FetchResult] = []
         total = 0
         errored = False
@@ -314,16 +354,21 @@ class ReplicaManager:
                     if req.last_fetched_epoch >= 0 and self._diverged(part, req, res):
                         errored = True
                         continue
-                    self._follower_fetched(part, replica_id, req.fetch_offset)
                 res.high_watermark = part.high_watermark
                 res.last_stable_offset = part.last_stable_offset
                 limit = min(req.max_bytes, max_bytes - total)
                 if limit <= 0 and total > 0:
                     continue
+                quota = self.leader_quota if replica_id >= 0 else None
+                if quota is not None and quota.holds_back(req.topic, req.partition, replica_id in part.state.isr,
+                                                          time.monotonic()):
+                    continue  # throttled: this follower gets no data this time
                 read = part.read(req.fetch_offset, max(limit, 0), committed_only=committed_only, min_one_batch=total == 0,
                                  read_committed=read_committed)
                 res.records = read.slice
                 total += res.size
+                if quota is not None and res.size and quota.throttled(req.topic, req.partition):
+                    quota.record(res.size, time.monotonic())
                 if read_committed and read.slice is not None:
                     res.aborted = [(a.producer_id, a.first_offset)
                                    for a in log_.aborted_transactions(req.fetch_offset, read.upper_bound)]
@@ -350,11 +395,35 @@ class ReplicaManager:
             return True
         return False
 
+    def record_follower_fetch(self, requests: list[FetchRequestPartition], replica_id: int) -> None:
+        """A follower's fetch arrived: record, once, where it is in each partition it
+        asks for (Kafka's updateFollowerFetchState), which may move the high watermark
+        (answering acks=all produces) and grow the ISR. Partitions it may not fetch, or
+        whose history diverged from this leader's, are skipped: the read answers them."""
+        for req in requests:
+            part = self.partitions.get((req.topic, req.partition))
+            if part is None or replica_id not in part.state.replicas:
+                continue
+            try:
+                part.check_leader(req.current_leader_epoch)
+                if req.last_fetched_epoch >= 0:
+                    epoch, end = part.log.end_offset_for_epoch(req.last_fetched_epoch)
+                    if epoch < req.last_fetched_epoch or end < req.fetch_offset:
+                        continue
+            except KafkaError:
+                continue
+            if part.log.log_start_offset <= req.fetch_offset <= part.log.log_end_offset:
+                self._follower_fetched(part, replica_id, req.fetch_offset)
+            starts = self.follower_log_starts.setdefault((req.topic, req.partition), {})
+            if req.log_start_offset >= 0 and starts.get(replica_id) != req.log_start_offset:
+                starts[replica_id] = req.log_start_offset
+                self.delete_records_purgatory.check_and_complete(log_start_key((req.topic, req.partition)))
+
     def _follower_fetched(self, part: Partition, replica_id: int, fetch_offset: int) -> None:
         tp = (part.topic, part.partition)
         moved, expand = part.on_follower_fetch(replica_id, fetch_offset, self.time_ms())
         if moved:
-            self._wake(tp)
+            self._hw_moved(tp)
         if expand is not None:
             log.info("broker %d: %s-%d: follower %d caught up (offset %d, hw %d): expanding isr %s -> %s",
                      self.broker_id, part.topic, part.partition, replica_id, fetch_offset, part.high_watermark,
@@ -391,6 +460,10 @@ class ReplicaManager:
         else:
             log.info("broker %d: %s-%d: isr now %s (partition epoch %d)", self.broker_id, part.topic, part.partition,
                      isr, change.proposed.partition_epoch)
+            if len(change.proposed.isr) < len(change.decided_on.isr):
+                self.topic_stats.isr_shrinks += 1
+            elif len(change.proposed.isr) > len(change.decided_on.isr):
+                self.topic_stats.isr_expands += 1
         if applied or not ok:
             self._wake(tp)  # the high watermark rule's ISR changed (or the maximal ISR shrank back)
 
@@ -416,27 +489,39 @@ class ReplicaManager:
         replica_id: int = -1,
         read_committed: bool = False,
     ) -> list[FetchResult]:
-        deadline = time.monotonic() + max_wait_ms / 1000
-        keys = [(r.topic, r.partition) for r in requests]
-        while True:
-            results, total, errored = self.read_once(requests, max_bytes, committed_only=committed_only,
-                                                     replica_id=replica_id, read_committed=read_committed)
-            remaining = deadline - time.monotonic()
-            if total >= min_bytes or errored or remaining <= 0 or not requests:
-                return results
-            waiter = self.fetch_watchers.watch(keys)
-            try:
-                woken = await wait_until(waiter, remaining)
-            finally:
-                self.fetch_watchers.unwatch(keys, waiter)
-            if not woken:
-                return self.read_once(requests, max_bytes, committed_only=committed_only, replica_id=replica_id,
-                                      read_committed=read_committed)[0]
+        """Kafka's fetchMessages: record a follower's position (once), read, and if
+        there is less than min_bytes and no error, park a DelayedFetch until there is
+        enough, a partition changes under it, or max_wait_ms passes."""
+        if replica_id >= 0:
+            self.record_follower_fetch(requests, replica_id)
+
+        def read() -> list[FetchResult]:
+            return self.read_once(requests, max_bytes, committed_only=committed_only, replica_id=replica_id,
+                                  read_committed=read_committed)[0]
+
+        results, total, errored = self.read_once(requests, max_bytes, committed_only=committed_only,
+                                                 replica_id=replica_id, read_committed=read_committed)
+        if total >= min_bytes or errored or max_wait_ms <= 0 or not requests:
+            return self._count_bytes_out(replica_id, results)
+        params = FetchParams(replica_id, min_bytes, max_bytes, committed_only, read_committed)
+        op = DelayedFetch(self.deadline(max_wait_ms), requests, params, self.partitions.get, read)
+        keys: list[Hashable] = op.keys
+        self.fetch_purgatory.try_complete_else_watch(op, keys)
+        return self._count_bytes_out(replica_id, await op.wait())
+
+    def _count_bytes_out(self, replica_id: int, results: list[FetchResult]) -> list[FetchResult]:
+        """Kafka's BytesOut: what consumers are sent (followers: ReplicationBytesOut)."""
+        if replica_id < 0:
+            bytes_out = self.topic_stats.bytes_out
+            for r in results:
+                if r.records is not None:
+                    bytes_out[r.topic] += r.records.size
+        return results
 
     async def close(self) -> None:
         await self.fetchers.close()
         for task in list(self._background):
             task.cancel()
-        self.fetch_watchers.wake_all()
-        self.ack_watchers.wake_all()
+        self.produce_purgatory.complete_all()
+        self.fetch_purgatory.complete_all()
         await asyncio.sleep(0)

@@ -20,25 +20,28 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
 from kio.schema.errors import ErrorCode as WireErrorCode
 from kio.schema.types import BrokerId
 from kio.static.primitive import i64
 
-from snakafka.client.connection import BrokerConnection, ConnectionClosed
+from snakafka.client.connection import ConnectionClosed
+from snakafka.client.security import AuthenticationError
 from snakafka.clock import Clock, SystemClock
 from snakafka.cluster.controller import Controller
 from snakafka.cluster.controller_role import NO_CONTROLLER, ControllerRole
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo, Endpoint
-from snakafka.cluster.store.base import MetadataStore
+from snakafka.cluster.store.base import MetadataStore, ScramCredentialStore
 from snakafka.cluster.store.local import LocalMetadataStore
-from snakafka.config.broker import BrokerConfig
+from snakafka.config.broker import BrokerConfig, ConfigError, parse_http_listener
+from snakafka.config.dynamic import DEFAULT_ENTITY, with_dynamic
 from snakafka.config.topic import (
     TopicConfigError,
     describe_broker_configs,
+    describe_default_broker_configs,
     describe_topic_configs,
     log_config_for,
     validate_topic_configs,
@@ -50,11 +53,20 @@ from snakafka.log.log_manager import LogManager
 from snakafka.protocol.errors import ErrorCode, KafkaError
 from snakafka.replication.fetcher import FetcherConfig
 from snakafka.replication.replica_manager import ReplicaManager
+from snakafka.replication.throttle import ReplicationQuota, is_throttled
+from snakafka.scheduler import LoopScheduler
+from snakafka.server.acl_host import AclHost
 from snakafka.server.apis import BROKER_APIS
+from snakafka.server.authentication import ListenerAuth
 from snakafka.server.dispatch import Dispatcher
 from snakafka.server.group_host import GroupHost
+from snakafka.server.inter_broker import InterBrokerClient
 from snakafka.server.network import SocketServer
+from snakafka.server.request_metrics import RequestMetrics
 from snakafka.server.txn_host import TxnHost
+
+if TYPE_CHECKING:
+    from snakafka.server.metrics_http import MetricsHttpServer
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +76,15 @@ _CONTROLLER_PASSES = 5
 
 class Broker:
     def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
-        self.config = config
+        self.config = config  # in force: the static config with the dynamic broker configs over it
+        self.static_config = config  # server.properties and --override, as started
         self.clock = clock or SystemClock()
-        self.dispatcher = Dispatcher(BROKER_APIS)
+        # metrics.http.listener: request metrics on the dispatch path, served with the
+        # health endpoints from the first moment of start() (readiness says 503 till ready).
+        self.request_metrics = RequestMetrics() if config.metrics_http_listener else None
+        self.dispatcher = Dispatcher(BROKER_APIS, self.request_metrics)
+        self.metrics_server: MetricsHttpServer | None = None
+        self.started = False  # start() completed: registered, metadata applied, serving
         self._tasks: list[asyncio.Task[None]] = []
         self.servers: list[SocketServer] = []  # one per listener
         # (due time ms, file removal): segments and partition directories already
@@ -107,14 +125,36 @@ class Broker:
             await self._release_failed_start()
             raise
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def _start(self) -> None:
         config = self.config
+        if self.request_metrics is not None and config.metrics_http_listener is not None:
+            # prometheus-client loads only here: a broker without the listener does not pay its import
+            from snakafka.server.metrics_http import MetricsHttpServer
+
+            self.metrics_server = MetricsHttpServer(self, self.request_metrics,
+                                                    *parse_http_listener(config.metrics_http_listener))
+            await self.metrics_server.start()
         for d in config.log_dirs:
             Path(d).mkdir(parents=True, exist_ok=True)
+        # TLS and SASL settings (key stores, JAAS) are checked before anything opens
+        self.inter_broker = InterBrokerClient.from_config(config)
+        auths = {listener.name: self._listener_auth(listener.name) for listener in config.listeners}
         self.store = self._new_store()
         await self.store.start()
+        self.users = self._credential_store()
+        for auth in auths.values():
+            if auth is not None:
+                auth.credentials = self.users
         _write_meta_properties(config.log_dirs, config.broker_id, self.store.cluster_id)
+        self._apply_dynamic_configs(await self.store.broker_configs())  # before the logs load, as Kafka
+        config = self.config
         self.producer_ids = ProducerIdManager(self.store)
+        self.acls = AclHost(config, self.store)
+        await self.acls.start()  # before any listener: no request is answered unauthorized
         self.log_manager = LogManager([Path(d) for d in config.log_dirs], self.clock, config.log_config())
         topics = await self.store.topics()
         self.log_manager.load(lambda topic: self.config_for(topic, topics[topic].configs if topic in topics else {}))
@@ -134,15 +174,18 @@ class Broker:
         self.replica_manager = ReplicaManager(
             config.broker_id, self.log_manager, self.cache, self.log_config_for_topic,
             store=self.store, fetcher_config=self._fetcher_config(), lag_time_max_ms=config.replica_lag_time_max_ms,
-            time_ms=self.clock.time_ms,
+            time_ms=self.clock.time_ms, scheduler=LoopScheduler(self.clock),
+            fetch_session_slots=config.max_incremental_fetch_session_cache_slots,
         )
+        self._set_replication_throttles()
         self.cleaner = LogCleaner(self.clock, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
         self.group_host = GroupHost(self)
         self.groups = self.group_host.coordinator
         self.txn_host = TxnHost(self)
         self.txn = self.txn_host.coordinator
         self.servers = [SocketServer(self, self.dispatcher, listener.name, listener.host, listener.port,
-                                     config.socket_request_max_bytes) for listener in config.listeners]
+                                     config.socket_request_max_bytes, auths[listener.name])
+                        for listener in config.listeners]
         for server in self.servers:
             await server.start()
         await self.store.register_broker(BrokerInfo(config.broker_id, self._endpoints()))
@@ -176,8 +219,10 @@ class Broker:
                 name="auto-leader-rebalance"))
         if config.log_cleaner_enable:
             self._tasks.append(
-                asyncio.create_task(self._every(config.log_cleaner_backoff_ms, self._clean), name="log-cleaner")
+                asyncio.create_task(self._every(lambda: self.config.log_cleaner_backoff_ms, self._clean),
+                                    name="log-cleaner")
             )
+        self.started = True
         log.info("broker %d started (cluster %s) on %s", config.broker_id, self.store.cluster_id,
                  ", ".join(f"{s.listener} port {s.port}" for s in self.servers))
 
@@ -195,6 +240,8 @@ class Broker:
                     partition_log.close()
             if "store" in opened:
                 await self.store.close()
+            if self.metrics_server is not None:
+                await self.metrics_server.stop()
         except Exception:
             log.exception("broker %d: releasing a failed start", self.config.broker_id)
 
@@ -223,10 +270,13 @@ class Broker:
                 log.exception("background task %s failed while stopping", task.get_name())
         await self.txn_host.close()
         await self.group_host.close()
+        await self.acls.close()
         await self.replica_manager.close()
         self._write_high_watermarks()  # last, as Kafka's ReplicaManager.shutdown: the final values
         self.log_manager.shutdown()
         await self.store.close()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         self._closed.set()
         log.info("broker %d stopped", self.config.broker_id)
 
@@ -253,7 +303,7 @@ class Broker:
                     self.replica_manager.fetchers.update({})
                     log.info("broker %d: controlled shutdown succeeded (attempt %d)", config.broker_id, attempt)
                     return
-            except (OSError, TimeoutError, ConnectionClosed, KafkaError) as exc:
+            except (OSError, TimeoutError, ConnectionClosed, KafkaError, AuthenticationError) as exc:
                 log.warning("broker %d: controlled shutdown attempt %d failed: %r", config.broker_id, attempt, exc)
             if attempt < attempts:
                 log.info("broker %d: retrying controlled shutdown in %d ms", config.broker_id,
@@ -284,14 +334,14 @@ class Broker:
         if controller == broker_id:
             return not await self.controller.controlled_shutdown(broker_id)
         info = self.cache.brokers.get(controller)
-        listener = self.config.inter_broker_listener_name or self.config.listeners[0].name
+        listener = self.inter_broker.listener
         endpoint = info.endpoint(listener) if info is not None else None
         if endpoint is None:
             log.info("broker %d: controlled shutdown: controller %d has no %s endpoint", broker_id, controller, listener)
             return False
         request = BrokerHeartbeatRequest(broker_id=BrokerId(broker_id), broker_epoch=i64(-1), current_metadata_offset=i64(-1),
                                          want_fence=False, want_shut_down=True)
-        async with BrokerConnection(endpoint.host, endpoint.port, client_id=f"broker-{broker_id}") as connection:
+        async with self.inter_broker.connection(endpoint.host, endpoint.port, client_id=f"broker-{broker_id}") as connection:
             response = await connection.send(request, timeout=30.0)
         if response.error_code != WireErrorCode.none:
             log.info("broker %d: controlled shutdown: controller %d answered %s", broker_id, controller,
@@ -333,13 +383,31 @@ class Broker:
         config = self.config
         return FetcherConfig(
             broker_id=config.broker_id,
-            listener=config.inter_broker_listener_name or config.listeners[0].name,
+            listener=self.inter_broker.listener,
             max_wait_ms=config.replica_fetch_wait_max_ms,
             min_bytes=config.replica_fetch_min_bytes,
             max_bytes=config.replica_fetch_response_max_bytes,
             partition_max_bytes=config.replica_fetch_max_bytes,
             backoff_ms=config.replica_fetch_backoff_ms,
+            num_fetchers=max(config.num_replica_fetchers, 1),
+            security=self.inter_broker.security,
         )
+
+    def _listener_auth(self, listener: str) -> ListenerAuth | None:
+        """A listener's authentication (TLS context, SASL), None for PLAINTEXT."""
+        security = self.config.listener_security(listener)
+        if security.protocol == "PLAINTEXT":
+            return None
+        return ListenerAuth.create(security)
+
+    def _credential_store(self) -> ScramCredentialStore:
+        if isinstance(self.store, LocalMetadataStore):
+            return self.store
+        from snakafka.cluster.store.zk_users import ZkScramCredentials
+        from snakafka.cluster.store.zookeeper import ZooKeeperMetadataStore
+
+        assert isinstance(self.store, ZooKeeperMetadataStore)
+        return ZkScramCredentials(self.store)
 
     def _new_store(self) -> MetadataStore:
         config = self.config
@@ -370,6 +438,7 @@ class Broker:
             if self.controller_role is None or not await self.controller_role.on_metadata():
                 break
             await self.cache.refresh()
+        self._apply_dynamic_configs(self.cache.broker_configs)
         for removal in self.replica_manager.apply_metadata():
             self._delete_later(removal)
         await self.group_host.on_metadata()
@@ -411,6 +480,51 @@ class Broker:
     async def txn_coordinator_node(self, transactional_id: str) -> tuple[ErrorCode, BrokerInfo | None]:
         return await self.txn_host.coordinator_for(transactional_id)
 
+    def _apply_dynamic_configs(self, layers: dict[str, dict[str, str]]) -> None:
+        """Put the stored dynamic broker configs (config/dynamic.py) in force when they
+        changed: later reads of self.config see them, each log's config is recomputed by
+        the replica manager's next metadata pass (which follows this call), the cleaner's
+        key map budget and the default log config of new logs change now. A stored set
+        that does not apply (e.g. written by a newer version) is logged and skipped."""
+        own = layers.get(str(self.config.broker_id), {})
+        default = layers.get(DEFAULT_ENTITY, {})
+        if own == self.config.dynamic_broker and default == self.config.dynamic_default:
+            return
+        try:
+            updated = with_dynamic(self.static_config, own, default)
+        except ConfigError as exc:
+            log.error("broker %d: dynamic broker configs not applied (%s): %s", self.config.broker_id, exc,
+                      {"broker": own, "default": default})
+            return
+        self.config = updated
+        log.info("broker %d: dynamic broker configs in force: %s (cluster-wide defaults: %s)",
+                 updated.broker_id, own or "none", default or "none")
+        if "log_manager" in vars(self):
+            self.log_manager.default_config = updated.log_config()
+        if "cleaner" in vars(self):
+            self.cleaner.dedupe_buffer_size = updated.log_cleaner_dedupe_buffer_size
+
+    def _set_replication_throttles(self) -> None:
+        """Kafka's replication quotas (replication/throttle.py), reading the dynamic rates
+        and the topics' throttled-replica lists as they are at each check."""
+        broker_id = self.config.broker_id
+
+        def throttled(key: str) -> Callable[[str, int], bool]:
+            def check(topic: str, partition: int) -> bool:
+                info = self.cache.topics.get(topic)
+                return info is not None and is_throttled(info.configs.get(key), partition, broker_id)
+            return check
+
+        self.replica_manager.leader_quota = ReplicationQuota(
+            lambda: self.config.leader_replication_throttled_rate, throttled("leader.replication.throttled.replicas"))
+        self.replica_manager.fetchers.quota = ReplicationQuota(
+            lambda: self.config.follower_replication_throttled_rate, throttled("follower.replication.throttled.replicas"))
+
+    def delete_later(self, segments: list[Any]) -> None:
+        """Remove detached segments (DeleteRecords) after log.segment.delete.delay.ms, off
+        the loop, as retention's."""
+        self._delete_later(segments)
+
     def config_for(self, topic: str, overrides: dict[str, str]) -> LogConfig:
         return log_config_for(overrides, self.config)
 
@@ -424,6 +538,9 @@ class Broker:
     def describe_broker_configs(self) -> list[Any]:
         return describe_broker_configs(self.config)
 
+    def describe_default_broker_configs(self) -> list[Any]:
+        return describe_default_broker_configs(self.config)
+
     def topic_config_default(self, name: str) -> str | None:
         for c in describe_topic_configs({}, self.config):
             if c.name == name:
@@ -432,10 +549,10 @@ class Broker:
 
     # -- background work ------------------------------------------------------------
 
-    async def _every(self, interval_ms: int, job: Any) -> None:
-        interval = max(interval_ms, 10) / 1000
+    async def _every(self, interval_ms: int | Callable[[], int], job: Any) -> None:
+        """Run `job` every `interval_ms` (a callable: read before each sleep, for a dynamic config)."""
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(interval_ms() if callable(interval_ms) else interval_ms, 10) / 1000)
             try:
                 await job()
             except asyncio.CancelledError:
@@ -490,13 +607,22 @@ class Broker:
         return part.high_watermark if part is not None else None
 
     async def _flush(self) -> None:
-        self.log_manager.flush_dirty(self.clock.time_ms())
+        """flush.ms and segment rolls: the fsyncs run in a thread, off the event loop."""
+        started = self.log_manager.begin_due_flushes(self.clock.time_ms())
+        if started:
+            def run_all() -> None:
+                for _, task in started:
+                    task.run()
+
+            await asyncio.to_thread(run_all)
+            for partition_log, task in started:
+                partition_log.complete_flush(task)
 
     async def _checkpoint(self) -> None:
-        self.log_manager.checkpoint()
+        await asyncio.to_thread(self.log_manager.checkpoint_writer())
 
     async def _checkpoint_high_watermarks(self) -> None:
-        self.replica_manager.checkpoint_high_watermarks()
+        await asyncio.to_thread(self.log_manager.high_watermarks_writer(self.replica_manager.high_watermarks()))
 
     def _write_high_watermarks(self) -> None:
         """The clean shutdown's high watermark checkpoint; a failure (a full disk) is logged

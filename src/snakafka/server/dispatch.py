@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from snakafka.protocol import codec
 from snakafka.protocol.framing import Frame
 from snakafka.server.context import RequestContext
+
+if TYPE_CHECKING:
+    from snakafka.server.request_metrics import RequestMetrics
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,11 @@ class Api:
 
 
 class Dispatcher:
-    def __init__(self, apis: list[Api]) -> None:
+    def __init__(self, apis: list[Api], metrics: RequestMetrics | None = None) -> None:
+        """With `metrics`, every handler is wrapped to be timed and counted: the request
+        path's only metrics hook (none at all without it)."""
+        if metrics is not None:
+            apis = [replace(api, handler=metrics.wrap(api.key, api.handler)) for api in apis]
         self.apis = {api.key: api for api in apis}
 
     def lookup(self, frame: Frame) -> Api | None:

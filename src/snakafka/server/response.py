@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from snakafka.log.partition_log import FileSlice
+from snakafka.protocol.errors import ErrorCode
+from snakafka.replication.purgatory import DelayedOperation
 
 SENDFILE_MIN_BYTES = 64 * 1024
 
@@ -22,11 +25,15 @@ SENDFILE_MIN_BYTES = 64 * 1024
 @dataclass(slots=True)
 class Response:
     parts: list[bytes | FileSlice] = field(default_factory=list)
+    # The error codes the encoded parts carry (top level, then per partition), for the
+    # request metrics: they cannot read them back from the bytes.
+    error_codes: list[ErrorCode] = field(default_factory=list)
 
     async def write_to(self, transport: asyncio.Transport, drained: asyncio.Event) -> None:
         """Write the parts in order. `drained` is set while the transport's buffer is empty
         (the connection sets its write high-water mark to 0)."""
-        sock: Any = transport.get_extra_info("socket")
+        # sendfile only on plain TCP: on TLS the bytes must go through the transport's encryption
+        sock: Any = None if transport.get_extra_info("sslcontext") is not None else transport.get_extra_info("socket")
         pending: list[bytes] = []
         for part in self.parts:
             if isinstance(part, bytes):
@@ -60,3 +67,22 @@ def _sendfile(fileno: int, part: FileSlice, transport: asyncio.Transport) -> Non
             return
         offset += sent
         remaining -= sent
+
+
+@dataclass(slots=True)
+class Deferred:
+    """A response that waits for a delayed operation (an acks=all produce waiting for the
+    ISR). The handler has done its synchronous part (the append); the connection goes on
+    with its next produce requests and sends this answer, in request order, once `op`
+    completes: `finish` turns the operation's result into the response body (once:
+    `body()` keeps it for the connection and the request metrics alike)."""
+
+    op: DelayedOperation[Any]
+    finish: Callable[[Any], Any]
+    _body: Any = None
+    _built: bool = False
+
+    def body(self) -> Any:
+        if not self._built:
+            self._body, self._built = self.finish(self.op.result), True
+        return self._body

@@ -15,12 +15,15 @@ from snakafka.clock import Clock
 from snakafka.cluster.controller import Controller
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo
+from snakafka.cluster.store.base import ScramCredentialStore
 from snakafka.config.broker import BrokerConfig
 from snakafka.coordinator.group.coordinator import GroupCoordinator
 from snakafka.coordinator.producer_ids import ProducerIdManager
 from snakafka.coordinator.transaction import TransactionCoordinator
 from snakafka.protocol.errors import ErrorCode
 from snakafka.replication.replica_manager import ReplicaManager
+from snakafka.server.acl_host import AclHost
+from snakafka.server.inter_broker import InterBrokerClient
 
 
 class ApiRange(Protocol):
@@ -43,6 +46,7 @@ class ApiTable(Protocol):
 
 class BrokerServices(Protocol):
     config: BrokerConfig
+    static_config: BrokerConfig
     clock: Clock
     cache: MetadataCache
     controller: Controller
@@ -50,6 +54,9 @@ class BrokerServices(Protocol):
     groups: GroupCoordinator
     producer_ids: ProducerIdManager
     txn: TransactionCoordinator
+    acls: AclHost  # the authorizer (None without authorizer.class.name) and the ACL store
+    inter_broker: InterBrokerClient  # how to reach other brokers (their listener, TLS / SASL)
+    users: ScramCredentialStore  # SCRAM credentials (ZooKeeper /config/users or the local store)
 
     @property
     def dispatcher(self) -> ApiTable: ...
@@ -60,4 +67,6 @@ class BrokerServices(Protocol):
     async def txn_coordinator_node(self, transactional_id: str) -> tuple[ErrorCode, BrokerInfo | None]: ...
     def describe_topic_configs(self, overrides: dict[str, str]) -> list[Any]: ...
     def describe_broker_configs(self) -> list[Any]: ...
+    def describe_default_broker_configs(self) -> list[Any]: ...
+    def delete_later(self, segments: list[Any]) -> None: ...
     def topic_config_default(self, name: str) -> str | None: ...

@@ -20,7 +20,6 @@ from kio.schema.write_txn_markers.v1 import request as wtm_request
 from kio.schema.write_txn_markers.v1 import response as wtm_response
 from kio.static.primitive import i16, i32
 
-from snakafka.client.connection import BrokerConnection
 from snakafka.cluster.controller import NewTopic
 from snakafka.cluster.model import NO_LEADER, TXN_TOPIC, BrokerInfo
 from snakafka.coordinator.internal_topic_log import InternalTopicLog
@@ -132,7 +131,7 @@ class TxnHost:
     async def _send(self, leader: int, marker: TxnMarker, tps: list[TopicPartition]) -> dict[TopicPartition, ErrorCode]:
         if leader == self.broker.config.broker_id:
             return await write_markers_locally(self.broker, marker, tps)
-        listener = self.broker.config.inter_broker_listener_name or self.broker.config.listeners[0].name
+        listener = self.broker.inter_broker.listener
         node = self.broker.cache.brokers.get(leader)
         endpoint = node.endpoint(listener) if node is not None else None
         if endpoint is None:
@@ -146,8 +145,8 @@ class TxnHost:
             topics=tuple(wtm_request.WritableTxnMarkerTopic(name=TopicName(t), partition_indexes=tuple(i32(p) for p in ps))
                          for t, ps in by_topic.items())),))
         try:
-            async with BrokerConnection(endpoint.host, endpoint.port,
-                                        client_id=f"broker-{self.broker.config.broker_id}-txn-markers") as conn:
+            async with self.broker.inter_broker.connection(
+                    endpoint.host, endpoint.port, client_id=f"broker-{self.broker.config.broker_id}-txn-markers") as conn:
                 response: wtm_response.WriteTxnMarkersResponse = await conn.send(request, MARKER_TIMEOUT_MS / 1000 + 5)
         except Exception as exc:  # noqa: BLE001 - unreachable, closed, timed out: the caller retries
             log.info("broker %d: WriteTxnMarkers to broker %d failed: %s", self.broker.config.broker_id, leader, exc)

@@ -19,7 +19,10 @@ from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from kazoo.exceptions import NoNodeError  # type: ignore[import-untyped]
 
 from snakafka.cluster.store.zk_data import parse_controller, split_chroot
+from snakafka.cluster.store.zk_users import alter_user_credentials_sync
 from snakafka.testing.process import BrokerProcess, free_port
+from snakafka.testing.secure import LISTENER as SECURE_LISTENER
+from snakafka.testing.secure import SecureSetup
 from snakafka.testing.zookeeper import ZooKeeperEnsemble, check_ensemble_size
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,11 @@ class LocalCluster:
     broker_overrides: dict[int, dict[str, str]] = field(default_factory=dict)  # per broker id, over `overrides`
     launcher: list[str] | None = None  # BrokerProcess.launcher, if not `python -m snakafka`
     env: dict[str, str] = field(default_factory=dict)
+    # With a SecureSetup the brokers' only listener is SASL_SSL on `ports` (also between
+    # brokers), and its admin user's SCRAM credentials are in ZooKeeper before they start;
+    # with `secure_ports` too, SASL_SSL is there and `ports` stay PLAINTEXT (for tests).
+    security: SecureSetup | None = None
+    secure_ports: list[int] = field(default_factory=list)
     zookeeper: ZooKeeperEnsemble | None = None
     processes: list[BrokerProcess] = field(default_factory=list)
 
@@ -68,7 +76,13 @@ class LocalCluster:
 
     def _broker_overrides(self, broker_id: int) -> dict[str, str]:
         assert self.zookeeper_connect is not None
-        return {"zookeeper.connect": self.zookeeper_connect, "broker.id": str(broker_id), **self.overrides,
+        secure: dict[str, str] = {}
+        if self.security is not None:
+            port = self.ports[broker_id]
+            listeners = (f"PLAINTEXT://127.0.0.1:{port},{SECURE_LISTENER}://127.0.0.1:{self.secure_ports[broker_id]}"
+                         if self.secure_ports else f"{SECURE_LISTENER}://127.0.0.1:{port}")
+            secure = {"listeners": listeners, **self.security.broker_overrides()}
+        return {"zookeeper.connect": self.zookeeper_connect, "broker.id": str(broker_id), **secure, **self.overrides,
                 **self.broker_overrides.get(broker_id, {})}
 
     def start(self, timeout: float = 60.0) -> Self:
@@ -81,6 +95,8 @@ class LocalCluster:
                                                    size=self.zookeepers, first_port=self.zookeeper_port)
                 self.zookeeper.start(timeout=timeout)
                 self.zookeeper_connect = self.zookeeper.connect
+            if self.security is not None:
+                self._write_admin_credentials(self.security)
             for i, process in enumerate(self.processes):
                 process.overrides = self._broker_overrides(i)
                 process.launch()
@@ -101,12 +117,22 @@ class LocalCluster:
         self.wait_registered({broker_id}, timeout, exact=False)
         return process
 
+    def _write_admin_credentials(self, security: SecureSetup) -> None:
+        client, chroot = self._zk()
+        try:
+            alter_user_credentials_sync(client, security.admin_user, security.scram_credentials(), [], root=chroot)
+        finally:
+            client.stop()
+            client.close()
+
     def add_broker(self, timeout: float = 30.0) -> int:
         """A new broker (the next id, a free port, its own data dir) joins the running
         cluster, as an operator grows one; returns its id once it registered."""
         broker_id = self.brokers
         self.brokers += 1
         self.ports.append(free_port())
+        if self.secure_ports:
+            self.secure_ports.append(free_port())
         self.processes.append(self._broker(broker_id))
         self.start_broker(broker_id, timeout)
         return broker_id

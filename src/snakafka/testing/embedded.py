@@ -71,6 +71,7 @@ class EmbeddedBroker:
         self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
         self._data_dir: Path | None = None
         self._port: int | None = None
+        self._metrics_port: int | None = None  # with a metrics.http.listener override
         self._failure: BaseException | None = None  # set by the broker's thread
         self._broker: Broker | None = None  # while serving
 
@@ -87,6 +88,12 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         """`bootstrap.servers` for clients: "127.0.0.1:<port>"."""
         return f"{HOST}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str | None:
+        """"http://127.0.0.1:<port>" of /metrics, /healthz and /readyz when the broker was
+        given a `metrics.http.listener` override (port 0: a free one), else None."""
+        return None if self._metrics_port is None else f"http://{HOST}:{self._metrics_port}"
 
     @property
     def data_dir(self) -> Path | None:
@@ -245,6 +252,7 @@ class EmbeddedBroker:
             if error is not None:
                 raise error
             self._port = broker.port
+            self._metrics_port = broker.metrics_server.port if broker.metrics_server is not None else None
             self._broker = broker
             ready.set()
             await stop_requested

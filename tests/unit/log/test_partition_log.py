@@ -12,7 +12,6 @@ from support.log_helpers import contiguous, read_all
 from snakafka.clock import ManualClock
 from snakafka.log.log_config import LogConfig
 from snakafka.log.partition_log import (
-    MissingKeyError,
     OffsetOutOfRangeError,
     PartitionLog,
     RecordTooLargeError,
@@ -26,6 +25,7 @@ from snakafka.protocol.batch import (
     validate_batch,
 )
 from snakafka.protocol.records import NewRecord, encode_batch, encode_control_batch
+from snakafka.protocol.validation import InvalidRecordError
 
 
 def test_offsets_are_assigned_contiguously(open_log) -> None:  # type: ignore[no-untyped-def]
@@ -399,7 +399,7 @@ def test_compacted_log_refuses_records_without_a_key(open_log, tmp_path: Path, c
     keyless = [NewRecord(key=b"k", value=b"v", offset_delta=0), NewRecord(key=None, value=b"v", offset_delta=1)]
     assert log.append(encode_batch(keyed, compression=1)).last_offset == 1
     for compression in (0, 1, 4):  # the keys of compressed batches are checked too
-        with pytest.raises(MissingKeyError, match="without key in topic partition t-0") as refused:
+        with pytest.raises(InvalidRecordError, match="without key in topic partition t-0") as refused:
             log.append(encode_batch(keyed) + encode_batch(keyless, compression=compression))
         assert refused.value.error_code == 87  # INVALID_RECORD
     assert log.log_end_offset == 2  # all or nothing

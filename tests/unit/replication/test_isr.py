@@ -104,3 +104,4 @@ def test_simulated_replication_keeps_committed_records_on_every_isr_member(steps
         for replica in isr:
             if replica != 1:
                 assert have[replica] >= hw, f"ISR member {replica} lacks committed records"
+

@@ -1,59 +1,19 @@
 """The leader's side of replication in one ReplicaManager, without a network: follower
 fetches (replica_id >= 0) move the high watermark and grow the ISR (written through the
 metadata store's compare-and-set), acks=-1 waits for the ISR, lagging followers are
-dropped, and a follower whose last fetched epoch diverged is told where to truncate."""
+dropped, and a follower whose last fetched epoch diverged is told where to truncate.
+Waiting requests expire on a ManualScheduler: time moves only when a test moves it."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 from support.batches import make_batch
+from support.leader_setup import LAG_MS, TP, Setup
 
-from snakafka.clock import ManualClock
-from snakafka.cluster.metadata_cache import MetadataCache
-from snakafka.cluster.model import ControllerEpoch, PartitionState, TopicInfo
-from snakafka.cluster.store.local import LocalMetadataStore
-from snakafka.log.log_config import LogConfig
-from snakafka.log.log_manager import LogManager
+from snakafka.cluster.model import ControllerEpoch, PartitionState
 from snakafka.protocol.errors import ErrorCode
-from snakafka.replication.replica_manager import FetchRequestPartition, ReplicaManager
-
-TP = ("t", 0)
-LAG_MS = 10_000
-
-
-class Setup:
-    """Broker 0 leads t-0 (replicas 0, 1) at leader epoch 3; time is a number we move."""
-
-    def __init__(self, tmp_path: Path, isr: tuple[int, ...]) -> None:
-        self.now = 1_000
-        self.store = LocalMetadataStore(tmp_path / "meta")
-        self.cache = MetadataCache(self.store)
-        self.tmp_path = tmp_path
-        self.state = PartitionState((0, 1), 0, 3, isr, 5)
-
-    async def start(self) -> ReplicaManager:
-        await self.store.start()
-        await self.store.create_topic(TopicInfo("t", uuid.uuid4(), {0: self.state}))
-        await self.cache.refresh()
-        self.manager = ReplicaManager(0, LogManager([self.tmp_path / "data"], ManualClock(), LogConfig()), self.cache,
-                                      lambda _topic: LogConfig(min_insync_replicas=2), store=self.store,
-                                      lag_time_max_ms=LAG_MS, time_ms=lambda: self.now)
-        self.manager.apply_metadata()
-        return self.manager
-
-    async def stop(self) -> None:
-        await self.manager.close()
-        self.manager.log_manager.shutdown()
-        await self.store.close()
-
-    async def follower_fetch(self, offset: int, last_fetched_epoch: int = -1) -> list[object]:
-        request = FetchRequestPartition("t", 0, offset, 1 << 20, current_leader_epoch=3,
-                                        last_fetched_epoch=last_fetched_epoch)
-        return list(await self.manager.fetch([request], max_wait_ms=0, min_bytes=1, max_bytes=1 << 20,
-                                             committed_only=False, replica_id=1))
 
 
 def test_acks_all_waits_for_the_follower_and_the_high_watermark_follows_it(tmp_path: Path) -> None:
@@ -62,7 +22,7 @@ def test_acks_all_waits_for_the_follower_and_the_high_watermark_follows_it(tmp_p
         manager = await setup.start()
         part = manager.partitions[TP]
         waiting = asyncio.ensure_future(manager.append_and_wait(-1, {TP: make_batch(4)}, 5_000))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)
         assert not waiting.done(), "acks=all answered before the follower had the records"
         assert part.high_watermark == 0 and part.log.log_end_offset == 4
 
@@ -76,8 +36,13 @@ def test_acks_all_waits_for_the_follower_and_the_high_watermark_follows_it(tmp_p
 
         # acks=1 does not wait; acks=all times out if the follower stops fetching
         assert manager.append_records(1, {TP: make_batch(1)})[TP].error == ErrorCode.none
-        timed_out = await manager.append_and_wait(-1, {TP: make_batch(1)}, 100)
-        assert timed_out[TP].error == ErrorCode.request_timed_out
+        pending = asyncio.ensure_future(manager.append_and_wait(-1, {TP: make_batch(1)}, 100))
+        await asyncio.sleep(0)
+        setup.scheduler.advance(99)
+        await asyncio.sleep(0)
+        assert not pending.done()
+        setup.scheduler.advance(1)
+        assert (await pending)[TP].error == ErrorCode.request_timed_out
         await setup.stop()
     asyncio.run(run())
 
@@ -106,7 +71,7 @@ def test_the_isr_grows_when_the_follower_catches_up_and_shrinks_when_it_lags(tmp
         assert stored.isr == (0, 1) and stored.partition_epoch == 6 and stored.leader_epoch == 3
 
         manager.append_records(1, {TP: make_batch(2)})
-        setup.now += LAG_MS + 1  # the follower has not caught up since
+        setup.scheduler.clock.advance(LAG_MS + 1)  # the follower has not caught up since
         await manager.shrink_isrs()
         for _ in range(50):
             await asyncio.sleep(0.01)

@@ -23,6 +23,14 @@ class TopicExistsError(Exception):
     pass
 
 
+# ACLs as the stores keep them, in the names of Kafka's ZooKeeper JSON (the security
+# layer converts): a resource (pattern type "LITERAL" | "PREFIXED", resource type "Topic",
+# name) -> its entries (principal "User:alice", permissionType "Allow", operation "Read", host).
+AclResource = tuple[str, str, str]
+AclEntry = tuple[str, str, str, str]
+AclChange = Callable[[frozenset[AclEntry]], frozenset[AclEntry]]
+
+
 class ControllerMovedError(Exception):
     """A controller write under an epoch that is no longer the newest: another controller
     was elected since (Kafka's ControllerMovedException). The writer must resign."""
@@ -79,12 +87,44 @@ class MetadataStore(Protocol):
 
     async def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None: ...
 
+    async def broker_configs(self) -> dict[str, dict[str, str]]:
+        """Dynamic broker configs by entity: a broker id ("0") or "<default>" (cluster-wide)."""
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replace one entity's dynamic broker configs (empty: remove them); brokers are told."""
+
     async def allocate_producer_ids(self, count: int) -> int:
         """Reserve `count` producer ids cluster-wide; return the first (Kafka's id blocks)."""
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call back when another process changed the metadata (ZooKeeper watches)."""
 
+    async def acls(self) -> dict[AclResource, frozenset[AclEntry]]:
+        """Every stored ACL, by resource pattern."""
+
+    async def update_acls(self, resource: AclResource, change: AclChange) -> tuple[frozenset[AclEntry], frozenset[AclEntry]]:
+        """Replace one resource's entries by `change(current)` (a pure function, which may
+        run again if another broker wrote meanwhile); returns (before, after). An empty
+        result removes the resource; every broker is told (on_acl_change)."""
+
+    def on_acl_change(self, callback: Callable[[], None]) -> None:
+        """Call back when ACLs changed in the store (Kafka's ACL change notifications)."""
+
     def on_session_lost(self, callback: Callable[[], None]) -> None:
         """Call back (on the event loop) as soon as the store's session is lost: what this
         broker held through it (the controller role, its registration) is gone."""
+
+
+class ScramCredentialStore(Protocol):
+    """SCRAM credentials per user, as Kafka keeps them: the user's config entity holds one
+    "SCRAM-SHA-256" / "SCRAM-SHA-512" key each, valued "salt=...,stored_key=...,server_key=...,
+    iterations=N" (ZooKeeper's /config/users/<user>; the local store's users section)."""
+
+    async def user_credentials(self, user: str) -> dict[str, str]:
+        """The user's credentials by mechanism name ({} for an unknown user)."""
+
+    async def all_user_credentials(self) -> dict[str, dict[str, str]]:
+        """Every user that has a credential."""
+
+    async def alter_user_credentials(self, user: str, upsert: dict[str, str], delete: list[str]) -> None:
+        """Set `upsert` (mechanism -> credential text) and remove `delete` mechanisms, at once."""

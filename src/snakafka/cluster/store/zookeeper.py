@@ -13,6 +13,7 @@ zookeeper-shell habits) read a snakafka cluster like a Kafka one:
     /latest_producer_id_block                    the last producer id block handed out
     /controller                     (ephemeral)  the active controller (zk_controller.py)
     /controller_epoch                            how many controllers there have been
+    /kafka-acl..., /kafka-acl-extended/...       ACLs and their change queues (zk_acls.py)
 
 kazoo is synchronous and threaded: every ZooKeeper round trip runs in a worker thread
 (asyncio.to_thread) so the event loop never blocks, and watch events, which arrive on
@@ -30,7 +31,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 # kazoo ships no type information.
@@ -38,14 +38,11 @@ from kazoo.client import KazooClient, KazooState  # type: ignore[import-untyped]
 from kazoo.exceptions import (  # type: ignore[import-untyped]
     NodeExistsError,
     NoNodeError,
-    NotEmptyError,
 )
 from kazoo.handlers.threading import KazooTimeoutError  # type: ignore[import-untyped]
 from kazoo.retry import KazooRetry  # type: ignore[import-untyped]
 
 from snakafka.cluster.model import (
-    NO_LEADER,
-    NO_ZNODE,
     BrokerInfo,
     ControllerEpoch,
     PartitionState,
@@ -53,33 +50,24 @@ from snakafka.cluster.model import (
     TopicInfo,
     kafka_uuid,
 )
-from snakafka.cluster.store.base import MetadataStore, TopicExistsError
+from snakafka.cluster.store.base import MetadataStore
+from snakafka.cluster.store.zk_acls import ZkAclMixin
+from snakafka.cluster.store.zk_broker_configs import (
+    read_broker_configs,
+    write_broker_configs,
+)
 from snakafka.cluster.store.zk_brokers import register_broker
 from snakafka.cluster.store.zk_controller import read_controller_id, register_controller
 from snakafka.cluster.store.zk_data import (
     BROKER_IDS_PATH,
     CLUSTER_ID_PATH,
-    CONFIG_CHANGE_PREFIX,
-    CONFIG_CHANGES_PATH,
-    DELETE_TOPICS_PATH,
-    MAX_CAS_ATTEMPTS,
     PERSISTENT_PATHS,
     SECURITY_PROTOCOLS,
-    TOPIC_CONFIGS_PATH,
-    TOPICS_PATH,
     broker_json,
-    config_json,
     encode_json,
-    first_failure,
     format_endpoint,
     parse_broker,
-    parse_reassignments,
-    parse_state,
-    parse_topic,
     split_chroot,
-    state_json,
-    state_path,
-    topic_json,
 )
 from snakafka.cluster.store.zk_partitions import (
     add_partitions,
@@ -87,6 +75,12 @@ from snakafka.cluster.store.zk_partitions import (
     update_states,
 )
 from snakafka.cluster.store.zk_producer_ids import allocate_block
+from snakafka.cluster.store.zk_topics import (
+    create_topic,
+    delete_topic,
+    read_topics,
+    set_topic_configs,
+)
 from snakafka.cluster.store.zk_watches import ClusterWatches
 
 log = logging.getLogger(__name__)
@@ -100,7 +94,7 @@ class ZooKeeperUnreachableError(Exception):
     ZooKeeperClientTimeoutException)."""
 
 
-class ZooKeeperMetadataStore:
+class ZooKeeperMetadataStore(ZkAclMixin):
     """MetadataStore over ZooKeeper, shared by every broker of a cluster.
 
     `connect` is Kafka's zookeeper.connect: "host:port[,host:port...][/chroot]"; a missing
@@ -108,7 +102,7 @@ class ZooKeeperMetadataStore:
     state znodes (the controller that owns them sets it once elected). Listener names map
     to security protocols through `listener_security_protocols` (Kafka's
     listener.security.protocol.map); by default a listener named after a protocol is that
-    protocol, any other name PLAINTEXT (the only protocol snakafka serves so far).
+    protocol, any other name PLAINTEXT.
     """
 
     def __init__(
@@ -189,6 +183,7 @@ class ZooKeeperMetadataStore:
                 client.ensure_path(path)
             self.cluster_id = self._get_or_create_cluster_id()
             ClusterWatches(self.client, self._notify).arm()
+            self._arm_acl_watches()
         except BaseException:
             self._client = None
             client.stop()
@@ -282,6 +277,7 @@ class ZooKeeperMetadataStore:
             except Exception:
                 log.exception("could not re-register broker %d after a new zookeeper session", broker.broker_id)
         self._notify()
+        self._notify_acls()  # changes while the session was away may have gone unseen
 
     # -- brokers -------------------------------------------------------------------------
 
@@ -321,109 +317,20 @@ class ZooKeeperMetadataStore:
     # -- topics --------------------------------------------------------------------------
 
     async def topics(self) -> dict[str, TopicInfo]:
-        return await self._call(self._topics_sync)
-
-    def _topics_sync(self) -> dict[str, TopicInfo]:
-        """Read every topic: its assignment, partition states and config, pipelining the
-        reads (one round trip per level rather than one per znode)."""
-        client = self.client
-        names = sorted(client.get_children(TOPICS_PATH))
-        assignments = {n: client.get_async(f"{TOPICS_PATH}/{n}") for n in names}
-        configs = {n: client.get_async(f"{TOPIC_CONFIGS_PATH}/{n}") for n in names}
-        parsed: dict[str, tuple[uuid.UUID, dict[int, tuple[int, ...]]]] = {}
-        reassigning: dict[str, dict[int, tuple[tuple[int, ...], tuple[int, ...]]]] = {}
-        for name, request in assignments.items():
-            try:
-                data, _ = request.get()
-            except NoNodeError:
-                continue
-            parsed[name] = parse_topic(name, data)
-            reassigning[name] = parse_reassignments(data)
-        states = {
-            (name, p): client.get_async(state_path(name, p)) for name, (_, parts) in parsed.items() for p in parts
-        }
-        result: dict[str, TopicInfo] = {}
-        for name, (topic_id, parts) in parsed.items():
-            partitions: dict[int, PartitionState] = {}
-            for p, replicas in sorted(parts.items()):
-                try:
-                    data, stat = states[(name, p)].get()
-                except NoNodeError:  # assigned, but no leader elected yet
-                    partitions[p] = PartitionState(replicas=replicas, leader=NO_LEADER, partition_epoch=NO_ZNODE)
-                    continue
-                partitions[p] = parse_state(replicas, data, stat.version)
-                if p in reassigning[name]:
-                    adding, removing = reassigning[name][p]
-                    partitions[p] = replace(partitions[p], adding=adding, removing=removing)
-            result[name] = TopicInfo(name, topic_id, partitions, _read_config(configs[name]))
-        return result
+        return await self._call(read_topics, self.client)
 
     async def create_topic(self, topic: TopicInfo) -> None:
         """Write the topic znode, its partition states and its config in one transaction
         (nobody ever sees half a topic); TopicExistsError if /brokers/topics/<name> exists."""
-        await self._call(self._create_topic_sync, topic)
+        await self._call(create_topic, self.client, topic, self.controller_epoch)
         log.info("created topic %s (%s) with %d partitions", topic.name, kafka_uuid(topic.topic_id),
                  len(topic.partitions))
-
-    def _create_topic_sync(self, topic: TopicInfo) -> None:
-        client = self.client
-        topic_path = f"{TOPICS_PATH}/{topic.name}"
-        config_path = f"{TOPIC_CONFIGS_PATH}/{topic.name}"
-        assignment = {p: s.replicas for p, s in topic.partitions.items()}
-        for _ in range(MAX_CAS_ATTEMPTS):
-            if client.exists(topic_path) is not None:
-                if parse_topic(topic.name, client.get(topic_path)[0])[0] == topic.topic_id:
-                    return  # ours: run again after its answer was lost with the connection
-                raise TopicExistsError(f"Topic '{topic.name}' already exists.")
-            # Kafka writes the config before the topic znode and never removes a leftover
-            # one on create, so an existing config znode is overwritten, not an error.
-            config_stat = client.exists(config_path)
-            tx = client.transaction()
-            if config_stat is None:
-                tx.create(config_path, config_json(topic.configs))
-            else:
-                tx.set_data(config_path, config_json(topic.configs), version=config_stat.version)
-            tx.create(topic_path, topic_json(topic.topic_id, assignment))
-            tx.create(f"{topic_path}/partitions", b"")
-            for p, state in sorted(topic.partitions.items()):
-                tx.create(f"{topic_path}/partitions/{p}", b"")
-                tx.create(state_path(topic.name, p), state_json(state, self.controller_epoch))
-            results = tx.commit()
-            failure = first_failure(results)
-            if failure is None:
-                return
-            if isinstance(failure, NodeExistsError) and results[1] is failure:
-                raise TopicExistsError(f"Topic '{topic.name}' already exists.")
-            # The config znode changed under us (another writer): read again and retry.
-            log.debug("create of topic %s raced with another writer (%r); retrying", topic.name, failure)
-        raise RuntimeError(f"could not create topic {topic.name}: too much contention")
 
     async def delete_topic(self, name: str) -> None:
         """Remove the topic's znodes (bottom-up, in one transaction), its config and any
         pending deletion marker, as Kafka's controller does once a deletion completes."""
-        await self._call(self._delete_topic_sync, name)
+        await self._call(delete_topic, self.client, name)
         log.info("deleted topic %s", name)
-
-    def _delete_topic_sync(self, name: str) -> None:
-        client = self.client
-        paths = [f"{DELETE_TOPICS_PATH}/{name}", f"{TOPIC_CONFIGS_PATH}/{name}"]
-        for _ in range(MAX_CAS_ATTEMPTS):
-            tree = _subtree(client, f"{TOPICS_PATH}/{name}")
-            existing = [p for p in paths if client.exists(p) is not None]
-            if not tree and not existing:
-                return
-            tx = client.transaction()
-            for path in reversed(tree):  # children before parents
-                tx.delete(path)
-            for path in existing:
-                tx.delete(path)
-            failure = first_failure(tx.commit())
-            if failure is None:
-                return
-            if not isinstance(failure, (NoNodeError, NotEmptyError)):
-                raise failure
-            log.debug("delete of topic %s raced with another writer (%r); retrying", name, failure)
-        raise RuntimeError(f"could not delete topic {name}: too much contention")
 
     async def update_partition_states(self, topic: str, changes: dict[int, StateChange],
                                       controller: ControllerEpoch) -> None:
@@ -451,29 +358,8 @@ class ZooKeeperMetadataStore:
         """Replace the topic's config overrides and post a config change notification, as
         AdminZkClient.changeTopicConfig does (brokers watch /config/changes). KeyError if
         the topic does not exist."""
-        await self._call(self._set_topic_configs_sync, topic, configs)
+        await self._call(set_topic_configs, self.client, topic, configs)
         log.info("set configs of topic %s: %s", topic, configs)
-
-    def _set_topic_configs_sync(self, topic: str, configs: dict[str, str]) -> None:
-        client = self.client
-        config_path = f"{TOPIC_CONFIGS_PATH}/{topic}"
-        for _ in range(MAX_CAS_ATTEMPTS):
-            if client.exists(f"{TOPICS_PATH}/{topic}") is None:
-                raise KeyError(topic)
-            config_stat = client.exists(config_path)
-            tx = client.transaction()
-            tx.check(f"{TOPICS_PATH}/{topic}", -1)
-            if config_stat is None:
-                tx.create(config_path, config_json(configs))
-            else:
-                tx.set_data(config_path, config_json(configs), version=config_stat.version)
-            tx.create(f"{CONFIG_CHANGES_PATH}/{CONFIG_CHANGE_PREFIX}",
-                      encode_json({"version": 2, "entity_path": f"topics/{topic}"}), sequence=True)
-            failure = first_failure(tx.commit())
-            if failure is None:
-                return
-            log.debug("config update of %s raced with another writer (%r); retrying", topic, failure)
-        raise RuntimeError(f"could not set configs of {topic}: too much contention")
 
     # -- controller -------------------------------------------------------------------------
 
@@ -488,6 +374,13 @@ class ZooKeeperMetadataStore:
         if lease is not None:
             self.controller_epoch = lease.epoch
         return lease
+
+    async def broker_configs(self) -> dict[str, dict[str, str]]:
+        return await self._call(read_broker_configs, self.client)
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        await self._call(write_broker_configs, self.client, entity, configs)
+        log.info("set dynamic configs of brokers/%s: %s", entity, configs)
 
     # -- producer ids --------------------------------------------------------------------
 
@@ -558,30 +451,6 @@ class ZooKeeperMetadataStore:
                 callback()
             except Exception:
                 log.exception("metadata change callback %r failed", callback)
-
-# -- encoding and decoding -------------------------------------------------------------
-
-
-def _read_config(request: Any) -> dict[str, str]:
-    try:
-        data, _ = request.get()
-    except NoNodeError:
-        return {}
-    if not data:
-        return {}
-    return {str(k): str(v) for k, v in (json.loads(data).get("config") or {}).items()}
-
-
-def _subtree(client: KazooClient, path: str) -> list[str]:
-    """Every znode under and including `path`, parents before children; [] if missing."""
-    try:
-        children = client.get_children(path)
-    except NoNodeError:
-        return []
-    result = [path]
-    for child in sorted(children):
-        result.extend(_subtree(client, f"{path}/{child}"))
-    return result
 
 
 

@@ -1,7 +1,7 @@
 """DescribeConfigs, AlterConfigs and IncrementalAlterConfigs.
 
-Topics carry dynamic overrides (stored with the topic metadata); broker configs are
-static (server.properties and --override) and can be described but not altered here.
+Topics carry dynamic overrides (stored with the topic metadata); brokers have static
+configs (server.properties and --override) and dynamic ones (broker_configs.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ from kio.schema.errors import ErrorCode
 from kio.static.primitive import i8
 
 from snakafka.protocol.errors import KafkaError
+from snakafka.server import authorization
 from snakafka.server.context import ZERO, RequestContext, build
+from snakafka.server.handlers.broker_configs import (
+    alter_broker_resource,
+    describe_broker_resource,
+)
 
 TOPIC = 2
 BROKER = 4
@@ -27,17 +32,20 @@ async def handle_describe_configs(ctx: RequestContext, request: Any) -> Any:
     results = []
     for res in request.resources:
         error, message, described = ErrorCode.none, None, []
-        if res.resource_type == TOPIC:
+        refusal = authorization.config_refusal(ctx, res.resource_type, res.resource_name, authorization.Op.DESCRIBE_CONFIGS)
+        if refusal is not None:
+            error, message = refusal
+        elif res.resource_type == TOPIC:
             info = broker.cache.topics.get(res.resource_name)
             if info is None:
                 error = ErrorCode.unknown_topic_or_partition
             else:
                 described = broker.describe_topic_configs(info.configs)
         elif res.resource_type == BROKER:
-            if res.resource_name not in ("", str(broker.config.broker_id)):
-                error, message = ErrorCode.invalid_request, f"Unexpected broker id {res.resource_name}"
-            else:
-                described = broker.describe_broker_configs()
+            try:
+                described = describe_broker_resource(ctx, res.resource_name)
+            except KafkaError as exc:
+                error, message = exc.code, exc.message
         else:
             error, message = ErrorCode.invalid_request, f"Unsupported resource type {res.resource_type}"
         keys = set(res.configuration_keys) if res.configuration_keys else None
@@ -71,8 +79,16 @@ async def _alter(ctx: RequestContext, request: Any, incremental: bool) -> Any:
     for res in request.resources:
         error, message = ErrorCode.none, None
         try:
+            refusal = authorization.config_refusal(ctx, res.resource_type, res.resource_name, authorization.Op.ALTER_CONFIGS)
+            if refusal is not None:
+                raise KafkaError(*refusal)
+            if res.resource_type == BROKER:
+                await alter_broker_resource(ctx, res, incremental=incremental, validate_only=request.validate_only)
+                responses.append(build(schema.AlterConfigsResourceResponse, error_code=error, error_message=message,
+                                       resource_type=res.resource_type, resource_name=res.resource_name))
+                continue
             if res.resource_type != TOPIC:
-                raise KafkaError(ErrorCode.invalid_request, "Only topic configs can be altered; broker configs are static")
+                raise KafkaError(ErrorCode.invalid_request, f"Unsupported resource type {res.resource_type}")
             info = broker.cache.topics.get(res.resource_name)
             if info is None:
                 raise KafkaError(ErrorCode.unknown_topic_or_partition)

@@ -25,6 +25,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from snakafka.protocol.errors import KafkaError
+from snakafka.server import authorization
 from snakafka.server.context import ZERO, RequestContext, build
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 async def handle_broker_heartbeat(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     broker_id = int(request.broker_id)
+    if not authorization.cluster_allowed(ctx, authorization.Op.CLUSTER_ACTION):
+        return build(schema.BrokerHeartbeatResponse, throttle_time=ZERO, error_code=ErrorCode.cluster_authorization_failed,
+                     is_caught_up=False, is_fenced=False, should_shut_down=False)
     if not request.want_shut_down:
         return build(schema.BrokerHeartbeatResponse, throttle_time=ZERO, error_code=ErrorCode.none,
                      is_caught_up=True, is_fenced=False, should_shut_down=False)

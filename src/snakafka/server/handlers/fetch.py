@@ -1,7 +1,8 @@
 """Fetch: long-poll reads of record batches, sent from segment files as they are.
 
-Fetch sessions (KIP-227) are declined: every response carries session id 0, which tells
-clients to keep sending full fetch requests, as Kafka allows.
+Fetch sessions (KIP-227, v7+) for followers and consumers: replication/fetch_session.py
+resolves the request against the session cache (what to read, or the session error);
+an incremental response holds only the partitions that changed.
 
 isolation_level 1 (READ_COMMITTED, KIP-98) reads only below the last stable offset and
 answers the aborted transactions overlapping the data, so the consumer can skip their
@@ -21,7 +22,13 @@ from snakafka.protocol.fetch_response import (
     TopicPayload,
     encode_fetch_response,
 )
+from snakafka.replication.fetch_session import (
+    FINAL_EPOCH,
+    PartitionAnswer,
+    PartitionRequest,
+)
 from snakafka.replication.replica_manager import FetchRequestPartition
+from snakafka.server import authorization
 from snakafka.server.context import RequestContext
 from snakafka.server.response import Response
 
@@ -29,24 +36,27 @@ from snakafka.server.response import Response
 async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
     version = ctx.version
     correlation_id = ctx.header.correlation_id
-    session_id = getattr(request, "session_id", 0)
-    if session_id != 0:
-        parts = encode_fetch_response(version, correlation_id, [], error_code=ErrorCode.fetch_session_id_not_found.value)
-        return Response(_parts(parts))
-    wanted: list[FetchRequestPartition] = []
-    for t in request.topics:
-        for p in t.partitions:
-            wanted.append(FetchRequestPartition(
-                topic=t.topic,
-                partition=p.partition,
-                fetch_offset=p.fetch_offset,
-                max_bytes=p.partition_max_bytes,
-                current_leader_epoch=getattr(p, "current_leader_epoch", -1),
-                last_fetched_epoch=getattr(p, "last_fetched_epoch", -1),
-            ))
+    requested = [((t.topic, p.partition), PartitionRequest(
+        p.fetch_offset, p.partition_max_bytes, getattr(p, "current_leader_epoch", -1),
+        getattr(p, "last_fetched_epoch", -1), getattr(p, "log_start_offset", -1)))
+        for t in request.topics for p in t.partitions]
+    forgotten = [(t.topic, p) for t in getattr(request, "forgotten_topics_data", ()) for p in t.partitions]
+    context = ctx.broker.replica_manager.fetch_sessions.new_context(
+        getattr(request, "session_id", 0), getattr(request, "session_epoch", FINAL_EPOCH), requested, forgotten,
+        privileged=request.replica_id >= 0, now_ms=ctx.broker.clock.monotonic_ms())
+    if context.error != ErrorCode.none:
+        return Response(_parts(encode_fetch_response(version, correlation_id, [], error_code=context.error.value)),
+                        error_codes=[context.error])
+    wanted = [FetchRequestPartition(topic=tp[0], partition=tp[1], fetch_offset=r.fetch_offset, max_bytes=r.max_bytes,
+                                    current_leader_epoch=r.current_leader_epoch, last_fetched_epoch=r.last_fetched_epoch,
+                                    log_start_offset=r.log_start_offset)
+              for tp, r in context.partitions]
+    wanted, refused = authorization.split_fetch(ctx, request.replica_id, wanted)
     max_wait_ms = int(request.max_wait.total_seconds() * 1000)
+    if refused and not wanted:
+        max_wait_ms = 0  # nothing to wait for: answer the refusals at once
     read_committed = getattr(request, "isolation_level", 0) == 1 and request.replica_id < 0
-    results = await ctx.broker.replica_manager.fetch(
+    results = refused + await ctx.broker.replica_manager.fetch(
         wanted,
         max_wait_ms=max_wait_ms,
         min_bytes=request.min_bytes,
@@ -58,6 +68,10 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
     topics: list[TopicPayload] = []
     by_name: dict[str, TopicPayload] = {}
     for r in results:
+        if not context.keep((r.topic, r.partition), PartitionAnswer(
+                r.error.value, r.high_watermark, r.last_stable_offset, r.log_start_offset, r.size > 0,
+                r.diverging_epoch is not None)):
+            continue
         payload = by_name.get(r.topic)
         if payload is None:
             payload = by_name[r.topic] = TopicPayload(r.topic)
@@ -72,7 +86,8 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
             records=r.records,
             diverging_epoch=r.diverging_epoch,
         ))
-    return Response(_parts(encode_fetch_response(version, correlation_id, topics)))
+    return Response(_parts(encode_fetch_response(version, correlation_id, topics, session_id=context.session_id)),
+                    error_codes=[ErrorCode.none, *(r.error for r in results)])
 
 
 def _parts(parts: list[bytes | Sized]) -> list[bytes | FileSlice]:

@@ -16,6 +16,8 @@ from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32, i64
 
 from snakafka.cluster.model import Endpoint
+from snakafka.server import authorization
+from snakafka.server.authorization import GROUP, TXN_ID, Op
 from snakafka.server.context import ZERO, RequestContext, build
 
 GROUP_KEY_TYPE = 0
@@ -36,6 +38,10 @@ async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
         error, endpoint, node_id = ErrorCode.none, None, -1
         if key_type not in (GROUP_KEY_TYPE, TRANSACTION_KEY_TYPE):
             error = ErrorCode.invalid_request
+        elif key_type == GROUP_KEY_TYPE and not authorization.allowed(ctx, Op.DESCRIBE, GROUP, key):
+            error = ErrorCode.group_authorization_failed
+        elif key_type == TRANSACTION_KEY_TYPE and not authorization.allowed(ctx, Op.DESCRIBE, TXN_ID, key):
+            error = ErrorCode.transactional_id_authorization_failed
         else:
             if key_type == TRANSACTION_KEY_TYPE:  # creates __transaction_state on first use
                 error, node = await broker.txn_coordinator_node(key)
@@ -60,6 +66,10 @@ async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_join_group(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
+    if not authorization.allowed(ctx, Op.READ, GROUP, request.group_id):
+        return build(schema.JoinGroupResponse, throttle_time=ZERO, error_code=ErrorCode.group_authorization_failed,
+                     generation_id=i32(-1), protocol_type=None, protocol_name=None if ctx.version >= 7 else "",
+                     leader="", skip_assignment=False, member_id=request.member_id, members=())
     result = await ctx.broker.groups.join_group(
         request.group_id,
         request.member_id,
@@ -85,6 +95,9 @@ async def handle_join_group(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_sync_group(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
+    if not authorization.allowed(ctx, Op.READ, GROUP, request.group_id):
+        return build(schema.SyncGroupResponse, throttle_time=ZERO, error_code=ErrorCode.group_authorization_failed,
+                     protocol_type=None, protocol_name=None, assignment=b"")
     result = await ctx.broker.groups.sync_group(
         request.group_id,
         request.generation_id,
@@ -99,6 +112,8 @@ async def handle_sync_group(ctx: RequestContext, request: Any) -> Any:
 
 
 async def handle_heartbeat(ctx: RequestContext, request: Any) -> Any:
+    if not authorization.allowed(ctx, Op.READ, GROUP, request.group_id):
+        return build(ctx.schema.HeartbeatResponse, throttle_time=ZERO, error_code=ErrorCode.group_authorization_failed)
     error = await ctx.broker.groups.heartbeat(
         request.group_id, request.member_id, getattr(request, "group_instance_id", None), request.generation_id
     )
@@ -107,6 +122,9 @@ async def handle_heartbeat(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_leave_group(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
+    if not authorization.allowed(ctx, Op.READ, GROUP, request.group_id):
+        return build(schema.LeaveGroupResponse, throttle_time=ZERO, error_code=ErrorCode.group_authorization_failed,
+                     members=())
     if ctx.version >= 3:
         identities = [(m.member_id, m.group_instance_id) for m in request.members]
     else:
@@ -141,9 +159,11 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
     generation = getattr(request, "generation_id_or_member_epoch", getattr(request, "generation_id", -1))
     retention = getattr(request, "retention_time", None)
     retention_ms = None if retention is None else int(retention.total_seconds() * 1000)
+    refused = authorization.offset_commit_errors(ctx, request.group_id, offsets)
     unknown = unknown_partitions(ctx, offsets)
     errors: dict[tuple[str, int], ErrorCode] = dict.fromkeys(offsets, ErrorCode.unknown_topic_or_partition)
-    known = {tp: commit for tp, commit in offsets.items() if tp not in unknown}
+    errors.update(refused)
+    known = {tp: commit for tp, commit in offsets.items() if tp not in unknown and tp not in refused}
     if known:
         errors.update(await ctx.broker.groups.commit_offsets(
             request.group_id, request.member_id, getattr(request, "group_instance_id", None), generation, known,
@@ -170,18 +190,18 @@ def _offset_fetch_topics(schema: Any, cls_topic: str, cls_part: str, fetched: di
 
 async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
-    groups = ctx.broker.groups
     if ctx.version >= 8:
         results = []
         for g in request.groups:
             wanted = None if g.topics is None else [(t.name, p) for t in g.topics for p in t.partition_indexes]
-            error, fetched = await groups.fetch_offsets(g.group_id, wanted, bool(request.require_stable))
+            error, fetched = await authorization.fetch_offsets(ctx, g.group_id, wanted, bool(request.require_stable))
             results.append(build(schema.OffsetFetchResponseGroup, group_id=g.group_id, error_code=_code(error),
                                  topics=_offset_fetch_topics(schema, "OffsetFetchResponseTopics", "OffsetFetchResponsePartitions", fetched)))
         return build(schema.OffsetFetchResponse, throttle_time=ZERO, groups=tuple(results))
     wanted = None if request.topics is None else [(t.name, p) for t in request.topics for p in t.partition_indexes]
     # v7+: a read_committed consumer asks for stable offsets (none pending in a transaction)
-    error, fetched = await groups.fetch_offsets(request.group_id, wanted, bool(getattr(request, "require_stable", False)))
+    error, fetched = await authorization.fetch_offsets(ctx, request.group_id, wanted,
+                                                       bool(getattr(request, "require_stable", False)))
     return build(schema.OffsetFetchResponse, throttle_time=ZERO, error_code=_code(error),
                  topics=_offset_fetch_topics(schema, "OffsetFetchResponseTopic", "OffsetFetchResponsePartition", fetched))
 
@@ -190,6 +210,8 @@ async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     states = list(getattr(request, "states_filter", ()) or ())
     groups = ctx.broker.groups.list_groups(states)
+    if not authorization.cluster_allowed(ctx, Op.DESCRIBE, log_if_denied=False):
+        groups = [g for g in groups if authorization.allowed(ctx, Op.DESCRIBE, GROUP, g[0], log_if_denied=False)]
     return build(schema.ListGroupsResponse, throttle_time=ZERO, error_code=ErrorCode.none, groups=tuple(
         build(schema.ListedGroup, group_id=g, protocol_type=ptype, group_state=state, group_type="classic")
         for g, ptype, state in groups
@@ -199,7 +221,13 @@ async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
 async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     described = []
+    with_operations = bool(getattr(request, "include_authorized_operations", False))
     for group_id in request.groups:
+        if not authorization.allowed(ctx, Op.DESCRIBE, GROUP, group_id):
+            described.append(build(schema.DescribedGroup, error_code=ErrorCode.group_authorization_failed,
+                                   group_id=group_id, group_state="", protocol_type="", protocol_data="", members=(),
+                                   authorized_operations=i32(authorization.NOT_REQUESTED)))
+            continue
         d = ctx.broker.groups.describe_group(group_id)
         described.append(build(
             schema.DescribedGroup, error_code=_code(d.error_code), group_id=group_id, group_state=d.state,
@@ -207,14 +235,19 @@ async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
             members=tuple(build(schema.DescribedGroupMember, member_id=m.member_id, group_instance_id=m.group_instance_id,
                                 client_id=m.client_id, client_host=m.client_host, member_metadata=m.metadata,
                                 member_assignment=m.assignment) for m in d.members),
-            authorized_operations=i32(-2147483648),
+            authorized_operations=i32(authorization.operations(ctx, GROUP, group_id) if with_operations
+                                      else authorization.NOT_REQUESTED),
         ))
     return build(schema.DescribeGroupsResponse, throttle_time=ZERO, groups=tuple(described))
 
 
 async def handle_delete_groups(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
-    errors = await ctx.broker.groups.delete_groups(list(request.groups_names))
+    refused = authorization.denied(ctx, Op.DELETE, GROUP, request.groups_names)
+    errors: dict[str, Any] = dict.fromkeys(refused, ErrorCode.group_authorization_failed)
+    allowed = [g for g in request.groups_names if g not in refused]
+    if allowed:
+        errors.update(await ctx.broker.groups.delete_groups(allowed))
     return build(schema.DeleteGroupsResponse, throttle_time=ZERO, results=tuple(
         build(schema.DeletableGroupResult, group_id=g, error_code=_code(errors[g])) for g in request.groups_names
     ))
@@ -223,9 +256,15 @@ async def handle_delete_groups(ctx: RequestContext, request: Any) -> Any:
 async def handle_offset_delete(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     wanted = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
-    unknown = unknown_partitions(ctx, wanted)
-    error, found = await ctx.broker.groups.delete_offsets(request.group_id, [tp for tp in wanted if tp not in unknown])
+    if not authorization.allowed(ctx, Op.DELETE, GROUP, request.group_id):
+        return build(schema.OffsetDeleteResponse, error_code=ErrorCode.group_authorization_failed, throttle_time=ZERO,
+                     topics=())
+    refused = authorization.denied(ctx, Op.READ, authorization.TOPIC, (t for t, _ in wanted))
+    unknown = unknown_partitions(ctx, [tp for tp in wanted if tp[0] not in refused])
+    error, found = await ctx.broker.groups.delete_offsets(
+        request.group_id, [tp for tp in wanted if tp not in unknown and tp[0] not in refused])
     errors: dict[tuple[str, int], ErrorCode | int] = {tp: ErrorCode.unknown_topic_or_partition for tp in unknown}
+    errors.update({tp: ErrorCode.topic_authorization_failed for tp in wanted if tp[0] in refused})
     errors.update(found)
     topics: dict[str, list[Any]] = {}
     for (topic, partition), code in errors.items():

@@ -11,6 +11,7 @@ from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32, i64
 
 from snakafka.protocol.errors import KafkaError
+from snakafka.server import authorization
 from snakafka.server.context import ZERO, RequestContext, build
 
 LATEST = -1
@@ -22,6 +23,7 @@ async def handle_list_offsets(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     replica_manager = ctx.broker.replica_manager
     read_committed = getattr(request, "isolation_level", 0) == 1
+    refused = authorization.denied(ctx, authorization.Op.DESCRIBE, authorization.TOPIC, (t.name for t in request.topics))
     topics = []
     for t in request.topics:
         partitions = []
@@ -29,6 +31,8 @@ async def handle_list_offsets(ctx: RequestContext, request: Any) -> Any:
             error = ErrorCode.none
             timestamp, offset, epoch = -1, -1, -1
             try:
+                if t.name in refused:
+                    raise KafkaError(ErrorCode.topic_authorization_failed)
                 part = replica_manager.leader_partition(t.name, p.partition_index, getattr(p, "current_leader_epoch", -1))
                 log_ = part.log
                 epoch = part.leader_epoch
@@ -68,6 +72,7 @@ async def handle_offset_for_leader_epoch(ctx: RequestContext, request: Any) -> A
     when no such epoch is known. current_leader_epoch fences stale callers."""
     schema = ctx.schema
     replica_manager = ctx.broker.replica_manager
+    refused = authorization.offset_for_leader_epoch_denied(ctx, [t.topic for t in request.topics])
     topics = []
     for t in request.topics:
         partitions = []
@@ -75,6 +80,8 @@ async def handle_offset_for_leader_epoch(ctx: RequestContext, request: Any) -> A
             error = ErrorCode.none
             epoch, end_offset = -1, -1
             try:
+                if t.topic in refused:
+                    raise KafkaError(ErrorCode.topic_authorization_failed)
                 part = replica_manager.leader_partition(t.topic, p.partition, p.current_leader_epoch)
                 epoch, end_offset = part.log.end_offset_for_epoch(p.leader_epoch)
             except KafkaError as exc:

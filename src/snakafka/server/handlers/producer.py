@@ -9,11 +9,16 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i16, i64
 
+from snakafka.server import authorization
 from snakafka.server.context import ZERO, RequestContext, build
 
 
 async def handle_init_producer_id(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
+    refusal = authorization.init_producer_id_refusal(ctx, request.transactional_id)
+    if refusal is not None:
+        return build(schema.InitProducerIdResponse, throttle_time=ZERO, error_code=refusal,
+                     producer_id=i64(-1), producer_epoch=i16(-1))
     if request.transactional_id is not None:
         expected = None
         if getattr(request, "producer_id", -1) >= 0:

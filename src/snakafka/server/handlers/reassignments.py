@@ -15,6 +15,7 @@ from kio.schema.types import BrokerId
 from kio.static.primitive import i32
 
 from snakafka.protocol.errors import KafkaError
+from snakafka.server import authorization
 from snakafka.server.context import ZERO, RequestContext, build
 
 
@@ -24,6 +25,8 @@ async def handle_alter_partition_reassignments(ctx: RequestContext, request: Any
         (t.name, int(p.partition_index)): None if p.replicas is None else tuple(int(r) for r in p.replicas)
         for t in request.topics for p in t.partitions}
     try:
+        if not authorization.cluster_allowed(ctx, authorization.Op.ALTER):
+            raise KafkaError(ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
         results = await ctx.broker.controller.alter_reassignments(targets)
     except KafkaError as exc:
         return build(schema.AlterPartitionReassignmentsResponse, throttle_time=ZERO, error_code=exc.code,
@@ -43,6 +46,8 @@ async def handle_alter_partition_reassignments(ctx: RequestContext, request: Any
 async def handle_list_partition_reassignments(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     try:
+        if not authorization.cluster_allowed(ctx, authorization.Op.DESCRIBE):
+            raise KafkaError(ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
         ongoing = ctx.broker.controller.list_reassignments()
     except KafkaError as exc:
         return build(schema.ListPartitionReassignmentsResponse, throttle_time=ZERO, error_code=exc.code,

@@ -22,6 +22,8 @@ from kio.static.primitive import i16, i32, i32Timedelta, i64
 from snakafka.cluster.model import OFFSETS_TOPIC
 from snakafka.coordinator.transaction.state import TxnState
 from snakafka.protocol.control import TxnMarker
+from snakafka.server import authorization
+from snakafka.server.authorization import GROUP, TOPIC, TXN_ID, Op
 from snakafka.server.context import ZERO, RequestContext, build
 from snakafka.server.handlers.groups import requested_offsets, unknown_partitions
 from snakafka.server.txn_markers import write_markers_locally
@@ -42,9 +44,17 @@ async def handle_add_partitions_to_txn(ctx: RequestContext, request: Any) -> Any
     wanted = [(t.name, int(p)) for t in request.v3_and_below_topics for p in t.partitions]
     unknown = unknown_partitions(ctx, wanted)
     errors: dict[tuple[str, int], ErrorCode]
-    if unknown:
-        # KafkaApis: the unknown ones UNKNOWN_TOPIC_OR_PARTITION, the rest not attempted
-        errors = {tp: ErrorCode.unknown_topic_or_partition if tp in unknown else ErrorCode.operation_not_attempted
+    refused: set[str] = set()
+    txn_allowed = authorization.allowed(ctx, Op.WRITE, TXN_ID, request.v3_and_below_transactional_id)
+    if txn_allowed:
+        refused = authorization.denied(ctx, Op.WRITE, TOPIC, (t for t, _ in wanted))
+    if not txn_allowed:
+        errors = dict.fromkeys(wanted, ErrorCode.transactional_id_authorization_failed)
+    elif refused or unknown:
+        # KafkaApis: the unauthorized TOPIC_AUTHORIZATION_FAILED, the unknown
+        # UNKNOWN_TOPIC_OR_PARTITION, the rest not attempted
+        errors = {tp: ErrorCode.topic_authorization_failed if tp[0] in refused else
+                  ErrorCode.unknown_topic_or_partition if tp in unknown else ErrorCode.operation_not_attempted
                   for tp in wanted}
     else:
         error = await ctx.broker.txn.add_partitions(request.v3_and_below_transactional_id,
@@ -61,6 +71,11 @@ async def handle_add_partitions_to_txn(ctx: RequestContext, request: Any) -> Any
 
 
 async def handle_add_offsets_to_txn(ctx: RequestContext, request: Any) -> Any:
+    if not authorization.allowed(ctx, Op.WRITE, TXN_ID, request.transactional_id):
+        return build(ctx.schema.AddOffsetsToTxnResponse, throttle_time=ZERO,
+                     error_code=ErrorCode.transactional_id_authorization_failed)
+    if not authorization.allowed(ctx, Op.READ, GROUP, request.group_id):
+        return build(ctx.schema.AddOffsetsToTxnResponse, throttle_time=ZERO, error_code=ErrorCode.group_authorization_failed)
     partition = ctx.broker.groups.partition_for(request.group_id)
     error = await ctx.broker.txn.add_partitions(request.transactional_id, request.producer_id,
                                                 request.producer_epoch, [(OFFSETS_TOPIC, partition)])
@@ -68,6 +83,8 @@ async def handle_add_offsets_to_txn(ctx: RequestContext, request: Any) -> Any:
 
 
 async def handle_end_txn(ctx: RequestContext, request: Any) -> Any:
+    if not authorization.allowed(ctx, Op.WRITE, TXN_ID, request.transactional_id):
+        return build(ctx.schema.EndTxnResponse, throttle_time=ZERO, error_code=ErrorCode.transactional_id_authorization_failed)
     error = await ctx.broker.txn.end_txn(request.transactional_id, request.producer_id, request.producer_epoch,
                                          request.committed)
     return build(ctx.schema.EndTxnResponse, throttle_time=ZERO, error_code=fenced_for(ctx.version, error))
@@ -76,8 +93,11 @@ async def handle_end_txn(ctx: RequestContext, request: Any) -> Any:
 async def handle_txn_offset_commit(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     offsets = requested_offsets(request)
-    errors: dict[tuple[str, int], ErrorCode] = dict.fromkeys(unknown_partitions(ctx, offsets),
-                                                             ErrorCode.unknown_topic_or_partition)
+    if not authorization.allowed(ctx, Op.WRITE, TXN_ID, request.transactional_id):
+        errors = dict.fromkeys(offsets, ErrorCode.transactional_id_authorization_failed)
+    else:
+        errors = authorization.offset_commit_errors(ctx, request.group_id, offsets)
+    errors.update({tp: ErrorCode.unknown_topic_or_partition for tp in unknown_partitions(ctx, offsets) if tp not in errors})
     known = {tp: commit for tp, commit in offsets.items() if tp not in errors}
     if known:
         errors.update(await ctx.broker.groups.commit_txn_offsets(
@@ -95,11 +115,13 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: Any) -> Any:
 async def handle_write_txn_markers(ctx: RequestContext, request: Any) -> Any:
     schema = ctx.schema
     results = []
+    cluster_action = authorization.cluster_allowed(ctx, Op.CLUSTER_ACTION)
     for m in request.markers:
         marker = TxnMarker(int(m.producer_id), int(m.producer_epoch), int(m.coordinator_epoch),
                            bool(m.transaction_result))
         partitions = [(t.name, int(p)) for t in m.topics for p in t.partition_indexes]
-        written = await write_markers_locally(ctx.broker, marker, partitions)
+        written = await write_markers_locally(ctx.broker, marker, partitions) if cluster_action else \
+            dict.fromkeys(partitions, ErrorCode.cluster_authorization_failed)
         topics: dict[str, list[Any]] = {}
         for topic, p in partitions:
             topics.setdefault(topic, []).append(build(
@@ -121,8 +143,12 @@ async def handle_describe_transactions(ctx: RequestContext, request: Any) -> Any
     states = []
     for tid in request.transactional_ids:
         error, md = ctx.broker.txn.describe(tid)
+        if not authorization.allowed(ctx, Op.DESCRIBE, TXN_ID, tid):
+            error, md = ErrorCode.transactional_id_authorization_failed, None
         topics: dict[str, list[int]] = {}
-        for topic, p in sorted(md.partitions if md is not None else ()):
+        visible = authorization.denied(ctx, Op.DESCRIBE, TOPIC, {t for t, _ in md.partitions} if md else (),
+                                       log_if_denied=False)
+        for topic, p in sorted(tp for tp in (md.partitions if md is not None else ()) if tp[0] not in visible):
             topics.setdefault(topic, []).append(p)
         states.append(build(
             schema.TransactionState, error_code=error, transactional_id=tid,
@@ -145,6 +171,8 @@ async def handle_list_transactions(ctx: RequestContext, request: Any) -> Any:
         wanted & known, {int(p) for p in request.producer_id_filters}, int(getattr(request, "duration_filter", -1)))
     if wanted and not wanted & known:
         found = []  # only unknown states asked for: nothing matches
+    found = [md for md in found
+             if authorization.allowed(ctx, Op.DESCRIBE, TXN_ID, md.transactional_id, log_if_denied=False)]
     return build(schema.ListTransactionsResponse, throttle_time=ZERO, error_code=error,
                  unknown_state_filters=tuple(sorted(wanted - known)), transaction_states=tuple(
                      build(schema.TransactionState, transactional_id=md.transactional_id,
