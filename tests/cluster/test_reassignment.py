@@ -58,9 +58,10 @@ def ongoing(cluster: LocalCluster) -> dict[tuple[str, int], tuple[list[int], lis
             for t in response.topics for p in t.partitions}
 
 
-def replicas_and_isr(bootstrap: str, topic: str) -> dict[int, tuple[list[int], list[int]]]:
+def replicas_and_isr(bootstrap: str, topic: str) -> dict[int, tuple[list[int], list[int], int]]:
+    """partition -> (replicas, ISR, leader), from one broker's one answer."""
     partitions = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=5).topics[topic].partitions
-    return {p: (list(m.replicas), sorted(m.isrs)) for p, m in partitions.items()}
+    return {p: (list(m.replicas), sorted(m.isrs), m.leader) for p, m in partitions.items()}
 
 
 def test_a_new_broker_takes_over_partitions_under_an_acks_all_producer(zookeeper_server: ZooKeeperServer,
@@ -88,18 +89,19 @@ def test_a_new_broker_takes_over_partitions_under_an_acks_all_producer(zookeeper
             before = replicas_and_isr(cluster.bootstrap, topic)
             leaders = {p: leader for p, (leader, _) in metadata(cluster.bootstrap, topic).items()}
             targets: dict[int, list[int] | None] = {
-                p: [3, *(b for b in replicas if b != leaders[p])] for p, (replicas, _) in before.items()}
+                p: [3, *(b for b in replicas if b != leaders[p])] for p, (replicas, _, _) in before.items()}
             answer = reassign(cluster, topic, targets)
             assert answer.error_code == ErrorCode.none
             assert all(p.error_code == ErrorCode.none for p in answer.responses[0].partitions), answer
             sender.wait_for_more(200, "records acknowledged while the new replicas catch up")
 
-            def moved() -> bool:
+            def moved() -> bool:  # one broker's one answer: replicas, ISR and the new broker leading
                 found = replicas_and_isr(cluster.bootstrap, topic)
                 return not ongoing(cluster) and all(
-                    found[p][0] == targets[p] and found[p][1] == sorted(targets[p] or []) for p in found)
-            wait_until(moved, timeout=60, interval=0.3, message="every partition on its target replicas, all in sync")
-            assert {leader for leader, _ in metadata(cluster.bootstrap, topic).values()} == {3}
+                    (replicas, isr, leader) == (targets[p], sorted(targets[p] or []), 3)
+                    for p, (replicas, isr, leader) in found.items())
+            wait_until(moved, timeout=60, interval=0.3,
+                       message="every partition on its target replicas, all in sync, led by the new broker")
             sender.wait_for_more(200, "records acknowledged after the move")
         finally:
             sender.stop()

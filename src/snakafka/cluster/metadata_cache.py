@@ -27,11 +27,17 @@ class MetadataCache:
         return self.store.cluster_id
 
     async def refresh(self) -> None:
-        self.brokers = {b.broker_id: b for b in await self.store.brokers()}
-        self.topics = await self.store.topics()
-        self.topic_ids = {t.topic_id: name for name, t in self.topics.items()}
-        self.controller_id = await self.store.controller_id()
-        self.broker_configs = await self.store.broker_configs()
+        """Read everything, then replace the view at once: readers on the event loop never
+        see brokers of one read beside topics of another."""
+        brokers = await self.store.brokers()
+        topics = await self.store.topics()
+        controller_id = await self.store.controller_id()
+        broker_configs = await self.store.broker_configs()
+        self.brokers = {b.broker_id: b for b in brokers}
+        self.topics = topics
+        self.topic_ids = {t.topic_id: name for name, t in topics.items()}
+        self.controller_id = controller_id
+        self.broker_configs = broker_configs
 
     def partition(self, topic: str, partition: int) -> PartitionState | None:
         info = self.topics.get(topic)

@@ -431,18 +431,24 @@ class Broker:
             await self._refresh_and_apply()
 
     async def _refresh_and_apply(self) -> None:
-        await self.cache.refresh()
+        await self._refresh_view()
         # The controller's pass wrote, or found the store newer than its view: read back and
         # pass again until settled (bounded: the store's watches bring any later change).
         for _ in range(_CONTROLLER_PASSES):
             if self.controller_role is None or not await self.controller_role.on_metadata():
                 break
-            await self.cache.refresh()
+            await self._refresh_view()
+        await self.group_host.on_metadata()
+        await self.txn_host.on_metadata()
+
+    async def _refresh_view(self) -> None:
+        """Read the store, then apply it to the replicas with no await in between, so that
+        Metadata (answered from the cache) never names this broker the leader of a
+        partition its replica manager does not lead yet."""
+        await self.cache.refresh()
         self._apply_dynamic_configs(self.cache.broker_configs)
         for removal in self.replica_manager.apply_metadata():
             self._delete_later(removal)
-        await self.group_host.on_metadata()
-        await self.txn_host.on_metadata()
 
     def _session_lost(self) -> None:
         """The ZooKeeper session expired: whatever was held through it is gone. Stop acting
