@@ -7,6 +7,7 @@ stop a cluster the same way. Every process is stopped by its own PID, never by n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import subprocess
 import time
@@ -18,6 +19,7 @@ from typing import Self
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from kazoo.exceptions import NoNodeError  # type: ignore[import-untyped]
 
+from snakafka.client.admin import AdminClient
 from snakafka.cluster.store.zk_data import parse_controller, split_chroot
 from snakafka.cluster.store.zk_users import alter_user_credentials_sync
 from snakafka.testing.process import BrokerProcess, free_port
@@ -135,7 +137,28 @@ class LocalCluster:
             self.secure_ports.append(free_port())
         self.processes.append(self._broker(broker_id))
         self.start_broker(broker_id, timeout)
+        self.wait_known(broker_id, timeout)
         return broker_id
+
+    def wait_known(self, broker_id: int, timeout: float) -> None:
+        """Wait until every running broker's metadata lists `broker_id`: each learns a new
+        registration from its own ZooKeeper watch, a moment apart, and an admin command
+        naming the new broker is checked against the metadata of whichever broker it asks.
+        Only where `ports` are PLAINTEXT (a SASL_SSL-only cluster is not asked)."""
+        if self.security is not None and not self.secure_ports:
+            return
+        running = [i for i, p in enumerate(self.processes) if p.proc is not None and p.proc.poll() is None]
+        deadline = time.monotonic() + timeout
+
+        async def known(port: int) -> bool:
+            async with AdminClient([("127.0.0.1", port)]) as admin:
+                return any(b.broker_id == broker_id for b in (await admin.describe_cluster()).brokers)
+
+        for i in running:
+            while not asyncio.run(asyncio.wait_for(known(self.ports[i]), timeout)):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"broker {i}'s metadata does not list broker {broker_id} after {timeout}s")
+                time.sleep(0.1)
 
     def registered(self) -> set[int]:
         """The broker ids in /brokers/ids right now."""
