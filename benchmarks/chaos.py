@@ -13,7 +13,8 @@ partition back and checks every invariant (snakafka.testing.invariants) over the
 acknowledged records, the records read back and the three replicas' segment files.
 
 Prints cycles, acknowledged records, lost / duplicated / diverged counts (and the other
-checks), and failover times: from each kill -9 of a leader to the next acknowledged write
+checks), the records the client itself re-sent under a new producer epoch (reported apart:
+see snakafka.testing.invariants), and failover times: from each kill -9 of a leader to the next acknowledged write
 on its partition (median, p99, max). Asserts nothing; the exit status is 1 if any
 invariant was violated.
 """
@@ -127,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"read back: {report.read:,}")
         print(f"lost {counts['lost']}, duplicated {counts['duplicated']}, diverged {counts['diverged']}, "
               f"reordered {counts['reordered']}, split brain {counts['split_brain']}, unreadable {counts['unreadable']}")
+        print(f"re-sent by the client under a new producer epoch (not the broker's to deduplicate, "
+              f"confluentinc/librdkafka#4953): {len(report.resent)}")
+        for text in report.resent[:5]:
+            print(f"  re-sent: {text}")
         print(failover_summary(runner.failovers))
         print(f"cycles with an expected reaction missing or an error: {errors} errors, {len(runner.notes)} notes")
         for note in runner.notes[:10]:

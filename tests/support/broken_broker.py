@@ -54,6 +54,21 @@ def min_isr_ignored() -> None:
     delayed.acks_status = lenient_acks_status
 
 
+def follower_forgets_producers() -> None:
+    """A follower appends the leader's batches without recording their producers'
+    sequences, so as a new leader it cannot recognise a retry of a batch it already has."""
+    from snakafka.log.partition_log import PartitionLog
+
+    append = PartitionLog.append_as_follower
+
+    def append_as_follower(self: PartitionLog, data: Any) -> Any:
+        info = append(self, data)
+        self.producer_state.producers.clear()
+        return info
+
+    PartitionLog.append_as_follower = append_as_follower  # type: ignore[method-assign]
+
+
 def no_truncation() -> None:
     """A follower told that its log diverges from the leader's keeps its log as it is."""
     from snakafka.replication import fetcher
@@ -173,6 +188,7 @@ BREAKS: dict[str, Callable[[], None]] = {
     "no-truncation": no_truncation,
     "isr-no-catchup": isr_no_catchup,
     "unclean-election": unclean_election,
+    "follower-forgets-producers": follower_forgets_producers,
     "stale-leader": stale_leader,
     "zombie-controller": zombie_controller,
 }

@@ -42,7 +42,8 @@ def replica_batches(log_dir: Path, topic: str, partition: int) -> list[StoredBat
             except BatchError:
                 break
             batches.append(StoredBatch(header.base_offset, header.last_offset, header.partition_leader_epoch,
-                                       header.crc))
+                                       header.crc, header.producer_id, header.producer_epoch,
+                                       header.base_sequence))
             position += header.size
     return batches
 

@@ -17,7 +17,16 @@ Inputs (gathered by evidence.py, or built by hand in unit tests):
 Violations, each a category of `Report`:
 - lost: an acknowledged record not read back at its acknowledged offset with its value
   (missing, or another value there: an acknowledged write overwritten);
-- duplicated: a value read back at more than one offset (a retry written twice);
+- duplicated: a value read back at more than one offset where the broker should have
+  known better: the copies carry the same producer id, epoch and sequence (a retry the
+  broker wrote twice), or the batches are not known;
+- resent (reported, not a violation): a value read back at more than one offset whose
+  copies were written under different producer ids or epochs. The client sent the record
+  again as a new write, which no broker can tell from a new record: librdkafka does so
+  after bumping its epoch on an OUT_OF_ORDER_SEQUENCE_NUMBER answer to a later in-flight
+  request, re-sending under the new epoch every record not yet acknowledged, on every
+  partition, including those whose first attempt was written
+  (confluentinc/librdkafka#4953); so does a new producer replacing one that failed;
 - reordered: in a partition, acknowledged records whose offsets do not follow the order
   the producer sent them in, or a consumer that saw offsets go backwards;
 - diverged: below the high watermark, two replicas holding different batches at the same
@@ -63,6 +72,16 @@ class StoredBatch:
     last_offset: int
     leader_epoch: int
     crc: int
+    producer_id: int = -1
+    producer_epoch: int = -1
+    base_sequence: int = -1
+
+    def writer_of(self, offset: int) -> tuple[int, int, int] | None:
+        """(producer id, producer epoch, sequence) of the record at `offset`, or None
+        when the batch has no idempotent producer."""
+        if self.producer_id < 0 or self.base_sequence < 0:
+            return None
+        return self.producer_id, self.producer_epoch, self.base_sequence + offset - self.base_offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +95,7 @@ class LeaderClaim:
 class Report:
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)  # by the client under a new producer id or epoch: not a violation
     reordered: list[str] = field(default_factory=list)
     diverged: list[str] = field(default_factory=list)
     split_brain: list[str] = field(default_factory=list)
@@ -97,7 +117,9 @@ class Report:
         """One line of counts, then a few examples of each violation."""
         lines = [f"acked {self.acked}, read {self.read}: "
                  + ", ".join(f"{k} {v}" for k, v in self.counts().items())]
-        for name in self.counts():
+        if self.resent:
+            lines[0] += f" (and {len(self.resent)} re-sent by the client under a new producer epoch)"
+        for name in [*self.counts(), "resent"]:
             found: list[str] = getattr(self, name)
             lines += [f"  {name}: {text}" for text in found[:examples]]
         return "\n".join(lines)
@@ -116,13 +138,45 @@ def check(
     what they have."""
     acked = list(acked)
     report = Report(acked=len(acked), read=len(read))
-    _check_records(acked, read, report)
+    _check_records(acked, read, _Writers(replicas or {}), report)
     _check_replicas(replicas or {}, high_watermarks or {}, complete, report)
     _check_claims(leader_claims, report)
     return report
 
 
-def _check_records(acked: list[AckedRecord], read: Sequence[ReadRecord], report: Report) -> None:
+class _Writers:
+    """Who wrote the record at an offset, from the first replica holding its batch."""
+
+    def __init__(self, replicas: Mapping[int, Mapping[int, Sequence[StoredBatch]]]) -> None:
+        self._batches: dict[int, list[list[StoredBatch]]] = defaultdict(list)
+        for stored in replicas.values():
+            for partition, batches in stored.items():
+                self._batches[partition].append(sorted(batches, key=lambda b: b.base_offset))
+
+    def of(self, partition: int, offset: int) -> tuple[int, int, int] | None:
+        for batches in self._batches.get(partition, ()):
+            batch = _covering(batches, [b.base_offset for b in batches], offset)
+            if batch is not None:
+                return batch.writer_of(offset)
+        return None
+
+
+def _classify_duplicate(partition: int, value: bytes, offsets: list[int], writers: _Writers, report: Report) -> None:
+    """A value at several offsets: the broker's fault unless every copy was written
+    under its own producer id and epoch (then the client sent it again as a new write)."""
+    found = [writers.of(partition, offset) for offset in offsets]
+    text = f"partition {partition}: {value!r} at offsets {offsets}"
+    known = [w for w in found if w is not None]
+    if len(known) == len(found) and len({(pid, epoch) for pid, epoch, _ in known}) == len(known):
+        detail = ", ".join(f"producer {pid} epoch {epoch} seq {seq}" for pid, epoch, seq in known)
+        report.resent.append(f"{text}, written by {detail}")
+    else:
+        detail = ", ".join("unknown writer" if w is None else f"producer {w[0]} epoch {w[1]} seq {w[2]}"
+                           for w in found)
+        report.duplicated.append(f"{text} ({detail})")
+
+
+def _check_records(acked: list[AckedRecord], read: Sequence[ReadRecord], writers: _Writers, report: Report) -> None:
     at: dict[tuple[int, int], ReadRecord] = {}
     offsets_of: dict[tuple[int, bytes], list[int]] = defaultdict(list)
     last_offset: dict[int, int] = {}
@@ -138,7 +192,7 @@ def _check_records(acked: list[AckedRecord], read: Sequence[ReadRecord], report:
         last_offset[got.partition] = got.offset
     for (partition, value), offsets in offsets_of.items():
         if len(set(offsets)) > 1:
-            report.duplicated.append(f"partition {partition}: {value!r} at offsets {sorted(set(offsets))}")
+            _classify_duplicate(partition, value, sorted(set(offsets)), writers, report)
     for record in acked:
         where = offsets_of.get((record.partition, record.value))
         if record.offset == UNKNOWN:

@@ -121,3 +121,32 @@ def test_any_single_loss_is_found(partitions_of: list[int], data: st.DataObject)
     report = check(acked, read[:gone] + read[gone + 1:])
     assert report.counts() == {"lost": 1, "duplicated": 0, "reordered": 0, "diverged": 0, "split_brain": 0,
                                "unreadable": 0}
+
+
+def test_a_value_written_twice_under_one_producer_epoch_is_the_brokers_duplicate() -> None:
+    """Same producer id, epoch and sequence at two offsets: a retry the broker should
+    have answered with its first offset."""
+    acked, read = history(partitions=1, records=3)
+    batches = [StoredBatch(o, o, 0, o, producer_id=7, producer_epoch=0, base_sequence=s)
+               for o, s in [(0, 0), (1, 1), (2, 2), (3, 1)]]
+    report = check(acked, [*read, ReadRecord(0, 3, read[1].value)], {0: {0: batches}}, {0: 4})
+    assert report.counts()["duplicated"] == 1 and not report.resent, report.summary()
+    assert "producer 7 epoch 0 seq 1" in report.duplicated[0]
+
+
+def test_a_value_resent_under_a_new_producer_epoch_is_reported_apart() -> None:
+    """The second copy under epoch 1, sequence 0: the client sent it as a new record
+    (librdkafka's epoch bump), which no broker can recognise; reported, not a violation."""
+    acked, read = history(partitions=1, records=3)
+    batches = [StoredBatch(o, o, 0, o, producer_id=7, producer_epoch=e, base_sequence=s)
+               for o, e, s in [(0, 0, 0), (1, 0, 1), (2, 0, 2), (3, 1, 0)]]
+    report = check(acked, [*read, ReadRecord(0, 3, read[1].value)], {0: {0: batches}}, {0: 4})
+    assert report.ok, report.summary()
+    assert len(report.resent) == 1 and "epoch 1 seq 0" in report.resent[0]
+
+
+def test_a_duplicate_whose_batches_are_unknown_stays_a_violation() -> None:
+    acked, read = history(partitions=1, records=3)
+    batches = [StoredBatch(o, o, 0, o, producer_id=7, producer_epoch=0, base_sequence=o) for o in range(3)]
+    report = check(acked, [*read, ReadRecord(0, 3, read[1].value)], {0: {0: batches}}, {0: 3})
+    assert report.counts()["duplicated"] == 1 and "unknown writer" in report.duplicated[0]
