@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         for text in report.resent[:5]:
             print(f"  re-sent: {text}")
         print(failover_summary(runner.failovers))
+        for fault, values in sorted(runner.failovers_by_fault.items()):
+            print(f"  {fault}: {failover_summary(values)}")
         print(f"cycles with an expected reaction missing or an error: {errors} errors, {len(runner.notes)} notes")
         for note in runner.notes[:10]:
             print(f"  note: {note}")

@@ -84,6 +84,7 @@ class FaultRunner:
     patience: float = 1.0  # scales how long an expected reaction is waited for (a broken build's may never come)
     producer: AckingProducer | None = None
     failovers: list[float] = field(default_factory=list)  # seconds from a leader's kill -9 to the next ack
+    failovers_by_fault: dict[str, list[float]] = field(default_factory=dict)  # the same, by the fault that killed
     stale_acked: list[AckedRecord] = field(default_factory=list)  # what stale clients got acknowledged
     stale_clients: bool = True  # isolating a leader also has a client that trusts it write to it
     faults: list[str] = field(default_factory=list)
@@ -217,7 +218,7 @@ class FaultRunner:
     def resume(self, broker: int) -> None:
         os.kill(self.net.local.processes[broker].pid, signal.SIGCONT)
 
-    def _failover(self, partition: int, killed_at: float) -> None:
+    def _failover(self, partition: int, killed_at: float, fault: str) -> None:
         """Record the time from a kill to the partition's next acknowledged write."""
         timeout = 30.0 * self.patience
         assert self.producer is not None
@@ -226,6 +227,7 @@ class FaultRunner:
             first = wait_for(lambda: producer.first_ack_after(partition, killed_at), timeout,
                              f"an acknowledgement on partition {partition} after the kill")
             self.failovers.append(first - killed_at)
+            self.failovers_by_fault.setdefault(fault, []).append(first - killed_at)
         except FaultTimeout as exc:
             self._note(str(exc))
 
@@ -296,7 +298,7 @@ class FaultRunner:
             self._note(str(exc))
         time.sleep(0.5)  # the healed broker acts (or should not) on what it knew
         self.restart(old.leader)
-        self._failover(partition, killed_at)
+        self._failover(partition, killed_at, "zombie-controller")
 
     def pause_leader(self, partition: int = 0) -> None:
         """SIGSTOP the leader for longer than the session timeout (a long GC pause), then
@@ -332,7 +334,7 @@ class FaultRunner:
         killed_at = self.kill(old.leader)
         self._wait_new_leader(partition, old, timeout=self.reaction_s)
         self.restart(old.leader)
-        self._failover(partition, killed_at)
+        self._failover(partition, killed_at, "kip-101")
 
     def leader_changes(self, partition: int = 0, changes: int = 3) -> None:
         """KIP-279: three leader changes in quick succession, each leader first cut off from
@@ -356,7 +358,7 @@ class FaultRunner:
             self.restart(old.leader)
             if new is None:  # offline (no in-sync replica left to elect): no failover to measure
                 break
-            self._failover(partition, killed_at)
+            self._failover(partition, killed_at, "kip-279")
 
     def shrink_isr_then_kill_leader(self, partition: int = 0) -> None:
         """The ISR shrunk to the leader alone (both followers cut off from it until they
@@ -384,7 +386,7 @@ class FaultRunner:
         self.faults.append(f"kill -9 leader {old.leader} of partition {partition}")
         killed_at = self.kill(old.leader)
         self._wait_new_leader(partition, old, timeout=self.reaction_s)
-        self._failover(partition, killed_at)
+        self._failover(partition, killed_at, "kill-leader")
         self.relaunch(old.leader)
 
     def kill_controller(self) -> None:
@@ -395,7 +397,7 @@ class FaultRunner:
         wait_for(lambda: self.controller() not in (-1, controller), self.reaction_s,
                  "another controller", interval=0.1)
         for p in led:
-            self._failover(p, killed_at)
+            self._failover(p, killed_at, "kill-controller")
         self.relaunch(controller)
 
     # -- the verdict ---------------------------------------------------------------------

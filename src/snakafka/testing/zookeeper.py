@@ -44,7 +44,10 @@ QUORUM_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 # Read-only four-letter words: `srvr` tells a server's mode (leader, follower, standalone),
 # `cons` the sessions connected to it.
 FOUR_LETTER_WORDS = "srvr,mntr,ruok,cons"
-TICK_TIME_MS = 500
+# ZooKeeper expires sessions once a tick, so a dead broker's session outlives its timeout by
+# up to one tick, and every failover waits for that: a short tick keeps failover close to
+# zookeeper.session.timeout.ms. (Sessions may be 2 to 20 ticks long unless min/max say otherwise.)
+TICK_TIME_MS = 200
 
 JAR = "/usr/share/java/zookeeper.jar"
 
@@ -110,7 +113,7 @@ def zoo_cfg(data_dir: Path, client_port: int, quorum: Sequence[QuorumServer] = (
     """The zoo.cfg of one server: standalone with no `quorum`, else a member of the
     ensemble `quorum` (every member's config lists the same server lines).
 
-    Timings suit tests on one machine: 500 ms ticks; a follower must sync within 10 s
+    Timings suit tests on one machine: 200 ms ticks; a follower must sync within 10 s
     (initLimit) and answer the leader within 2 s (syncLimit), so a dead leader is replaced
     in about a second or two, well within a broker's session timeout."""
     lines = [
@@ -121,7 +124,7 @@ def zoo_cfg(data_dir: Path, client_port: int, quorum: Sequence[QuorumServer] = (
         "admin.enableServer=false",
         f"4lw.commands.whitelist={FOUR_LETTER_WORDS}",
         "maxClientCnxns=0",
-        # tickTime 500 caps sessions at 10 s by default; allow Kafka's 18 s.
+        # A 200 ms tick caps sessions at 4 s by default; allow Kafka's 18 s.
         "maxSessionTimeout=30000",
     ]
     if quorum:
@@ -133,7 +136,7 @@ def zoo_cfg(data_dir: Path, client_port: int, quorum: Sequence[QuorumServer] = (
             raise ValueError(f"every port of an ensemble must be distinct, got {ports}")
         if client_port not in {s.client_port for s in quorum}:
             raise ValueError(f"client port {client_port} is no member's of the ensemble {ids}")
-        lines += ["initLimit=20", "syncLimit=4", "reconfigEnabled=false"]
+        lines += [f"initLimit={10_000 // TICK_TIME_MS}", f"syncLimit={2_000 // TICK_TIME_MS}", "reconfigEnabled=false"]
         lines += [s.line for s in sorted(quorum, key=lambda s: s.server_id)]
     return "\n".join(lines) + "\n"
 
