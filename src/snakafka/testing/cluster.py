@@ -105,6 +105,7 @@ class LocalCluster:
             for process in self.processes:
                 process.wait_ready(timeout)
             self.wait_registered(set(range(self.brokers)), timeout)
+            self.wait_metadata(set(range(self.brokers)), timeout)
         except BaseException:
             self.stop()
             raise
@@ -137,28 +138,32 @@ class LocalCluster:
             self.secure_ports.append(free_port())
         self.processes.append(self._broker(broker_id))
         self.start_broker(broker_id, timeout)
-        self.wait_known(broker_id, timeout)
+        self.wait_metadata({broker_id}, timeout)
         return broker_id
 
-    def wait_known(self, broker_id: int, timeout: float) -> None:
-        """Wait until every running broker's metadata lists `broker_id`: each learns a new
-        registration from its own ZooKeeper watch, a moment apart, and an admin command
-        naming the new broker is checked against the metadata of whichever broker it asks.
-        Only where `ports` are PLAINTEXT (a SASL_SSL-only cluster is not asked)."""
+    def wait_metadata(self, ids: set[int], timeout: float) -> None:
+        """Wait until every running broker's metadata lists `ids` and a controller among
+        the brokers it lists. Each broker learns registrations and the controller from its own ZooKeeper
+        watches, a moment apart; a client that asks one too early gets controller -1,
+        and librdkafka's admin client then waits for a metadata refresh it does not ask
+        for (minutes). Only where `ports` are PLAINTEXT (a SASL_SSL-only cluster is not asked)."""
         if self.security is not None and not self.secure_ports:
             return
         running = [i for i, p in enumerate(self.processes) if p.proc is not None and p.proc.poll() is None]
         deadline = time.monotonic() + timeout
 
-        async def known(port: int) -> bool:
+        async def knows(port: int) -> bool:
             async with AdminClient([("127.0.0.1", port)]) as admin:
-                return any(b.broker_id == broker_id for b in (await admin.describe_cluster()).brokers)
+                described = await admin.describe_cluster()
+            listed = {b.broker_id for b in described.brokers}
+            return ids <= listed and described.controller in listed
 
         for i in running:
-            while not asyncio.run(asyncio.wait_for(known(self.ports[i]), timeout)):
+            while not asyncio.run(asyncio.wait_for(knows(self.ports[i]), timeout)):
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"broker {i}'s metadata does not list broker {broker_id} after {timeout}s")
-                time.sleep(0.1)
+                    raise TimeoutError(f"broker {i}'s metadata does not list brokers {sorted(ids)} with a "
+                                       f"controller after {timeout}s")
+                time.sleep(0.05)
 
     def registered(self) -> set[int]:
         """The broker ids in /brokers/ids right now."""
