@@ -12,12 +12,6 @@ import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kio.schema.errors import ErrorCode
-from kio.schema.sasl_authenticate.v2.request import SaslAuthenticateRequest
-from kio.schema.sasl_handshake.v1.request import SaslHandshakeRequest
-
-from snakafka.security import plain, scram
-
 if TYPE_CHECKING:
     from snakafka.client.connection import BrokerConnection
 
@@ -44,6 +38,13 @@ PLAINTEXT = ClientSecurity()
 
 async def authenticate(conn: BrokerConnection, security: ClientSecurity) -> None:
     """The SASL exchange on a fresh connection; AuthenticationError when refused."""
+    # imported here: most connections use no SASL, and these modules weigh on every broker start
+    from kio.schema.errors import ErrorCode
+    from kio.schema.sasl_authenticate.v2.request import SaslAuthenticateRequest
+    from kio.schema.sasl_handshake.v1.request import SaslHandshakeRequest
+
+    from snakafka.security import plain, scram
+
     mechanism = security.sasl_mechanism or ""
     if security.username is None or security.password is None:
         raise AuthenticationError(f"no username/password configured for SASL mechanism {mechanism}")

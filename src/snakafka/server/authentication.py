@@ -30,7 +30,7 @@ import ssl
 import struct
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
@@ -39,7 +39,6 @@ from snakafka.config.definitions import ConfigError
 from snakafka.config.security import ListenerSecurity
 from snakafka.protocol import codec
 from snakafka.protocol.framing import Frame
-from snakafka.security import plain, scram
 from snakafka.security.jaas import JaasConfigError, single_login_module
 from snakafka.security.principal import USER_TYPE, KafkaPrincipal
 from snakafka.security.ssl_principal import (
@@ -50,6 +49,9 @@ from snakafka.security.ssl_principal import (
 )
 from snakafka.server.context import build, response_module
 from snakafka.server.tls import peer_distinguished_name, server_context
+
+if TYPE_CHECKING:
+    from snakafka.security import scram
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +206,9 @@ class SaslAuthenticator:
     async def _evaluate(self, token: bytes, answer: Any) -> bytes:
         """One client token in, the server's token out; on failure AuthenticationFailed
         carrying the SaslAuthenticate error response (none for raw tokens, as Kafka)."""
+        # imported on the first SASL token: a broker without SASL listeners never needs them
+        from snakafka.security import plain, scram
+
         try:
             if self.mechanism == "PLAIN":
                 self._complete(plain.authenticate(token, self.auth.plain_users))
@@ -224,6 +229,8 @@ class SaslAuthenticator:
         raise AuthenticationFailed(message, response, user)
 
     async def _scram_step(self, token: bytes) -> bytes:
+        from snakafka.security import scram  # see _evaluate
+
         mechanism = scram.ScramMechanism.from_name(self.mechanism or "")
         assert mechanism is not None  # enabled mechanisms are validated at start-up
         if self._scram is None:

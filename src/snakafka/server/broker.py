@@ -22,11 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
-from kio.schema.errors import ErrorCode as WireErrorCode
-from kio.schema.types import BrokerId
-from kio.static.primitive import i64
-
 from snakafka.client.connection import ConnectionClosed
 from snakafka.client.security import AuthenticationError
 from snakafka.clock import Clock, SystemClock
@@ -339,6 +334,12 @@ class Broker:
         if endpoint is None:
             log.info("broker %d: controlled shutdown: controller %d has no %s endpoint", broker_id, controller, listener)
             return False
+        # imported here: only a cluster's controlled shutdown asks another broker, and these weigh on every start
+        from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
+        from kio.schema.errors import ErrorCode as WireErrorCode
+        from kio.schema.types import BrokerId
+        from kio.static.primitive import i64
+
         request = BrokerHeartbeatRequest(broker_id=BrokerId(broker_id), broker_epoch=i64(-1), current_metadata_offset=i64(-1),
                                          want_fence=False, want_shut_down=True)
         async with self.inter_broker.connection(endpoint.host, endpoint.port, client_id=f"broker-{broker_id}") as connection:

@@ -8,6 +8,7 @@ the connection (one log line, other clients unaffected).
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -27,6 +28,36 @@ Handler = Callable[[RequestContext, Any], Awaitable[Any]]
 
 class CloseConnection(Exception):
     """The connection must be closed after this request (Kafka's answer to bad frames)."""
+
+
+class LazyHandler:
+    """The handler `function` of module snakafka.server.handlers.`module`, named as
+    "module:function" and imported on the first request that calls it.
+
+    The handler modules and the kio schemas they import are a good part of a broker's
+    import time; loading each on first use keeps them out of the start (an EmbeddedBroker
+    in a test session) and costs nothing for the APIs no client calls. `resolve` loads it
+    at once (tests check that every name in the table resolves).
+    """
+
+    __slots__ = ("_handler", "target")
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._handler: Handler | None = None
+
+    def resolve(self) -> Handler:
+        handler = self._handler
+        if handler is None:  # two threads may both import: the import system makes that safe
+            module, _, name = self.target.partition(":")
+            handler = self._handler = getattr(importlib.import_module(f"snakafka.server.handlers.{module}"), name)
+        return handler
+
+    def __call__(self, ctx: RequestContext, request: Any) -> Awaitable[Any]:
+        return (self._handler or self.resolve())(ctx, request)
+
+    def __repr__(self) -> str:
+        return f"LazyHandler({self.target!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
-
 from snakafka.config.definitions import ConfigError
 from snakafka.config.security import ListenerSecurity
 
@@ -67,6 +63,10 @@ def key_material(sec: ListenerSecurity) -> tuple[bytes, bytes, bytes | None] | N
     if chain is not None:
         raise ConfigError(f"Invalid value {kind} for configuration ssl.keystore.type: inline certificates need PEM")
     _refuse_jks(kind, "ssl.keystore.type")
+    # cryptography is imported where used: its import (~35 ms) would weigh on every broker start
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     try:
         loaded = pkcs12.load_key_and_certificates(_read(location, "ssl.keystore.location"),
                                                   _password(sec, "ssl.keystore.password"))
@@ -92,6 +92,10 @@ def trusted_certificates(sec: ListenerSecurity) -> bytes | None:
     if kind == "PEM":
         return _read(location, "ssl.truststore.location")
     _refuse_jks(kind, "ssl.truststore.type")
+    # where used, see key_material
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     try:
         store = pkcs12.load_pkcs12(_read(location, "ssl.truststore.location"), _password(sec, "ssl.truststore.password"))
     except ValueError as exc:
@@ -195,4 +199,6 @@ def peer_distinguished_name(ssl_object: Any) -> str | None:
     der = ssl_object.getpeercert(binary_form=True)
     if not der:
         return None
+    from cryptography import x509  # where used, see key_material
+
     return x509.load_der_x509_certificate(der).subject.rfc4514_string()

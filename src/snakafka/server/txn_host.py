@@ -15,11 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from kio.schema.types import ProducerId, TopicName
-from kio.schema.write_txn_markers.v1 import request as wtm_request
-from kio.schema.write_txn_markers.v1 import response as wtm_response
-from kio.static.primitive import i16, i32
-
 from snakafka.cluster.controller import NewTopic
 from snakafka.cluster.model import NO_LEADER, TXN_TOPIC, BrokerInfo
 from snakafka.coordinator.internal_topic_log import InternalTopicLog
@@ -136,6 +131,12 @@ class TxnHost:
         endpoint = node.endpoint(listener) if node is not None else None
         if endpoint is None:
             return dict.fromkeys(tps, ErrorCode.not_leader_or_follower)
+        # imported here: markers go to other brokers only in a cluster, and these schemas weigh on every start
+        from kio.schema.types import ProducerId, TopicName
+        from kio.schema.write_txn_markers.v1 import request as wtm_request
+        from kio.schema.write_txn_markers.v1 import response as wtm_response
+        from kio.static.primitive import i16, i32
+
         by_topic: dict[str, list[int]] = {}
         for topic, p in tps:
             by_topic.setdefault(topic, []).append(p)
