@@ -5,7 +5,7 @@ controller, replica manager, coordinators, then the socket server); shutdown run
 reverse and ends with the logs' clean-shutdown marker, which lets the next start skip
 recovery.
 
-In a cluster, a clean stop first runs Kafka's controlled shutdown (controlled.shutdown.*):
+In a cluster, a clean stop first runs Kafka's controlled shutdown (controlled_shutdown.py):
 the broker asks the active controller to move every leadership it holds to another ISR
 member and to drop it from every ISR, and waits until its metadata shows it leads
 nothing, so producers see only retriable NOT_LEADER errors and no acknowledged write
@@ -22,11 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from snakafka.client.connection import ConnectionClosed
-from snakafka.client.security import AuthenticationError
 from snakafka.clock import Clock, SystemClock
 from snakafka.cluster.controller import Controller
-from snakafka.cluster.controller_role import NO_CONTROLLER, ControllerRole
+from snakafka.cluster.controller_role import ControllerRole
 from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo, Endpoint
 from snakafka.cluster.store.base import MetadataStore, ScramCredentialStore
@@ -53,8 +51,10 @@ from snakafka.scheduler import LoopScheduler
 from snakafka.server.acl_host import AclHost
 from snakafka.server.apis import BROKER_APIS
 from snakafka.server.authentication import ListenerAuth
+from snakafka.server.controlled_shutdown import ControlledShutdown
 from snakafka.server.dispatch import Dispatcher
 from snakafka.server.group_host import GroupHost
+from snakafka.server.housekeeping import Housekeeping, every
 from snakafka.server.inter_broker import InterBrokerClient
 from snakafka.server.network import SocketServer
 from snakafka.server.request_metrics import RequestMetrics
@@ -82,9 +82,6 @@ class Broker:
         self.started = False  # start() completed: registered, metadata applied, serving
         self._tasks: list[asyncio.Task[None]] = []
         self.servers: list[SocketServer] = []  # one per listener
-        # (due time ms, file removal): segments and partition directories already
-        # detached from their logs, removed after log.segment.delete.delay.ms
-        self._pending_deletes: list[tuple[int, Callable[[], None]]] = []
         self._closed = asyncio.Event()
         self._stopping = False
         self._refreshes_stopped = False  # set once stop() no longer wants metadata updates
@@ -160,7 +157,7 @@ class Broker:
             default_partitions=config.num_partitions,
             default_replication_factor=config.default_replication_factor,
             validate_configs=_validate_configs,
-            on_change=self._metadata_changed,
+            on_change=self.refresh_metadata,
         )
         if self.cluster_mode:
             self.controller_role = ControllerRole(config.broker_id, self.store, self.cache,
@@ -174,6 +171,8 @@ class Broker:
         )
         self._set_replication_throttles()
         self.cleaner = LogCleaner(self.clock, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
+        self.housekeeping = Housekeeping(lambda: self.config, self.clock, self.log_manager, self.replica_manager,
+                                         self.cleaner)
         self.group_host = GroupHost(self)
         self.groups = self.group_host.coordinator
         self.txn_host = TxnHost(self)
@@ -186,37 +185,21 @@ class Broker:
         await self.store.register_broker(BrokerInfo(config.broker_id, self._endpoints()))
         self.store.on_change(self._store_changed)
         self.store.on_session_lost(self._session_lost)
-        await self._metadata_changed()
-        self._tasks = [
-            asyncio.create_task(self._every(config.log_retention_check_interval_ms, self._retention), name="retention"),
-            asyncio.create_task(self._every(min(config.log_flush_scheduler_interval_ms, 1000), self._flush), name="flush"),
-            asyncio.create_task(
-                self._every(config.log_flush_offset_checkpoint_interval_ms, self._checkpoint), name="checkpoint"
-            ),
-        ]
-        self._tasks.append(asyncio.create_task(
-            self._every(min(max(config.log_segment_delete_delay_ms, 100), 1000), self._delete_due_files), name="file-deleter"
-        ))
-        self._tasks.append(asyncio.create_task(  # Kafka's highwatermark-checkpoint task
-            self._every(config.replica_high_watermark_checkpoint_interval_ms, self._checkpoint_high_watermarks),
-            name="hw-checkpoint"))
-        self._tasks.append(asyncio.create_task(  # Kafka's isr-expiration task
-            self._every(config.replica_lag_time_max_ms // 2, self.replica_manager.shrink_isrs), name="isr-expiration"))
-        self._tasks += [  # Kafka's transaction-abort and transactionalId-expiration tasks
-            asyncio.create_task(self._every(config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
-                                            self.txn.abort_timed_out), name="txn-abort-timed-out"),
-            asyncio.create_task(self._every(config.transaction_remove_expired_transaction_cleanup_interval_ms,
-                                            self.txn.expire_transactional_ids), name="txn-expire-ids"),
+        await self.refresh_metadata()
+        self._tasks = self.housekeeping.start()
+        self._tasks += [
+            asyncio.create_task(  # Kafka's isr-expiration task
+                every(config.replica_lag_time_max_ms // 2, self.replica_manager.shrink_isrs), name="isr-expiration"),
+            # Kafka's transaction-abort and transactionalId-expiration tasks
+            asyncio.create_task(every(config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+                                      self.txn.abort_timed_out), name="txn-abort-timed-out"),
+            asyncio.create_task(every(config.transaction_remove_expired_transaction_cleanup_interval_ms,
+                                      self.txn.expire_transactional_ids), name="txn-expire-ids"),
         ]
         if self.cluster_mode and config.auto_leader_rebalance_enable:  # Kafka's auto-leader-rebalance-task
             self._tasks.append(asyncio.create_task(
-                self._every(config.leader_imbalance_check_interval_seconds * 1000, self._rebalance_leaders),
+                every(config.leader_imbalance_check_interval_seconds * 1000, self._rebalance_leaders),
                 name="auto-leader-rebalance"))
-        if config.log_cleaner_enable:
-            self._tasks.append(
-                asyncio.create_task(self._every(lambda: self.config.log_cleaner_backoff_ms, self._clean),
-                                    name="log-cleaner")
-            )
         self.started = True
         log.info("broker %d started (cluster %s) on %s", config.broker_id, self.store.cluster_id,
                  ", ".join(f"{s.listener} port {s.port}" for s in self.servers))
@@ -248,7 +231,10 @@ class Broker:
         log.info("broker %d shutting down", self.config.broker_id)
         if self.cluster_mode and self.config.controlled_shutdown_enable:
             try:
-                await self._controlled_shutdown()
+                if await ControlledShutdown(self).run():
+                    # Stop following: a leader would otherwise take this broker back into its ISR.
+                    self._refreshes_stopped = True
+                    self.replica_manager.fetchers.update({})
             except Exception:
                 log.exception("broker %d: controlled shutdown failed; stopping anyway", self.config.broker_id)
         self._refreshes_stopped = True
@@ -267,7 +253,7 @@ class Broker:
         await self.group_host.close()
         await self.acls.close()
         await self.replica_manager.close()
-        self._write_high_watermarks()  # last, as Kafka's ReplicaManager.shutdown: the final values
+        self.housekeeping.write_high_watermarks()  # last, as Kafka's ReplicaManager.shutdown: the final values
         self.log_manager.shutdown()
         await self.store.close()
         if self.metrics_server is not None:
@@ -277,99 +263,6 @@ class Broker:
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
-
-    # -- controlled shutdown --------------------------------------------------------
-
-    async def _controlled_shutdown(self) -> None:
-        """Kafka's KafkaServer.controlledShutdown: up to controlled.shutdown.max.retries
-        attempts, controlled.shutdown.retry.backoff.ms apart, each asking the active
-        controller (found anew each time: it may move) and then waiting for the metadata
-        to show this broker leads nothing that could move. Listeners and the ZooKeeper
-        session stay open meanwhile: clients keep being answered (NOT_LEADER as leadership
-        leaves), and the controller sees this broker live but ineligible."""
-        config = self.config
-        attempts = max(config.controlled_shutdown_max_retries, 1)
-        for attempt in range(1, attempts + 1):
-            asked = self.cache.controller_id
-            try:
-                if await self._request_controlled_shutdown() and await self._wait_leading_nothing(5.0):
-                    # Stop following: a leader would otherwise take this broker back into its ISR.
-                    self._refreshes_stopped = True
-                    self.replica_manager.fetchers.update({})
-                    log.info("broker %d: controlled shutdown succeeded (attempt %d)", config.broker_id, attempt)
-                    return
-            except (OSError, TimeoutError, ConnectionClosed, KafkaError, AuthenticationError) as exc:
-                log.warning("broker %d: controlled shutdown attempt %d failed: %r", config.broker_id, attempt, exc)
-            if attempt < attempts:
-                log.info("broker %d: retrying controlled shutdown in %d ms", config.broker_id,
-                         config.controlled_shutdown_retry_backoff_ms)
-                await self._backoff_unless_controller_moves(asked, config.controlled_shutdown_retry_backoff_ms / 1000)
-        log.warning("broker %d: controlled shutdown did not complete after %d attempts; stopping anyway "
-                    "(leaders still here move when the ZooKeeper session ends)", config.broker_id, attempts)
-
-    async def _backoff_unless_controller_moves(self, asked: int, backoff_s: float) -> None:
-        """Sleep controlled.shutdown.retry.backoff.ms, cut short when another controller
-        takes over (the one asked has just stopped, say, when a whole cluster stops at
-        once): asking the new one at once is what the backoff would wait for anyway."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + backoff_s
-        while loop.time() < deadline:
-            await asyncio.sleep(min(0.1, max(deadline - loop.time(), 0)))
-            if self.cache.controller_id not in (asked, NO_CONTROLLER):
-                return
-
-    async def _request_controlled_shutdown(self) -> bool:
-        """One attempt: True when the controller reports this broker leads nothing movable."""
-        broker_id = self.config.broker_id
-        await self._metadata_changed()  # a fresh view of who the controller is
-        controller = self.cache.controller_id
-        if controller == NO_CONTROLLER:
-            log.info("broker %d: controlled shutdown: no controller at the moment", broker_id)
-            return False
-        if controller == broker_id:
-            return not await self.controller.controlled_shutdown(broker_id)
-        info = self.cache.brokers.get(controller)
-        listener = self.inter_broker.listener
-        endpoint = info.endpoint(listener) if info is not None else None
-        if endpoint is None:
-            log.info("broker %d: controlled shutdown: controller %d has no %s endpoint", broker_id, controller, listener)
-            return False
-        # imported here: only a cluster's controlled shutdown asks another broker, and these weigh on every start
-        from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
-        from kio.schema.errors import ErrorCode as WireErrorCode
-        from kio.schema.types import BrokerId
-        from kio.static.primitive import i64
-
-        request = BrokerHeartbeatRequest(broker_id=BrokerId(broker_id), broker_epoch=i64(-1), current_metadata_offset=i64(-1),
-                                         want_fence=False, want_shut_down=True)
-        async with self.inter_broker.connection(endpoint.host, endpoint.port, client_id=f"broker-{broker_id}") as connection:
-            response = await connection.send(request, timeout=30.0)
-        if response.error_code != WireErrorCode.none:
-            log.info("broker %d: controlled shutdown: controller %d answered %s", broker_id, controller,
-                     response.error_code.name)
-            return False
-        if not response.should_shut_down:
-            log.info("broker %d: controlled shutdown: controller %d could not move every leadership yet",
-                     broker_id, controller)
-        return bool(response.should_shut_down)
-
-    async def _wait_leading_nothing(self, timeout_s: float) -> bool:
-        """Wait until this broker's own metadata (and so its replica manager, now a
-        follower there) shows it leads no partition that could move."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            # The controller drops shutting-down brokers from every ISR, so a partition still
-            # led here with another live ISR member is one whose move has not arrived yet.
-            me, live = self.config.broker_id, self.cache.brokers
-            led = [(name, p) for name, topic in self.cache.topics.items() for p, state in topic.partitions.items()
-                   if state.leader == me and any(r != me and r in live for r in state.isr)]
-            if not led:
-                return True
-            if asyncio.get_running_loop().time() >= deadline:
-                log.info("broker %d: controlled shutdown: still leading %d partitions", self.config.broker_id, len(led))
-                return False
-            await asyncio.sleep(0.1)
-            await self._metadata_changed()
 
     # -- metadata -------------------------------------------------------------------
 
@@ -425,7 +318,7 @@ class Broker:
             listener_security_protocols=config.listener_security_protocol_map,
         )
 
-    async def _metadata_changed(self) -> None:
+    async def refresh_metadata(self) -> None:
         """Refresh the metadata cache from the store and apply it (the controller's own
         writes, a store notification): one refresh at a time."""
         async with self._metadata_lock:
@@ -449,7 +342,7 @@ class Broker:
         await self.cache.refresh()
         self._apply_dynamic_configs(self.cache.broker_configs)
         for removal in self.replica_manager.apply_metadata():
-            self._delete_later(removal)
+            self.housekeeping.delete_later(removal)
 
     def _session_lost(self) -> None:
         """The ZooKeeper session expired: whatever was held through it is gone. Stop acting
@@ -530,7 +423,7 @@ class Broker:
     def delete_later(self, segments: list[Any]) -> None:
         """Remove detached segments (DeleteRecords) after log.segment.delete.delay.ms, off
         the loop, as retention's."""
-        self._delete_later(segments)
+        self.housekeeping.delete_later(segments)
 
     def config_for(self, topic: str, overrides: dict[str, str]) -> LogConfig:
         return log_config_for(overrides, self.config)
@@ -554,19 +447,6 @@ class Broker:
                 return c.value
         return None
 
-    # -- background work ------------------------------------------------------------
-
-    async def _every(self, interval_ms: int | Callable[[], int], job: Any) -> None:
-        """Run `job` every `interval_ms` (a callable: read before each sleep, for a dynamic config)."""
-        while True:
-            await asyncio.sleep(max(interval_ms() if callable(interval_ms) else interval_ms, 10) / 1000)
-            try:
-                await job()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background job %s failed", getattr(job, "__name__", job))
-
     async def _rebalance_leaders(self) -> None:
         """The active controller's periodic preferred replica election, on a fresh view."""
         role = self.controller_role
@@ -576,68 +456,6 @@ class Broker:
             await self._refresh_and_apply()
             if await role.rebalance_leaders(self.config.leader_imbalance_per_broker_percentage):
                 await self._refresh_and_apply()
-
-    async def _retention(self) -> None:
-        """Retention detaches expired segments at once (renamed *.deleted); their files
-        are removed file.delete.delay.ms later, off the loop, so in-flight fetches that
-        still send from them finish first."""
-        self._delete_later(self.log_manager.cleanup(self.clock.time_ms()))
-
-    def _delete_later(self, removal: list[Any] | Callable[[], None]) -> None:
-        if isinstance(removal, list):
-            if not removal:
-                return
-            segments = removal
-
-            def delete_segments() -> None:
-                for segment in segments:
-                    segment.delete()
-
-            removal = delete_segments
-        self._pending_deletes.append((self.clock.time_ms() + self.config.log_segment_delete_delay_ms, removal))
-
-    async def _delete_due_files(self) -> None:
-        now = self.clock.time_ms()
-        due = [removal for when, removal in self._pending_deletes if when <= now]
-        if due:
-            self._pending_deletes = [(w, r) for w, r in self._pending_deletes if w > now]
-            await asyncio.to_thread(lambda: [removal() for removal in due])
-
-    async def _clean(self) -> None:
-        """Compaction: plan on the loop, rewrite segments in a thread, swap on the loop."""
-        now = self.clock.time_ms()
-        replaced = await self.cleaner.run_once(self.log_manager.all_logs(), now, upper_bound=self._high_watermark)
-        self._delete_later(replaced)  # old segments, renamed .deleted: removed later, like retention's
-
-    def _high_watermark(self, partition_log: Any) -> int | None:
-        part = self.replica_manager.partitions.get((partition_log.topic, partition_log.partition))
-        return part.high_watermark if part is not None else None
-
-    async def _flush(self) -> None:
-        """flush.ms and segment rolls: the fsyncs run in a thread, off the event loop."""
-        started = self.log_manager.begin_due_flushes(self.clock.time_ms())
-        if started:
-            def run_all() -> None:
-                for _, task in started:
-                    task.run()
-
-            await asyncio.to_thread(run_all)
-            for partition_log, task in started:
-                partition_log.complete_flush(task)
-
-    async def _checkpoint(self) -> None:
-        await asyncio.to_thread(self.log_manager.checkpoint_writer())
-
-    async def _checkpoint_high_watermarks(self) -> None:
-        await asyncio.to_thread(self.log_manager.high_watermarks_writer(self.replica_manager.high_watermarks()))
-
-    def _write_high_watermarks(self) -> None:
-        """The clean shutdown's high watermark checkpoint; a failure (a full disk) is logged
-        and the shutdown goes on: the next start falls back to the recovery points."""
-        try:
-            self.replica_manager.checkpoint_high_watermarks()
-        except OSError:
-            log.exception("broker %d: writing the high watermark checkpoint at shutdown", self.config.broker_id)
 
 
 def _validate_configs(configs: dict[str, str]) -> None:
