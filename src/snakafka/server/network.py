@@ -216,8 +216,11 @@ class Connection(asyncio.Protocol):
                 self.pending.popleft()
                 continue
             if not isinstance(answer, bytes):
-                head.answer, head.deferred = answer, None  # built: the writer task sends it
-                break
+                data = answer.as_bytes()  # no large file slice to sendfile: write it now
+                if data is None:
+                    head.answer, head.deferred = answer, None  # built: the writer task sends it
+                    break
+                answer = data
             ready.append(answer)
             self.pending.popleft()
         if ready and not transport.is_closing():
@@ -319,9 +322,11 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if isinstance(response, bytes):
-            transport.write(response)
+        data = response if isinstance(response, bytes) else response.as_bytes()
+        if data is not None:
+            transport.write(data)
         else:
+            assert isinstance(response, Response)
             await response.write_to(transport, self._can_write)
         if not self._can_write.is_set():
             await self._can_write.wait()

@@ -29,6 +29,23 @@ class Response:
     # request metrics: they cannot read them back from the bytes.
     error_codes: list[ErrorCode] = field(default_factory=list)
 
+    def as_bytes(self) -> bytes | None:
+        """The whole response as one bytes object when it has no slice large enough for
+        sendfile (small slices are read here, as write_to would): the connection can then
+        write it at once, from wherever the answer became ready. None otherwise."""
+        parts = self.parts
+        if len(parts) == 1 and isinstance(parts[0], bytes):
+            return parts[0]
+        out: list[bytes] = []
+        for part in parts:
+            if isinstance(part, bytes):
+                out.append(part)
+            elif part.size < SENDFILE_MIN_BYTES:
+                out.append(part.read_bytes())
+            else:
+                return None
+        return b"".join(out)
+
     async def write_to(self, transport: asyncio.Transport, drained: asyncio.Event) -> None:
         """Write the parts in order. `drained` is set while the transport's buffer is empty
         (the connection sets its write high-water mark to 0)."""
