@@ -493,6 +493,28 @@ class ReplicaManager:
         """Kafka's fetchMessages: record a follower's position (once), read, and if
         there is less than min_bytes and no error, park a DelayedFetch until there is
         enough, a partition changes under it, or max_wait_ms passes."""
+        results, op = self.fetch_or_delay(requests, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes,
+                                          committed_only=committed_only, replica_id=replica_id,
+                                          read_committed=read_committed)
+        if op is None:
+            return results
+        return self.fetch_completed(replica_id, await op.wait())
+
+    def fetch_or_delay(
+        self,
+        requests: list[FetchRequestPartition],
+        *,
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+        committed_only: bool = True,
+        replica_id: int = -1,
+        read_committed: bool = False,
+    ) -> tuple[list[FetchResult], DelayedFetch | None]:
+        """`fetch` without the wait: the results now, or the DelayedFetch parked in the
+        purgatory (its result, through `fetch_completed`, is the answer). The connection
+        then writes the answer from the completion itself (in the append or the follower
+        fetch that completes it), without a task waking up first."""
         if replica_id >= 0:
             self.record_follower_fetch(requests, replica_id)
 
@@ -503,12 +525,17 @@ class ReplicaManager:
         results, total, errored = self.read_once(requests, max_bytes, committed_only=committed_only,
                                                  replica_id=replica_id, read_committed=read_committed)
         if total >= min_bytes or errored or max_wait_ms <= 0 or not requests:
-            return self._count_bytes_out(replica_id, results)
+            return self._count_bytes_out(replica_id, results), None
         params = FetchParams(replica_id, min_bytes, max_bytes, committed_only, read_committed)
         op = DelayedFetch(self.deadline(max_wait_ms), requests, params, self.partitions.get, read)
         keys: list[Hashable] = op.keys
-        self.fetch_purgatory.try_complete_else_watch(op, keys)
-        return self._count_bytes_out(replica_id, await op.wait())
+        if self.fetch_purgatory.try_complete_else_watch(op, keys):
+            return self.fetch_completed(replica_id, op.result or []), None
+        return [], op
+
+    def fetch_completed(self, replica_id: int, results: list[FetchResult]) -> list[FetchResult]:
+        """The answer of a DelayedFetch that completed (its bytes counted)."""
+        return self._count_bytes_out(replica_id, results)
 
     def _count_bytes_out(self, replica_id: int, results: list[FetchResult]) -> list[FetchResult]:
         """Kafka's BytesOut: what consumers are sent (followers: ReplicationBytesOut)."""

@@ -10,7 +10,9 @@ Deferred) joins a FIFO of pending answers that a writer task sends in order as t
 complete, while the worker goes on appending the next produce requests. Kafka mutes the
 connection instead, so a producer with several requests in flight waits one ISR round
 trip per request. Every other request keeps the one-at-a-time rule: it is handled only
-after every earlier answer has been sent.
+after every earlier answer has been sent. A long-poll fetch is a Deferred too: its answer
+is written from the completion of its DelayedFetch (inside the append or the follower
+fetch that completes it), one event-loop turn sooner than a task waking up to send it.
 """
 
 from __future__ import annotations

@@ -89,9 +89,9 @@ def _sendfile(fileno: int, part: FileSlice, transport: asyncio.Transport) -> Non
 @dataclass(slots=True)
 class Deferred:
     """A response that waits for a delayed operation (an acks=all produce waiting for the
-    ISR). The handler has done its synchronous part (the append); the connection goes on
-    with its next produce requests and sends this answer, in request order, once `op`
-    completes: `finish` turns the operation's result into the response body (once:
+    ISR, a long-poll fetch). The handler has done its synchronous part (the append, the
+    first read); the connection goes on with its next produce requests and sends this
+    answer, in request order, once `op` completes: `finish` turns the operation's result into the response body (once:
     `body()` keeps it for the connection and the request metrics alike)."""
 
     op: DelayedOperation[Any]
