@@ -36,15 +36,9 @@ class Response:
         parts = self.parts
         if len(parts) == 1 and isinstance(parts[0], bytes):
             return parts[0]
-        out: list[bytes] = []
-        for part in parts:
-            if isinstance(part, bytes):
-                out.append(part)
-            elif part.size < SENDFILE_MIN_BYTES:
-                out.append(part.read_bytes())
-            else:
-                return None
-        return b"".join(out)
+        if any(not isinstance(part, bytes) and part.size >= SENDFILE_MIN_BYTES for part in parts):
+            return None  # checked before reading anything: write_to reads the small ones once
+        return b"".join(part if isinstance(part, bytes) else part.read_bytes() for part in parts)
 
     async def write_to(self, transport: asyncio.Transport, drained: asyncio.Event) -> None:
         """Write the parts in order. `drained` is set while the transport's buffer is empty
