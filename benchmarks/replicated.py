@@ -126,14 +126,18 @@ def rejoin(cluster: LocalCluster, total_bytes: int, timeout: float = 1800.0) -> 
             "isr_wait_s": back}
 
 
-def run_cluster(records: int, rejoin_bytes: int, latency_seconds: float, scratch: Path) -> dict[str, Any]:
+PARTS = ("throughput", "latency", "round-trip", "rejoin", "single")
+
+
+def run_cluster(records: int, rejoin_bytes: int, latency_seconds: float, scratch: Path,
+                parts: frozenset[str] = frozenset(PARTS)) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with LocalCluster(scratch / "cluster", brokers=3) as cluster:
         meter = CpuMeter(*(p.pid for p in cluster.processes))
         create_topic(cluster.bootstrap, "bench-warm-up", 3)  # first connections, code paths: not measured
         produce(cluster.bootstrap, "bench-warm-up", "all", min(records, 100_000), CpuMeter(None))
         throughput: list[tuple[int, str, str, PhaseResult]] = []
-        for replication, acks, settings in CASES:
+        for replication, acks, settings in (CASES if "throughput" in parts else []):
             topic = f"bench-rf{replication}-acks{acks}-{settings}"
             create_topic(cluster.bootstrap, topic, replication)
             log.info("produce %d records, replication factor %d, acks=%s, %s producer settings", records, replication,
@@ -142,14 +146,14 @@ def run_cluster(records: int, rejoin_bytes: int, latency_seconds: float, scratch
             throughput.append((replication, acks, settings, result))
         out["throughput"] = throughput
         lat: list[tuple[int, PhaseResult]] = []
-        for rate in LATENCY_RATES:
+        for rate in (LATENCY_RATES if "latency" in parts else ()):
             topic = f"bench-latency-{rate}"
             create_topic(cluster.bootstrap, topic, 3, partitions=1)
             log.info("acks=all end-to-end latency at %d records/s, replication factor 3", rate)
             lat.append((rate, latency(cluster.bootstrap, topic, meter, rate, latency_seconds, acks="all")))
         out["latency"] = lat
         trips: dict[int, dict[str, float] | str] = {}
-        for replication in (3, 1):
+        for replication in ((3, 1) if "round-trip" in parts else ()):
             topic = f"bench-roundtrip-rf{replication}"
             create_topic(cluster.bootstrap, topic, replication, partitions=1)
             log.info("one acks=all record at a time, replication factor %d", replication)
@@ -158,7 +162,7 @@ def run_cluster(records: int, rejoin_bytes: int, latency_seconds: float, scratch
             except Exception as exc:  # noqa: BLE001 - reported in the table
                 trips[replication] = f"failed: {exc}"
         out["round_trips"] = trips
-        if rejoin_bytes > 0:
+        if rejoin_bytes > 0 and "rejoin" in parts:
             log.info("rejoin after %d bytes written while a broker was down", rejoin_bytes)
             try:
                 out["rejoin"] = rejoin(cluster, rejoin_bytes)
@@ -231,19 +235,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="bytes written while a broker is down (default 1 GB; 0 skips the rejoin case)")
     parser.add_argument("--latency-seconds", type=float, default=5.0, help="length of each latency case")
     parser.add_argument("--no-single", action="store_true", help="skip the single-broker phases of benchmarks.run")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated parts to run (default all: {','.join(PARTS)})")
     args = parser.parse_args(argv)
+    parts = frozenset(p.strip() for p in args.parts.split(",") if p.strip())
+    if unknown := parts - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     failed = False
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="snakafka-bench-cluster-") as scratch:
-        results = run_cluster(args.records, args.rejoin_bytes, args.latency_seconds, Path(scratch))
+        results = run_cluster(args.records, args.rejoin_bytes, args.latency_seconds, Path(scratch), parts)
         load_after = os.getloadavg()
         sys.stdout.write(render(results, args.records, args.latency_seconds) + "\n")
         sys.stdout.write(f"\nmachine load average (1 min) at the start / end of the cluster cases: "
                          f"{load_before[0]:.1f} / {load_after[0]:.1f} on {os.cpu_count()} cores (a shared machine)\n")
         sys.stdout.flush()
         failed = any(r.error for _, _, _, r in results["throughput"])
-        if not args.no_single:
+        if not args.no_single and "single" in parts:
             opts = SuiteOptions(records=args.records, scratch=Path(scratch) / "single",
                                 groups={"produce", "consume-python", "consume-kcat", "latency"})
             broker = start_snakafka(Path(scratch) / "single")

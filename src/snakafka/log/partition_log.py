@@ -187,7 +187,10 @@ class PartitionLog:
     def last_stable_offset(self, high_watermark: int) -> int:
         """min(first unstable offset, high watermark), after forgetting the transactions
         whose markers the high watermark has passed."""
-        self.producer_state.on_high_watermark(high_watermark)
+        state = self.producer_state
+        if not state.ongoing and not state.unreplicated:  # no transaction: asked on every fetch
+            return high_watermark
+        state.on_high_watermark(high_watermark)
         first = self.first_unstable_offset
         return high_watermark if first is None else min(first, high_watermark)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from snakafka.protocol.errors import ErrorCode
 
@@ -56,9 +57,9 @@ class CachedPartition:
     log_start_offset: int = -2
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionAnswer:
-    """The values of a partition's answer an incremental response compares."""
+class PartitionAnswer(NamedTuple):
+    """The values of a partition's answer an incremental response compares (a tuple:
+    one is built per partition of every fetch of a session)."""
 
     error: int
     high_watermark: int

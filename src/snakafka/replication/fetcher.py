@@ -259,20 +259,30 @@ class ReplicaFetcherManager:
             start = fetcher.rotation % len(order)
             order = order[start:] + order[:start]
             fetcher.rotation += 1
+        delayed, quota, known = fetcher.delayed_until, self.quota, fetcher.session_partitions
+        max_bytes = self.config.partition_max_bytes
         for tp, epoch in order:
-            if fetcher.delayed_until.get(tp, 0) > now:
+            if delayed and delayed.get(tp, 0) > now:
                 continue
             part = self._partition(tp)
             if part is None or part.is_leader:
                 continue
-            if self.quota is not None and self.quota.holds_back(tp[0], tp[1], self.config.broker_id in part.state.isr,
-                                                                now):
-                fetcher.delayed_until[tp] = now + THROTTLE_RECHECK_S  # asked for again once under the limit
+            if quota is not None and quota.holds_back(tp[0], tp[1], self.config.broker_id in part.state.isr, now):
+                delayed[tp] = now + THROTTLE_RECHECK_S  # asked for again once under the limit
                 continue
             log_ = part.log
             latest = log_.leader_epoch_cache.latest_epoch
-            current[tp] = PartitionFetch(tp[1], epoch, log_.log_end_offset, -1 if latest is None else latest,
-                                         log_.log_start_offset, self.config.partition_max_bytes)
+            last_fetched = -1 if latest is None else latest
+            end, start_offset = log_.log_end_offset, log_.log_start_offset
+            # Most partitions of a session stand still between two fetches: keep the entry
+            # the leader's session holds (same object: the incremental request leaves it out).
+            old = known.get(tp)
+            if (old is not None and old.fetch_offset == end and old.current_leader_epoch == epoch
+                    and old.last_fetched_epoch == last_fetched and old.log_start_offset == start_offset
+                    and old.partition_max_bytes == max_bytes):
+                current[tp] = old
+            else:
+                current[tp] = PartitionFetch(tp[1], epoch, end, last_fetched, start_offset, max_bytes)
             sent[tp] = epoch
         if not sent:
             return None
@@ -280,8 +290,7 @@ class ReplicaFetcherManager:
         if fetcher.session_id == 0:
             listed, forgotten = current, []
         else:
-            known = fetcher.session_partitions
-            listed = {tp: pf for tp, pf in current.items() if known.get(tp) != pf}
+            listed = {tp: pf for tp, pf in current.items() if known.get(tp) is not pf}
             forgotten = [tp for tp in known if tp not in current]
         by_topic: dict[str, list[PartitionFetch]] = {}
         for tp, pf in listed.items():

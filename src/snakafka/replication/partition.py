@@ -171,6 +171,7 @@ class Partition:
         if written and self.state == change.decided_on:
             self.update_state(change.proposed, now_ms)
             return True
+        self._maybe_advance_hw()  # the maximal ISR may have shrunk back (a follower's next fetch need not move)
         return False
 
     @property
@@ -191,8 +192,12 @@ class Partition:
         follower = self.followers.get(replica)
         if follower is None:
             follower = self.followers[replica] = FollowerState.new(now_ms)
+        previous = follower.log_end_offset
         follower.on_fetch(fetch_offset, self.log.log_end_offset, now_ms)
-        moved = self._maybe_advance_hw()
+        # The high watermark moves with a follower's log end (or the leader's, or the ISR,
+        # which recompute it themselves): a fetch from where the last one was cannot move
+        # it, and most partitions of a follower's fetch session are such.
+        moved = previous != fetch_offset and self._maybe_advance_hw()
         expand = None
         if (replica not in self.state.isr and self.pending_isr is None
                 and may_join_isr(follower, self.high_watermark, self.leader_epoch_start_offset)):

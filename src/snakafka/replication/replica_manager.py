@@ -363,6 +363,8 @@ class ReplicaManager:
                 if quota is not None and quota.holds_back(req.topic, req.partition, replica_id in part.state.isr,
                                                           time.monotonic()):
                     continue  # throttled: this follower gets no data this time
+                if req.fetch_offset == (part.high_watermark if committed_only else log_.log_end_offset):
+                    continue  # at the end of what it may read (most partitions of a session): nothing to read
                 read = part.read(req.fetch_offset, max(limit, 0), committed_only=committed_only, min_one_batch=total == 0,
                                  read_committed=read_committed)
                 res.records = read.slice
@@ -400,6 +402,7 @@ class ReplicaManager:
         asks for (Kafka's updateFollowerFetchState), which may move the high watermark
         (answering acks=all produces) and grow the ISR. Partitions it may not fetch, or
         whose history diverged from this leader's, are skipped: the read answers them."""
+        now_ms = self.time_ms()
         for req in requests:
             part = self.partitions.get((req.topic, req.partition))
             if part is None or replica_id not in part.state.replicas:
@@ -413,17 +416,16 @@ class ReplicaManager:
             except KafkaError:
                 continue
             if part.log.log_start_offset <= req.fetch_offset <= part.log.log_end_offset:
-                self._follower_fetched(part, replica_id, req.fetch_offset)
+                self._follower_fetched(part, replica_id, req.fetch_offset, now_ms)
             starts = self.follower_log_starts.setdefault((req.topic, req.partition), {})
             if req.log_start_offset >= 0 and starts.get(replica_id) != req.log_start_offset:
                 starts[replica_id] = req.log_start_offset
                 self.delete_records_purgatory.check_and_complete(log_start_key((req.topic, req.partition)))
 
-    def _follower_fetched(self, part: Partition, replica_id: int, fetch_offset: int) -> None:
-        tp = (part.topic, part.partition)
-        moved, expand = part.on_follower_fetch(replica_id, fetch_offset, self.time_ms())
+    def _follower_fetched(self, part: Partition, replica_id: int, fetch_offset: int, now_ms: int) -> None:
+        moved, expand = part.on_follower_fetch(replica_id, fetch_offset, now_ms)
         if moved:
-            self._hw_moved(tp)
+            self._hw_moved((part.topic, part.partition))
         if expand is not None:
             log.info("broker %d: %s-%d: follower %d caught up (offset %d, hw %d): expanding isr %s -> %s",
                      self.broker_id, part.topic, part.partition, replica_id, fetch_offset, part.high_watermark,
@@ -451,7 +453,7 @@ class ReplicaManager:
         except Exception:
             log.exception("broker %d: %s-%d: ISR update to %s failed", self.broker_id, part.topic, part.partition, isr)
             ok = False
-        applied = part.isr_change_done(change, ok, self.time_ms())
+        part.isr_change_done(change, ok, self.time_ms())
         tp = (part.topic, part.partition)
         if not ok:
             log.info("broker %d: %s-%d: ISR update to %s (decided on partition epoch %d) lost a race with another "
@@ -464,8 +466,7 @@ class ReplicaManager:
                 self.topic_stats.isr_shrinks += 1
             elif len(change.proposed.isr) > len(change.decided_on.isr):
                 self.topic_stats.isr_expands += 1
-        if applied or not ok:
-            self._wake(tp)  # the high watermark rule's ISR changed (or the maximal ISR shrank back)
+        self._wake(tp)  # the high watermark rule's ISR changed, or the maximal ISR shrank back
 
     async def shrink_isrs(self) -> None:
         """Drop followers that have not caught up within replica.lag.time.max.ms (run every
@@ -492,6 +493,28 @@ class ReplicaManager:
         """Kafka's fetchMessages: record a follower's position (once), read, and if
         there is less than min_bytes and no error, park a DelayedFetch until there is
         enough, a partition changes under it, or max_wait_ms passes."""
+        results, op = self.fetch_or_delay(requests, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes,
+                                          committed_only=committed_only, replica_id=replica_id,
+                                          read_committed=read_committed)
+        if op is None:
+            return results
+        return self.fetch_completed(replica_id, await op.wait())
+
+    def fetch_or_delay(
+        self,
+        requests: list[FetchRequestPartition],
+        *,
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+        committed_only: bool = True,
+        replica_id: int = -1,
+        read_committed: bool = False,
+    ) -> tuple[list[FetchResult], DelayedFetch | None]:
+        """`fetch` without the wait: the results now, or the DelayedFetch parked in the
+        purgatory (its result, through `fetch_completed`, is the answer). The connection
+        then writes the answer from the completion itself (in the append or the follower
+        fetch that completes it), without a task waking up first."""
         if replica_id >= 0:
             self.record_follower_fetch(requests, replica_id)
 
@@ -502,12 +525,17 @@ class ReplicaManager:
         results, total, errored = self.read_once(requests, max_bytes, committed_only=committed_only,
                                                  replica_id=replica_id, read_committed=read_committed)
         if total >= min_bytes or errored or max_wait_ms <= 0 or not requests:
-            return self._count_bytes_out(replica_id, results)
+            return self._count_bytes_out(replica_id, results), None
         params = FetchParams(replica_id, min_bytes, max_bytes, committed_only, read_committed)
         op = DelayedFetch(self.deadline(max_wait_ms), requests, params, self.partitions.get, read)
         keys: list[Hashable] = op.keys
-        self.fetch_purgatory.try_complete_else_watch(op, keys)
-        return self._count_bytes_out(replica_id, await op.wait())
+        if self.fetch_purgatory.try_complete_else_watch(op, keys):
+            return self.fetch_completed(replica_id, op.result or []), None
+        return [], op
+
+    def fetch_completed(self, replica_id: int, results: list[FetchResult]) -> list[FetchResult]:
+        """The answer of a DelayedFetch that completed (its bytes counted)."""
+        return self._count_bytes_out(replica_id, results)
 
     def _count_bytes_out(self, replica_id: int, results: list[FetchResult]) -> list[FetchResult]:
         """Kafka's BytesOut: what consumers are sent (followers: ReplicationBytesOut)."""

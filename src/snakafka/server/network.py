@@ -10,7 +10,9 @@ Deferred) joins a FIFO of pending answers that a writer task sends in order as t
 complete, while the worker goes on appending the next produce requests. Kafka mutes the
 connection instead, so a producer with several requests in flight waits one ISR round
 trip per request. Every other request keeps the one-at-a-time rule: it is handled only
-after every earlier answer has been sent.
+after every earlier answer has been sent. A long-poll fetch is a Deferred too: its answer
+is written from the completion of its DelayedFetch (inside the append or the follower
+fetch that completes it), one event-loop turn sooner than a task waking up to send it.
 """
 
 from __future__ import annotations
@@ -216,8 +218,11 @@ class Connection(asyncio.Protocol):
                 self.pending.popleft()
                 continue
             if not isinstance(answer, bytes):
-                head.answer, head.deferred = answer, None  # built: the writer task sends it
-                break
+                data = answer.as_bytes()  # no large file slice to sendfile: write it now
+                if data is None:
+                    head.answer, head.deferred = answer, None  # built: the writer task sends it
+                    break
+                answer = data
             ready.append(answer)
             self.pending.popleft()
         if ready and not transport.is_closing():
@@ -319,9 +324,11 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if isinstance(response, bytes):
-            transport.write(response)
+        data = response if isinstance(response, bytes) else response.as_bytes()
+        if data is not None:
+            transport.write(data)
         else:
+            assert isinstance(response, Response)
             await response.write_to(transport, self._can_write)
         if not self._can_write.is_set():
             await self._can_write.wait()

@@ -95,7 +95,7 @@ class RequestMetrics:
                 body = await handler(ctx, request)
                 return body
             finally:
-                if isinstance(body, Deferred):  # an acks=all produce: timed until it is answered
+                if isinstance(body, Deferred):  # acks=all produce, long-poll fetch: timed until answered
                     deferred = body
                     deferred.op.add_done_callback(lambda: observe(ctx, request, start, deferred.body()))
                 else:

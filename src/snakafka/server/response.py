@@ -29,6 +29,17 @@ class Response:
     # request metrics: they cannot read them back from the bytes.
     error_codes: list[ErrorCode] = field(default_factory=list)
 
+    def as_bytes(self) -> bytes | None:
+        """The whole response as one bytes object when it has no slice large enough for
+        sendfile (small slices are read here, as write_to would): the connection can then
+        write it at once, from wherever the answer became ready. None otherwise."""
+        parts = self.parts
+        if len(parts) == 1 and isinstance(parts[0], bytes):
+            return parts[0]
+        if any(not isinstance(part, bytes) and part.size >= SENDFILE_MIN_BYTES for part in parts):
+            return None  # checked before reading anything: write_to reads the small ones once
+        return b"".join(part if isinstance(part, bytes) else part.read_bytes() for part in parts)
+
     async def write_to(self, transport: asyncio.Transport, drained: asyncio.Event) -> None:
         """Write the parts in order. `drained` is set while the transport's buffer is empty
         (the connection sets its write high-water mark to 0)."""
@@ -72,9 +83,9 @@ def _sendfile(fileno: int, part: FileSlice, transport: asyncio.Transport) -> Non
 @dataclass(slots=True)
 class Deferred:
     """A response that waits for a delayed operation (an acks=all produce waiting for the
-    ISR). The handler has done its synchronous part (the append); the connection goes on
-    with its next produce requests and sends this answer, in request order, once `op`
-    completes: `finish` turns the operation's result into the response body (once:
+    ISR, a long-poll fetch). The handler has done its synchronous part (the append, the
+    first read); the connection goes on with its next produce requests and sends this
+    answer, in request order, once `op` completes: `finish` turns the operation's result into the response body (once:
     `body()` keeps it for the connection and the request metrics alike)."""
 
     op: DelayedOperation[Any]

@@ -24,16 +24,17 @@ from snakafka.protocol.fetch_response import (
 )
 from snakafka.replication.fetch_session import (
     FINAL_EPOCH,
+    FetchContext,
     PartitionAnswer,
     PartitionRequest,
 )
-from snakafka.replication.replica_manager import FetchRequestPartition
+from snakafka.replication.replica_manager import FetchRequestPartition, FetchResult
 from snakafka.server import authorization
 from snakafka.server.context import RequestContext
-from snakafka.server.response import Response
+from snakafka.server.response import Deferred, Response
 
 
-async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
+async def handle_fetch(ctx: RequestContext, request: Any) -> Response | Deferred:
     version = ctx.version
     correlation_id = ctx.header.correlation_id
     requested = [((t.topic, p.partition), PartitionRequest(
@@ -56,15 +57,27 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Response:
     if refused and not wanted:
         max_wait_ms = 0  # nothing to wait for: answer the refusals at once
     read_committed = getattr(request, "isolation_level", 0) == 1 and request.replica_id < 0
-    results = refused + await ctx.broker.replica_manager.fetch(
+    manager = ctx.broker.replica_manager
+    replica_id = request.replica_id
+    results, op = manager.fetch_or_delay(
         wanted,
         max_wait_ms=max_wait_ms,
         min_bytes=request.min_bytes,
         max_bytes=getattr(request, "max_bytes", 0x7FFFFFFF),
-        committed_only=request.replica_id < 0,
-        replica_id=request.replica_id,  # >= 0: a follower's fetch (reads to the log end, moves the ISR)
+        committed_only=replica_id < 0,
+        replica_id=replica_id,  # >= 0: a follower's fetch (reads to the log end, moves the ISR)
         read_committed=read_committed,
     )
+    if op is not None:
+        # A long poll: answered from the DelayedFetch's completion, in request order (the
+        # connection writes it there, or leaves large file slices to its writer task).
+        return Deferred(op, lambda done: _response(version, correlation_id, context, read_committed,
+                                                   refused + manager.fetch_completed(replica_id, done)))
+    return _response(version, correlation_id, context, read_committed, refused + results)
+
+
+def _response(version: int, correlation_id: int, context: FetchContext, read_committed: bool,
+              results: list[FetchResult]) -> Response:
     topics: list[TopicPayload] = []
     by_name: dict[str, TopicPayload] = {}
     for r in results:
