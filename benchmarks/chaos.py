@@ -14,8 +14,10 @@ acknowledged records, the records read back and the three replicas' segment file
 
 Prints cycles, acknowledged records, lost / duplicated / diverged counts (and the other
 checks), the records the client itself re-sent under a new producer epoch (reported apart:
-see snakafka.testing.invariants), and failover times: from each kill -9 of a leader to the next acknowledged write
-on its partition (median, p99, max). Asserts nothing; the exit status is 1 if any
+see snakafka.testing.invariants), and failover times: from each kill -9 of a leader to the first acknowledgement of a
+record sent after the kill on its partition (median, p99, max), apart for the kills that
+left fewer than min.insync.replicas in-sync replicas alive (acks=all then waits for a
+replica to return: that wait is reported, but it is not a failover). Asserts nothing; the exit status is 1 if any
 invariant was violated.
 """
 
@@ -132,8 +134,13 @@ def main(argv: list[str] | None = None) -> int:
               f"confluentinc/librdkafka#4953): {len(report.resent)}")
         for text in report.resent[:5]:
             print(f"  re-sent: {text}")
-        print(failover_summary(runner.failovers))
+        print(f"kills that left at least min.insync.replicas ({runner.min_insync}) in-sync replicas alive: "
+              f"{failover_summary(runner.failovers)}")
         for fault, values in sorted(runner.failovers_by_fault.items()):
+            print(f"  {fault}: {failover_summary(values)}")
+        print("kills that left fewer (acks=all waits, by design, until a replica returns; not a failover): "
+              f"{failover_summary(runner.replica_waits)}")
+        for fault, values in sorted(runner.replica_waits_by_fault.items()):
             print(f"  {fault}: {failover_summary(values)}")
         print(f"cycles with an expected reaction missing or an error: {errors} errors, {len(runner.notes)} notes")
         for note in runner.notes[:10]:

@@ -83,8 +83,14 @@ class FaultRunner:
     session_timeout_s: float = 3.0
     patience: float = 1.0  # scales how long an expected reaction is waited for (a broken build's may never come)
     producer: AckingProducer | None = None
-    failovers: list[float] = field(default_factory=list)  # seconds from a leader's kill -9 to the next ack
+    min_insync: int = 2  # the topic's min.insync.replicas
+    # Seconds from a leader's kill -9 to the first acknowledgement of a record sent after it,
+    # when at least min_insync in-sync replicas were left alive (a failover proper) ...
+    failovers: list[float] = field(default_factory=list)
     failovers_by_fault: dict[str, list[float]] = field(default_factory=dict)  # the same, by the fault that killed
+    # ... and when fewer were: acks=all then waits, by design, until a replica returns.
+    replica_waits: list[float] = field(default_factory=list)
+    replica_waits_by_fault: dict[str, list[float]] = field(default_factory=dict)
     stale_acked: list[AckedRecord] = field(default_factory=list)  # what stale clients got acknowledged
     stale_clients: bool = True  # isolating a leader also has a client that trusts it write to it
     faults: list[str] = field(default_factory=list)
@@ -218,18 +224,31 @@ class FaultRunner:
     def resume(self, broker: int) -> None:
         os.kill(self.net.local.processes[broker].pid, signal.SIGCONT)
 
-    def _failover(self, partition: int, killed_at: float, fault: str) -> None:
-        """Record the time from a kill to the partition's next acknowledged write."""
+    def survivors(self, partition: int, leader: int) -> int:
+        """How many in-sync replicas of `partition` other than `leader` are alive (registered)
+        now: taken just before a leader is killed, to tell a failover from a wait."""
+        alive = self.registered()
+        return sum(1 for b in self.view(partition).isr if b != leader and b in alive)
+
+    def _failover(self, partition: int, killed_at: float, fault: str, survivors: int) -> None:
+        """Record the time from a kill to the first acknowledgement of a record sent after
+        it: as a failover when at least min.insync.replicas in-sync replicas survived the
+        kill, else as a wait for a replica (no leader could take acks=all writes sooner)."""
         timeout = 30.0 * self.patience
         assert self.producer is not None
         producer = self.producer
         try:
             first = wait_for(lambda: producer.first_ack_after(partition, killed_at), timeout,
                              f"an acknowledgement on partition {partition} after the kill")
-            self.failovers.append(first - killed_at)
-            self.failovers_by_fault.setdefault(fault, []).append(first - killed_at)
         except FaultTimeout as exc:
             self._note(str(exc))
+            return
+        if survivors >= self.min_insync:
+            self.failovers.append(first - killed_at)
+            self.failovers_by_fault.setdefault(fault, []).append(first - killed_at)
+        else:
+            self.replica_waits.append(first - killed_at)
+            self.replica_waits_by_fault.setdefault(fault, []).append(first - killed_at)
 
     # -- the faults ----------------------------------------------------------------------
 
@@ -288,6 +307,7 @@ class FaultRunner:
                      "another controller", interval=0.1)
         except FaultTimeout as exc:
             self._note(str(exc))
+        survivors = self.survivors(partition, old.leader)
         killed_at = self.kill(old.leader)
         self._wait_new_leader(partition, old, timeout=self.reaction_s)
         self.net.heal()
@@ -298,7 +318,7 @@ class FaultRunner:
             self._note(str(exc))
         time.sleep(0.5)  # the healed broker acts (or should not) on what it knew
         self.restart(old.leader)
-        self._failover(partition, killed_at, "zombie-controller")
+        self._failover(partition, killed_at, "zombie-controller", survivors)
 
     def pause_leader(self, partition: int = 0) -> None:
         """SIGSTOP the leader for longer than the session timeout (a long GC pause), then
@@ -331,10 +351,11 @@ class FaultRunner:
                      f"broker {follower} back in the ISR", interval=0.02)
         except FaultTimeout:
             pass  # a follower still catching up stays out: kill the leader anyway
+        survivors = self.survivors(partition, old.leader)
         killed_at = self.kill(old.leader)
         self._wait_new_leader(partition, old, timeout=self.reaction_s)
         self.restart(old.leader)
-        self._failover(partition, killed_at, "kip-101")
+        self._failover(partition, killed_at, "kip-101", survivors)
 
     def leader_changes(self, partition: int = 0, changes: int = 3) -> None:
         """KIP-279: three leader changes in quick succession, each leader first cut off from
@@ -352,13 +373,14 @@ class FaultRunner:
                 self.stale_acked += stale.write(5, timeout=0.5)
             else:
                 time.sleep(0.5)
+            survivors = self.survivors(partition, old.leader)
             killed_at = self.kill(old.leader)
             self.net.heal()
             new = self._wait_new_leader(partition, old, timeout=self.reaction_s)
             self.restart(old.leader)
             if new is None:  # offline (no in-sync replica left to elect): no failover to measure
                 break
-            self._failover(partition, killed_at, "kip-279")
+            self._failover(partition, killed_at, "kip-279", survivors)
 
     def shrink_isr_then_kill_leader(self, partition: int = 0) -> None:
         """The ISR shrunk to the leader alone (both followers cut off from it until they
@@ -384,20 +406,22 @@ class FaultRunner:
     def kill_leader(self, partition: int = 0) -> None:
         old = self.view(partition)
         self.faults.append(f"kill -9 leader {old.leader} of partition {partition}")
+        survivors = self.survivors(partition, old.leader)
         killed_at = self.kill(old.leader)
         self._wait_new_leader(partition, old, timeout=self.reaction_s)
-        self._failover(partition, killed_at, "kill-leader")
+        self._failover(partition, killed_at, "kill-leader", survivors)
         self.relaunch(old.leader)
 
     def kill_controller(self) -> None:
         controller = self.controller()
         led = [p for p in range(self.partitions) if self.view(p).leader == controller]
         self.faults.append(f"kill -9 controller {controller}")
+        survivors = {p: self.survivors(p, controller) for p in led}
         killed_at = self.kill(controller)
         wait_for(lambda: self.controller() not in (-1, controller), self.reaction_s,
                  "another controller", interval=0.1)
         for p in led:
-            self._failover(p, killed_at, "kill-controller")
+            self._failover(p, killed_at, "kill-controller", survivors[p])
         self.relaunch(controller)
 
     # -- the verdict ---------------------------------------------------------------------

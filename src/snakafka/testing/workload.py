@@ -51,7 +51,8 @@ class AckingProducer:
     """Sends records round robin to `partitions` partitions of `topic` from its own thread
     (a client is not shared between threads) until stop(). `acked` lists every
     acknowledged record; `ack_times[p]` the monotonic times of partition p's
-    acknowledgements (for failover figures); `errors` failed deliveries, `fatal` the fatal
+    acknowledgements and `ack_sent[p]` when each of those records was handed to the
+    client (for failover figures); `errors` failed deliveries, `fatal` the fatal
     errors librdkafka reported (the producer is then replaced by a new one)."""
 
     def __init__(self, bootstrap: str, topic: str, partitions: int, *, pause_s: float = 0.002,
@@ -60,6 +61,8 @@ class AckingProducer:
         self.config = {**PRODUCER_CONFIG, **(config or {})}
         self.acked: list[AckedRecord] = []
         self.ack_times: dict[int, list[float]] = defaultdict(list)
+        self.ack_sent: dict[int, list[float]] = defaultdict(list)
+        self._sent_at: list[float] = []  # by send index
         self.errors: list[str] = []
         self.fatal: list[str] = []
         self.without_offset: list[tuple[int, bytes]] = []
@@ -81,9 +84,11 @@ class AckingProducer:
             self.without_offset.append((partition, value))
             offset = UNKNOWN
         now = time.monotonic()
+        seq = seq_of(value)
         with self._lock:
-            self.acked.append(AckedRecord(partition, offset, value, seq_of(value)))
+            self.acked.append(AckedRecord(partition, offset, value, seq))
             self.ack_times[partition].append(now)
+            self.ack_sent[partition].append(self._sent_at[seq])
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -103,14 +108,17 @@ class AckingProducer:
                 producer = self._new_producer()
             seq = self.sent
             value = f"v-{seq}-{uuid.uuid4().hex[:6]}".encode()
+            self._sent_at.append(time.monotonic())  # before produce(): its callback may run at once
             try:
                 producer.produce(self.topic, key=b"k%d" % seq, value=value, partition=seq % self.partitions,
                                  on_delivery=self._delivered)
                 self.sent += 1
                 producer.poll(0)
             except BufferError:
-                pass
+                self._sent_at.pop()
             except (KafkaException, SystemError) as exc:  # a fatal state: replaced at the top of the loop
+                if len(self._sent_at) > self.sent:  # produce() itself failed
+                    self._sent_at.pop()
                 if len(self.fatal) == fatal_seen:
                     self.fatal.append(str(exc))
             time.sleep(self.pause_s)
@@ -144,11 +152,17 @@ class AckingProducer:
         return False
 
     def first_ack_after(self, partition: int, moment: float) -> float | None:
-        """The monotonic time of partition's first acknowledgement after `moment`."""
+        """The monotonic time of the first acknowledgement of a record of `partition`
+        handed to the client after `moment`. Acknowledgements that arrive after `moment`
+        for records sent before it do not count: a leader killed at `moment` may have
+        written them, and their answers still reach the client, so they say nothing about
+        when the partition took writes again."""
         with self._lock:
-            times = self.ack_times[partition]
-            i = bisect.bisect_right(times, moment)
-            return times[i] if i < len(times) else None
+            times, sent = self.ack_times[partition], self.ack_sent[partition]
+            for i in range(bisect.bisect_right(times, moment), len(times)):
+                if sent[i] > moment:
+                    return times[i]
+            return None
 
     def stop(self, timeout: float = 120.0, drain_s: float = 90.0) -> None:
         """Stop sending and wait up to `drain_s` for the last deliveries (acknowledged or
