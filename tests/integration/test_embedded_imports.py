@@ -38,6 +38,8 @@ NOT_AT_START = (
     "kio.schema.sasl_handshake",
     "kio.schema.write_txn_markers",  # cluster-only requests
     "kio.schema.broker_heartbeat",
+    "snakafka.coordinator.group",  # the coordinators: created on first use (server/coordinator_host.py)
+    "snakafka.coordinator.transaction",
 )
 
 

@@ -7,12 +7,14 @@ a follower's fetch position is recorded once, when its fetch arrives, never here
 
 - DelayedProduce (acks=all): complete once every partition's high watermark has passed
   the records appended (or it stopped being leader); watches the high-watermark keys.
-- DelayedFetch: complete once min_bytes can be read, a partition errors (leadership moved,
-  log truncated below the fetch offset), or, for a follower, the high watermark moved past
-  records it holds that were not committed when it fetched (it needs that to know they
-  are committed). A consumer's fetch watches the high-watermark keys (it reads below the
-  high watermark); a follower's watches the data keys and the high-watermark keys, but a
-  high watermark move wakes it only in the case above.
+- DelayedFetch: complete once min_bytes can be read or a partition errors (leadership
+  moved, log truncated below the fetch offset). A consumer's fetch watches the
+  high-watermark keys (it reads below the high watermark); a follower's watches the data
+  keys only (it reads up to the log end). As in Kafka (DelayedFetch, FetchIsolation.LOG_END),
+  a high watermark move alone does not answer a follower: it learns the high watermark
+  from its next answer, with the next records or after replica.fetch.wait.max.ms. Waking
+  it there would cost every acks=all write one more fetch answer and request per follower,
+  on the CPU the next write needs.
 """
 
 from __future__ import annotations
@@ -116,12 +118,6 @@ class FetchParams:
         return self.replica_id >= 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Parked:
-    """What a partition looked like when the fetch parked."""
-
-    leader_epoch: int
-    high_watermark: int
 
 
 class DelayedFetch(DelayedOperation[list["FetchResult"]]):
@@ -134,31 +130,27 @@ class DelayedFetch(DelayedOperation[list["FetchResult"]]):
         self.params = params
         self._partition = partition
         self._read = read
-        self._parked: list[_Parked | None] = []
+        # Each partition's leader epoch when the fetch parked (None: unknown then).
+        self._parked: list[int | None] = []
         for req in requests:
             part = partition((req.topic, req.partition))
-            self._parked.append(None if part is None else _Parked(part.leader_epoch, part.high_watermark))
+            self._parked.append(None if part is None else part.leader_epoch)
 
     @property
     def keys(self) -> list[Hashable]:
         tps = [(r.topic, r.partition) for r in self.requests]
-        keys = [hw_key(tp) for tp in tps]
-        if self.params.is_follower:
-            keys += [data_key(tp) for tp in tps]
-        return keys
+        return [data_key(tp) if self.params.is_follower else hw_key(tp) for tp in tps]
 
     def try_complete(self) -> bool:
         params = self.params
         accumulated = 0
         for req, parked in zip(self.requests, self._parked, strict=True):
             part = self._partition((req.topic, req.partition))
-            if part is None or parked is None or not part.is_leader or part.leader_epoch != parked.leader_epoch:
+            if part is None or parked is None or not part.is_leader or part.leader_epoch != parked:
                 return True  # answered with the partition's error
             hw = part.high_watermark
             if params.is_follower:
                 end = part.log.log_end_offset
-                if parked.high_watermark < hw and parked.high_watermark < req.fetch_offset:
-                    return True  # records the follower holds became committed: it needs to know
             elif params.read_committed:
                 first = part.log.first_unstable_offset
                 end = hw if first is None else min(first, hw)

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
-from snakafka.coordinator.group import FetchedOffset
 from snakafka.protocol.codec import request_type
 from snakafka.replication.replica_manager import FetchRequestPartition, FetchResult
 from snakafka.security.acl import (
@@ -31,6 +30,9 @@ from snakafka.security.acl import (
     to_bitfield,
 )
 from snakafka.server.context import RequestContext
+
+if TYPE_CHECKING:  # loaded with the group coordinator, on first use
+    from snakafka.coordinator.group import FetchedOffset
 
 AUTH_LOG = logging.getLogger("kafka.authorizer.logger")
 NOT_REQUESTED = -2147483648  # the schemas' default: authorized operations not asked for
@@ -160,7 +162,7 @@ def offset_commit_errors(ctx: RequestContext, group_id: str,
     return {tp: ErrorCode.topic_authorization_failed for tp in partitions if tp[0] in refused}
 
 
-FetchedOffsets = dict[tuple[str, int], FetchedOffset]
+FetchedOffsets = dict[tuple[str, int], "FetchedOffset"]
 
 
 async def fetch_offsets(ctx: RequestContext, group_id: str, wanted: list[tuple[str, int]] | None,
@@ -168,6 +170,9 @@ async def fetch_offsets(ctx: RequestContext, group_id: str, wanted: list[tuple[s
     """OffsetFetch of one group: Describe on the group, else GROUP_AUTHORIZATION_FAILED;
     partitions asked for on topics the principal may not Describe answer
     TOPIC_AUTHORIZATION_FAILED, and a fetch of all offsets leaves such topics out."""
+    # with the coordinator, on first use
+    from snakafka.coordinator.group import FetchedOffset
+
     groups = ctx.broker.groups
     if not enabled(ctx):
         return await groups.fetch_offsets(group_id, wanted, require_stable)

@@ -61,6 +61,8 @@ from snakafka.server.request_metrics import RequestMetrics
 from snakafka.server.txn_host import TxnHost
 
 if TYPE_CHECKING:
+    from snakafka.coordinator.group.coordinator import GroupCoordinator
+    from snakafka.coordinator.transaction import TransactionCoordinator
     from snakafka.server.metrics_http import MetricsHttpServer
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,14 @@ class Broker:
         self._metadata_lock = asyncio.Lock()
         self._refresh_queued = False
         self._refresh_tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def groups(self) -> GroupCoordinator:
+        return self.group_host.coordinator
+
+    @property
+    def txn(self) -> TransactionCoordinator:
+        return self.txn_host.coordinator
 
     @property
     def controller_id(self) -> int:
@@ -173,10 +183,8 @@ class Broker:
         self.cleaner = LogCleaner(self.clock, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
         self.housekeeping = Housekeeping(lambda: self.config, self.clock, self.log_manager, self.replica_manager,
                                          self.cleaner)
-        self.group_host = GroupHost(self)
-        self.groups = self.group_host.coordinator
+        self.group_host = GroupHost(self)  # each coordinator is created on first use
         self.txn_host = TxnHost(self)
-        self.txn = self.txn_host.coordinator
         self.servers = [SocketServer(self, self.dispatcher, listener.name, listener.host, listener.port,
                                      config.socket_request_max_bytes, auths[listener.name])
                         for listener in config.listeners]
@@ -192,9 +200,9 @@ class Broker:
                 every(config.replica_lag_time_max_ms // 2, self.replica_manager.shrink_isrs), name="isr-expiration"),
             # Kafka's transaction-abort and transactionalId-expiration tasks
             asyncio.create_task(every(config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
-                                      self.txn.abort_timed_out), name="txn-abort-timed-out"),
+                                      self.txn_host.abort_timed_out), name="txn-abort-timed-out"),
             asyncio.create_task(every(config.transaction_remove_expired_transaction_cleanup_interval_ms,
-                                      self.txn.expire_transactional_ids), name="txn-expire-ids"),
+                                      self.txn_host.expire_transactional_ids), name="txn-expire-ids"),
         ]
         if self.cluster_mode and config.auto_leader_rebalance_enable:  # Kafka's auto-leader-rebalance-task
             self._tasks.append(asyncio.create_task(

@@ -9,7 +9,7 @@ the request layer; the request layer imports only this description of what it is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from snakafka.clock import Clock
 from snakafka.cluster.controller import Controller
@@ -17,13 +17,15 @@ from snakafka.cluster.metadata_cache import MetadataCache
 from snakafka.cluster.model import BrokerInfo
 from snakafka.cluster.store.base import ScramCredentialStore
 from snakafka.config.broker import BrokerConfig
-from snakafka.coordinator.group.coordinator import GroupCoordinator
 from snakafka.coordinator.producer_ids import ProducerIdManager
-from snakafka.coordinator.transaction import TransactionCoordinator
 from snakafka.protocol.errors import ErrorCode
 from snakafka.replication.replica_manager import ReplicaManager
 from snakafka.server.acl_host import AclHost
 from snakafka.server.inter_broker import InterBrokerClient
+
+if TYPE_CHECKING:  # created on first use (coordinator_host.py): not imported at start
+    from snakafka.coordinator.group.coordinator import GroupCoordinator
+    from snakafka.coordinator.transaction import TransactionCoordinator
 
 
 class ApiRange(Protocol):
@@ -51,12 +53,15 @@ class BrokerServices(Protocol):
     cache: MetadataCache
     controller: Controller
     replica_manager: ReplicaManager
-    groups: GroupCoordinator
     producer_ids: ProducerIdManager
-    txn: TransactionCoordinator
     acls: AclHost  # the authorizer (None without authorizer.class.name) and the ACL store
     inter_broker: InterBrokerClient  # how to reach other brokers (their listener, TLS / SASL)
     users: ScramCredentialStore  # SCRAM credentials (ZooKeeper /config/users or the local store)
+
+    @property
+    def groups(self) -> GroupCoordinator: ...
+    @property
+    def txn(self) -> TransactionCoordinator: ...
 
     @property
     def dispatcher(self) -> ApiTable: ...

@@ -1,12 +1,8 @@
-"""Hosts the transaction coordinator on this broker: the glue between it and the cluster.
-
-Like group_host.py for groups: creates `__transaction_state` on first use (the first
-FindCoordinator of a transactional id, as Kafka does), loads the partitions of it this
-broker leads (coordinator epoch = the partition's leader epoch) and unloads those it no
-longer leads, answers which broker coordinates a transactional id, runs the periodic
-abort of timed-out transactions and expiry of idle transactional ids (scheduled by
-broker.py), and routes the
-coordinator's markers: through txn_markers.py for partitions led here, as a
+"""Hosts the transaction coordinator on this broker, in `__transaction_state`
+(coordinator_host.py: the glue shared with the group coordinator; the coordinator epoch
+is the partition's leader epoch). Beyond that glue it runs the periodic abort of
+timed-out transactions and expiry of idle transactional ids (scheduled by broker.py), and
+routes the coordinator's markers: through txn_markers.py for partitions led here, as a
 WriteTxnMarkers request (API 27) to the leader for partitions led elsewhere.
 """
 
@@ -14,92 +10,92 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from snakafka.cluster.controller import NewTopic
 from snakafka.cluster.model import NO_LEADER, TXN_TOPIC, BrokerInfo
-from snakafka.coordinator.internal_topic_log import InternalTopicLog
-from snakafka.coordinator.transaction import TransactionCoordinator, TxnConfig
 from snakafka.protocol.control import TxnMarker
 from snakafka.protocol.errors import ErrorCode, KafkaError
-from snakafka.server.services import BrokerServices
+from snakafka.protocol.partitioner import java_string_hash, kafka_abs
+from snakafka.server.coordinator_host import CoordinatorHost
 from snakafka.server.txn_markers import MARKER_TIMEOUT_MS, write_markers_locally
+
+if TYPE_CHECKING:
+    from snakafka.coordinator.transaction import TransactionCoordinator
 
 log = logging.getLogger(__name__)
 
 TopicPartition = tuple[str, int]
 
 
-class TxnHost:
-    def __init__(self, broker: BrokerServices) -> None:
-        self.broker = broker
-        config = broker.config
-        self.config = TxnConfig(
+class TxnHost(CoordinatorHost["TransactionCoordinator"]):
+    topic = TXN_TOPIC
+
+    def _create(self) -> TransactionCoordinator:
+        from snakafka.coordinator.internal_topic_log import InternalTopicLog
+        from snakafka.coordinator.transaction import TransactionCoordinator, TxnConfig
+
+        broker, config = self.broker, self.broker.config
+        txn_config = TxnConfig(
             num_partitions=config.transaction_state_log_num_partitions,
             max_timeout_ms=config.transaction_max_timeout_ms,
             id_expiration_ms=config.transactional_id_expiration_ms,
             abort_interval_ms=config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
             expiration_interval_ms=config.transaction_remove_expired_transaction_cleanup_interval_ms,
         )
-        self.log = InternalTopicLog(TXN_TOPIC, broker.replica_manager, broker.clock.time_ms)
-        self.coordinator = TransactionCoordinator(self.config, self.log, self, broker.producer_ids.generate,
-                                                  broker.clock)
-        self.loaded: set[int] = set()
+        return TransactionCoordinator(txn_config, InternalTopicLog(TXN_TOPIC, broker.replica_manager,
+                                                                   broker.clock.time_ms),
+                                      self, broker.producer_ids.generate, broker.clock)
 
     @property
-    def num_partitions(self) -> int:
-        info = self.broker.cache.topics.get(TXN_TOPIC)
-        return len(info.partitions) if info else self.config.num_partitions
+    def default_partitions(self) -> int:
+        return self.broker.config.transaction_state_log_num_partitions
 
-    async def ensure_topic(self) -> None:
-        if TXN_TOPIC in self.broker.cache.topics:
-            return
+    def partition_for(self, key: str) -> int:
+        """abs(javaHashCode(transactional.id)) % transaction.state.log.num.partitions (the
+        configured count, as the coordinator itself decides what it owns)."""
+        return kafka_abs(java_string_hash(key)) % self.default_partitions
+
+    @property
+    def _replication_factor(self) -> int:
+        return self.broker.config.transaction_state_log_replication_factor
+
+    def _new_topic(self, replication: int) -> NewTopic:
         config = self.broker.config
-        # Kafka: transaction.state.log.replication.factor, or the live brokers if fewer.
-        replication = min(config.transaction_state_log_replication_factor, max(len(self.broker.cache.brokers), 1))
-        try:
-            await self.broker.controller.create_topic(NewTopic(
-                TXN_TOPIC,
-                num_partitions=config.transaction_state_log_num_partitions,
-                replication_factor=replication,
-                configs={
-                    "cleanup.policy": "compact",
-                    "segment.bytes": str(config.transaction_state_log_segment_bytes),
-                    "min.insync.replicas": str(min(config.transaction_state_log_min_isr, replication)),
-                    "unclean.leader.election.enable": "false",
-                    "compression.type": "uncompressed",
-                },
-            ))
-        except KafkaError as exc:
-            if exc.code != ErrorCode.topic_already_exists:
-                raise
+        return NewTopic(TXN_TOPIC, num_partitions=config.transaction_state_log_num_partitions,
+                        replication_factor=replication,
+                        configs={"cleanup.policy": "compact",
+                                 "segment.bytes": str(config.transaction_state_log_segment_bytes),
+                                 "min.insync.replicas": str(min(config.transaction_state_log_min_isr, replication)),
+                                 "unclean.leader.election.enable": "false",
+                                 "compression.type": "uncompressed"})
 
-    async def coordinator_for(self, transactional_id: str) -> tuple[ErrorCode, BrokerInfo | None]:
-        try:
-            await self.ensure_topic()
-        except KafkaError as exc:
-            log.warning("cannot create %s: %s", TXN_TOPIC, exc)
-            return ErrorCode.coordinator_not_available, None
-        if not transactional_id:
+    async def coordinator_for(self, key: str) -> tuple[ErrorCode, BrokerInfo | None]:
+        if not key:
+            try:  # the topic is still created, as before: FindCoordinator's first effect
+                await self.ensure_topic()
+            except KafkaError as exc:
+                log.warning("cannot create %s: %s", TXN_TOPIC, exc)
+                return ErrorCode.coordinator_not_available, None
             return ErrorCode.invalid_request, None
-        partition = self.coordinator.partition_for(transactional_id)
-        state = self.broker.cache.partition(TXN_TOPIC, partition)
-        node = self.broker.cache.brokers.get(state.leader) if state else None
-        if node is None:
-            return ErrorCode.coordinator_not_available, None
-        return ErrorCode.none, node
+        return await super().coordinator_for(key)
 
-    async def on_metadata(self) -> None:
-        """Load partitions we now lead; unload those we no longer lead."""
-        info = self.broker.cache.topics.get(TXN_TOPIC)
-        led: dict[int, int] = {}
-        if info is not None:
-            led = {p: s.leader_epoch for p, s in info.partitions.items() if s.leader == self.broker.config.broker_id}
-        for p in sorted(set(led) - self.loaded):
-            self.loaded.add(p)
-            await self.coordinator.load_partition(p, led[p])
-        for p in sorted(self.loaded - set(led)):
-            self.loaded.discard(p)
-            await self.coordinator.unload_partition(p)
+    async def _load(self, coordinator: TransactionCoordinator, partition: int, leader_epoch: int) -> None:
+        await coordinator.load_partition(partition, leader_epoch)  # coordinator epoch = leader epoch
+
+    async def _unload(self, coordinator: TransactionCoordinator, partition: int) -> None:
+        await coordinator.unload_partition(partition)
+
+    async def abort_timed_out(self) -> None:
+        """Kafka's transaction-abort task (scheduled by broker.py): nothing to do before
+        any transaction was seen."""
+        if self.created:
+            await self.coordinator.abort_timed_out()
+
+    async def expire_transactional_ids(self) -> None:
+        """Kafka's transactionalId-expiration task."""
+        if self.created:
+            await self.coordinator.expire_transactional_ids()
 
     # -- markers (the coordinator's MarkerWriter) --------------------------------------
 
@@ -158,6 +154,3 @@ class TxnHost:
                 for r in t.partitions:
                     results[(t.name, int(r.partition_index))] = ErrorCode(r.error_code)
         return results
-
-    async def close(self) -> None:
-        await self.coordinator.close()

@@ -14,8 +14,9 @@ transaction; an empty ACL set deletes the znode. Every broker watches both chang
 and reloads its ACL cache, as Kafka's brokers do; notifications older than 15 minutes are
 removed by the next writer (Kafka's ZkNodeChangeNotificationListener purges them likewise).
 
-`ZkAclMixin` gives ZooKeeperMetadataStore its ACL methods (kept here so zookeeper.py
-stays one idea); the sync functions run in worker threads, watches on kazoo's threads.
+`ZkAcls` is the ACL part of ZooKeeperMetadataStore, which holds one (kept here so
+zookeeper.py stays one idea); the sync functions run in worker threads, watches on
+kazoo's threads.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 # kazoo ships no type information.
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
@@ -169,42 +170,43 @@ def purge_old_notifications(client: KazooClient, queue: str, max_age_ms: int = N
                 pass  # another broker purged it first
 
 
-class ZkAclMixin:
-    """The ACL part of ZooKeeperMetadataStore (which supplies `client`, `_call` and `_loop`)."""
+class ZkSession(Protocol):
+    """What ZkAcls needs of the store that holds it: its client, its way of running a
+    ZooKeeper round trip off the loop, its loop, and whether it is closed."""
 
     _loop: asyncio.AbstractEventLoop | None
     _closed: bool
 
     @property
-    def client(self) -> KazooClient:
-        raise NotImplementedError
+    def client(self) -> KazooClient: ...
 
-    async def _call(self, func: Callable[..., _T], *args: Any) -> _T:
-        raise NotImplementedError
+    async def _call(self, func: Callable[..., _T], *args: Any) -> _T: ...
 
-    def _acl_callback_list(self) -> list[Callable[[], None]]:
-        callbacks: list[Callable[[], None]] | None = getattr(self, "_acl_callbacks", None)
-        if callbacks is None:
-            callbacks = []
-            self._acl_callbacks = callbacks
-        return callbacks
+
+class ZkAcls:
+    """The ACL part of ZooKeeperMetadataStore, which holds one and delegates to it."""
+
+    def __init__(self, session: ZkSession) -> None:
+        self._session = session
+        self._callbacks: list[Callable[[], None]] = []
 
     async def acls(self) -> dict[AclResource, frozenset[AclEntry]]:
-        return await self._call(read_all_acls, self.client)
+        return await self._session._call(read_all_acls, self._session.client)
 
-    async def update_acls(self, resource: AclResource, change: AclChange) -> tuple[frozenset[AclEntry], frozenset[AclEntry]]:
-        before, after = await self._call(update_resource_acls, self.client, resource, change)
+    async def update(self, resource: AclResource, change: AclChange) -> tuple[frozenset[AclEntry], frozenset[AclEntry]]:
+        before, after = await self._session._call(update_resource_acls, self._session.client, resource, change)
         if before != after:
             log.info("ACLs of %s changed: %d -> %d entries", resource_path(resource), len(before), len(after))
         return before, after
 
-    def on_acl_change(self, callback: Callable[[], None]) -> None:
-        self._acl_callback_list().append(callback)
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
 
-    def _arm_acl_watches(self) -> None:
+    def arm_watches(self) -> None:
         """From the store's start (a worker thread): create Kafka's ACL paths and watch
         both change queues; kazoo calls each watch once at registration, skipped here."""
-        ensure_acl_paths(self.client)
+        client = self._session.client
+        ensure_acl_paths(client)
         for queue in (LITERAL_CHANGES_PATH, EXTENDED_CHANGES_PATH):
             first = [True]
 
@@ -212,16 +214,16 @@ class ZkAclMixin:
                 if first[0]:
                     first[0] = False
                     return
-                self._notify_acls()
+                self.notify()
 
-            ChildrenWatch(self.client, queue, changed)
+            ChildrenWatch(client, queue, changed)
 
-    def _notify_acls(self) -> None:
+    def notify(self) -> None:
         """From kazoo's threads: run the ACL callbacks on the event loop."""
-        loop = self._loop
-        if loop is None or self._closed:
+        loop = self._session._loop
+        if loop is None or self._session._closed:
             return
-        for callback in list(self._acl_callback_list()):
+        for callback in list(self._callbacks):
             try:
                 loop.call_soon_threadsafe(callback)
             except RuntimeError:  # the loop is closed

@@ -50,8 +50,8 @@ from snakafka.cluster.model import (
     TopicInfo,
     kafka_uuid,
 )
-from snakafka.cluster.store.base import MetadataStore
-from snakafka.cluster.store.zk_acls import ZkAclMixin
+from snakafka.cluster.store.base import AclChange, AclEntry, AclResource, MetadataStore
+from snakafka.cluster.store.zk_acls import ZkAcls
 from snakafka.cluster.store.zk_broker_configs import (
     read_broker_configs,
     write_broker_configs,
@@ -94,7 +94,7 @@ class ZooKeeperUnreachableError(Exception):
     ZooKeeperClientTimeoutException)."""
 
 
-class ZooKeeperMetadataStore(ZkAclMixin):
+class ZooKeeperMetadataStore:
     """MetadataStore over ZooKeeper, shared by every broker of a cluster.
 
     `connect` is Kafka's zookeeper.connect: "host:port[,host:port...][/chroot]"; a missing
@@ -127,6 +127,7 @@ class ZooKeeperMetadataStore(ZkAclMixin):
         self._session_lost_callbacks: list[Callable[[], None]] = []
         self._registered: BrokerInfo | None = None
         self._closed = False
+        self._acls = ZkAcls(self)  # Kafka's /kafka-acl znodes and change queues
         # Set from kazoo's threads and the event loop, only under _lock.
         self._lock = threading.Lock()
         self._notify_pending = False
@@ -183,7 +184,7 @@ class ZooKeeperMetadataStore(ZkAclMixin):
                 client.ensure_path(path)
             self.cluster_id = self._get_or_create_cluster_id()
             ClusterWatches(self.client, self._notify).arm()
-            self._arm_acl_watches()
+            self._acls.arm_watches()
         except BaseException:
             self._client = None
             client.stop()
@@ -277,7 +278,7 @@ class ZooKeeperMetadataStore(ZkAclMixin):
             except Exception:
                 log.exception("could not re-register broker %d after a new zookeeper session", broker.broker_id)
         self._notify()
-        self._notify_acls()  # changes while the session was away may have gone unseen
+        self._acls.notify()  # changes while the session was away may have gone unseen
 
     # -- brokers -------------------------------------------------------------------------
 
@@ -397,6 +398,17 @@ class ZooKeeperMetadataStore(ZkAclMixin):
     def _allocate_producer_ids_sync(self, count: int) -> int:
         broker_id = self._registered.broker_id if self._registered is not None else -1
         return allocate_block(self.client, broker_id, count)
+
+    # -- ACLs (zk_acls.py) ---------------------------------------------------------------
+
+    async def acls(self) -> dict[AclResource, frozenset[AclEntry]]:
+        return await self._acls.acls()
+
+    async def update_acls(self, resource: AclResource, change: AclChange) -> tuple[frozenset[AclEntry], frozenset[AclEntry]]:
+        return await self._acls.update(resource, change)
+
+    def on_acl_change(self, callback: Callable[[], None]) -> None:
+        self._acls.on_change(callback)
 
     # -- change notification -------------------------------------------------------------
 
