@@ -22,7 +22,7 @@ from kazoo.exceptions import NoNodeError  # type: ignore[import-untyped]
 from snakafka.client.admin import AdminClient
 from snakafka.cluster.store.zk_data import parse_controller, split_chroot
 from snakafka.cluster.store.zk_users import alter_user_credentials_sync
-from snakafka.testing.process import BrokerProcess, free_port
+from snakafka.testing.process import BrokerProcess, free_port, free_ports
 from snakafka.testing.secure import LISTENER as SECURE_LISTENER
 from snakafka.testing.secure import SecureSetup
 from snakafka.testing.zookeeper import ZooKeeperEnsemble, check_ensemble_size
@@ -60,7 +60,7 @@ class LocalCluster:
         if self.zookeeper_connect is None:
             check_ensemble_size(self.zookeepers)
         if not self.ports:
-            self.ports = [free_port() for _ in range(self.brokers)]
+            self.ports = free_ports(self.brokers)
         if len(self.ports) != self.brokers:
             raise ValueError(f"{self.brokers} brokers need {self.brokers} ports, got {self.ports}")
         self.processes = [self._broker(i) for i in range(self.brokers)]

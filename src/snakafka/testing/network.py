@@ -25,7 +25,7 @@ from typing import Self
 
 from snakafka.cluster.store.zk_data import split_chroot
 from snakafka.testing.cluster import LocalCluster
-from snakafka.testing.process import free_port
+from snakafka.testing.process import free_ports
 from snakafka.testing.proxy import Link, ProxyHub
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,9 @@ class PartitionableCluster:
         self.hub = ProxyHub()
         try:
             n = self.brokers
-            client_ports = [free_port() for _ in range(n)]
-            internal = {(i, j): free_port() for i in range(n) for j in range(n)}  # INTERNAL_i on broker j
+            ports = free_ports(n + n * n)  # distinct: a broker's listeners need a port each
+            client_ports = ports[:n]
+            internal = {(i, j): ports[n + i * n + j] for i in range(n) for j in range(n)}  # INTERNAL_i on broker j
             for i in range(n):
                 for j in range(n):
                     if i != j:

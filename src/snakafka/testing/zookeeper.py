@@ -22,7 +22,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -30,6 +29,8 @@ from typing import Self
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from kazoo.exceptions import KazooException  # type: ignore[import-untyped]
 from kazoo.handlers.threading import KazooTimeoutError  # type: ignore[import-untyped]
+
+from snakafka.testing.process import free_port, free_ports
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +64,6 @@ def missing_zookeeper() -> str | None:
     if not Path(JAVA).exists():
         return f"java is not installed ({JAVA} is missing): install the Debian package zookeeper (it pulls in java)"
     return None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free ports of 127.0.0.1 (all bound at once, so none repeats)."""
-    with ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(int(sock.getsockname()[1]))
-        return ports
 
 
 # -- configuration (pure) ------------------------------------------------------------------
