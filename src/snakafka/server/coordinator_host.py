@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from snakafka.cluster.controller import NewTopic
 from snakafka.cluster.model import BrokerInfo
@@ -66,16 +66,10 @@ class CoordinatorHost(ABC, Generic[C]):
     def _replication_factor(self) -> int:
         """The configured replication factor of the internal topic."""
 
-    @property
-    def _hashed_partitions(self) -> int:
-        """How many partitions a key is hashed over: the topic's (or the default before it
-        exists); the transaction coordinator keeps to its configured count."""
-        return self.num_partitions
-
     def partition_for(self, key: str) -> int:
         """The internal topic's partition that holds `key`'s state: Utils.abs(key.hashCode())
         % partitions, as Kafka computes it, so tools that compute it themselves agree."""
-        return kafka_abs(java_string_hash(key)) % self._hashed_partitions
+        return kafka_abs(java_string_hash(key)) % self.num_partitions
 
     @abstractmethod
     async def _load(self, coordinator: C, partition: int, leader_epoch: int) -> None: ...
@@ -144,5 +138,5 @@ class CoordinatorHost(ABC, Generic[C]):
             await self._coordinator.close()
 
     def __repr__(self) -> str:
-        state = "created" if self.created else "not created"
+        state: Any = "created" if self.created else "not created"
         return f"{type(self).__name__}({self.topic}, {state}, loaded={sorted(self.loaded)})"

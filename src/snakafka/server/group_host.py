@@ -45,7 +45,7 @@ class GroupHost(CoordinatorHost["GroupCoordinator"]):
 
     def _new_topic(self, replication: int) -> NewTopic:
         config = self.broker.config
-        return NewTopic(OFFSETS_TOPIC, num_partitions=self.default_partitions,
+        return NewTopic(OFFSETS_TOPIC, num_partitions=config.offsets_topic_num_partitions,
                         replication_factor=replication,
                         configs={"cleanup.policy": "compact", "segment.bytes": str(config.offsets_topic_segment_bytes),
                                  "compression.type": "producer"})

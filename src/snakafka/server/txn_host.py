@@ -16,6 +16,7 @@ from snakafka.cluster.controller import NewTopic
 from snakafka.cluster.model import NO_LEADER, TXN_TOPIC, BrokerInfo
 from snakafka.protocol.control import TxnMarker
 from snakafka.protocol.errors import ErrorCode, KafkaError
+from snakafka.protocol.partitioner import java_string_hash, kafka_abs
 from snakafka.server.coordinator_host import CoordinatorHost
 from snakafka.server.txn_markers import MARKER_TIMEOUT_MS, write_markers_locally
 
@@ -50,10 +51,10 @@ class TxnHost(CoordinatorHost["TransactionCoordinator"]):
     def default_partitions(self) -> int:
         return self.broker.config.transaction_state_log_num_partitions
 
-    @property
-    def _hashed_partitions(self) -> int:
-        """transaction.state.log.num.partitions, as the coordinator itself decides what it owns."""
-        return self.default_partitions
+    def partition_for(self, key: str) -> int:
+        """abs(javaHashCode(transactional.id)) % transaction.state.log.num.partitions (the
+        configured count, as the coordinator itself decides what it owns)."""
+        return kafka_abs(java_string_hash(key)) % self.default_partitions
 
     @property
     def _replication_factor(self) -> int:
@@ -61,7 +62,7 @@ class TxnHost(CoordinatorHost["TransactionCoordinator"]):
 
     def _new_topic(self, replication: int) -> NewTopic:
         config = self.broker.config
-        return NewTopic(TXN_TOPIC, num_partitions=self.default_partitions,
+        return NewTopic(TXN_TOPIC, num_partitions=config.transaction_state_log_num_partitions,
                         replication_factor=replication,
                         configs={"cleanup.policy": "compact",
                                  "segment.bytes": str(config.transaction_state_log_segment_bytes),
